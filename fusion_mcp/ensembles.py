@@ -1,0 +1,259 @@
+"""Ensemble files: the TOML format, its validation, and the registry of shipped and user files.
+
+An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
+time budget. Its name is its file's name without `.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, UnknownEnsembleError
+from .providers.spec import BUILTIN_PROVIDERS, ProviderKind, ProviderSpec
+from .secrets import register_secret_env
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "ensembles"
+ENSEMBLES_ENV = "FUSION_MCP_ENSEMBLES"
+DEFAULT_ENSEMBLE_ENV = "FUSION_MCP_DEFAULT_ENSEMBLE"
+DEFAULT_DEADLINE_S = 45.0
+LOCAL_DEFAULT = "local"
+OPENROUTER_DEFAULT = "budget-trio"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderTable(_Strict):
+    kind: ProviderKind
+    base_url: str = ""
+    api_key_env: str | None = None
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    timeout_s: float = Field(default=120.0, gt=0)
+    structured_output: bool = False
+
+
+class RoleTable(_Strict):
+    model: str = Field(min_length=3)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+
+
+class DrafterTable(RoleTable):
+    weight: float = Field(default=1.0, gt=0)
+
+
+class EnsembleFile(_Strict):
+    description: str = ""
+    deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
+    min_drafts: int | None = Field(default=None, ge=1)
+    providers: dict[str, ProviderTable] = Field(default_factory=dict)
+    drafters: list[DrafterTable] = Field(min_length=1)
+    reviewer: RoleTable | None = None
+    synthesizer: RoleTable | None = None
+
+
+@dataclass(frozen=True)
+class ModelRole:
+    """One model in one role, its provider resolved."""
+
+    provider: ProviderSpec
+    model_id: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    weight: float = 1.0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider.name}:{self.model_id}"
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    name: str
+    path: Path | None
+    description: str
+    deadline_s: float
+    min_drafts: int
+    drafters: tuple[ModelRole, ...]
+    reviewer: ModelRole | None
+    synthesizer: ModelRole | None
+
+    @property
+    def roles(self) -> list[tuple[str, ModelRole]]:
+        out: list[tuple[str, ModelRole]] = [("drafter", d) for d in self.drafters]
+        if self.reviewer:
+            out.append(("reviewer", self.reviewer))
+        if self.synthesizer:
+            out.append(("synthesizer", self.synthesizer))
+        return out
+
+    def missing_keys(self) -> list[str]:
+        """Environment variables this ensemble needs that are not set."""
+        missing: list[str] = []
+        for _, role in self.roles:
+            var = role.provider.api_key_env
+            if var and role.provider.key_required and not os.environ.get(var) and var not in missing:
+                missing.append(var)
+        return missing
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def split_model_ref(ref: str) -> tuple[str, str]:
+    """`provider:model-id`, split at the first colon (OpenRouter ids keep slashes, Ollama ids colons)."""
+    provider, sep, model_id = ref.partition(":")
+    if not sep or not provider or not model_id:
+        raise ValueError(f"model reference {ref!r} must look like 'provider:model-id'")
+    return provider, model_id
+
+
+def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) -> Ensemble:
+    """Validate one ensemble's data; errors name the file and the key."""
+    where = str(path) if path else name
+    try:
+        parsed = EnsembleFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        problem = first["msg"]
+        if first["type"] == "extra_forbidden":
+            problem = "unknown key (check the spelling; see the README for the ensemble format)"
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(problem + more, file=where, key=_key_path(first["loc"])) from None
+
+    providers = dict(BUILTIN_PROVIDERS)
+    for pname, table in parsed.providers.items():
+        try:
+            providers[pname] = ProviderSpec(name=pname, **table.model_dump())
+        except ValidationError as exc:
+            raise ConfigError(exc.errors()[0]["msg"], file=where, key=f"providers.{pname}") from None
+        if table.api_key_env:
+            register_secret_env(table.api_key_env)
+
+    def resolve(table: RoleTable, key: str) -> ModelRole:
+        try:
+            pname, model_id = split_model_ref(table.model)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=where, key=f"{key}.model") from None
+        spec = providers.get(pname)
+        if spec is None:
+            known = ", ".join(sorted(providers))
+            raise ConfigError(
+                f"unknown provider {pname!r}; use one of {known} or declare [providers.{pname}]",
+                file=where,
+                key=f"{key}.model",
+            )
+        return ModelRole(
+            provider=spec,
+            model_id=model_id,
+            temperature=table.temperature,
+            max_tokens=table.max_tokens,
+            seed=table.seed,
+            weight=getattr(table, "weight", 1.0),
+        )
+
+    drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
+    min_drafts = parsed.min_drafts or min(len(drafters), max(1, (len(drafters) + 1) // 2))
+    if min_drafts > len(drafters):
+        raise ConfigError(
+            f"min_drafts is {min_drafts} but there are only {len(drafters)} drafters", file=where, key="min_drafts"
+        )
+    return Ensemble(
+        name=name,
+        path=path,
+        description=parsed.description,
+        deadline_s=parsed.deadline_s,
+        min_drafts=min_drafts,
+        drafters=drafters,
+        reviewer=resolve(parsed.reviewer, "reviewer") if parsed.reviewer else None,
+        synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
+    )
+
+
+def load_ensemble_file(path: Path) -> Ensemble:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return parse_ensemble(path.stem, data, path)
+
+
+def ensemble_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    """Shipped folder first, then FUSION_MCP_ENSEMBLES, then --ensembles: later folders win."""
+    dirs = [SHIPPED_DIR]
+    env = os.environ.get(ENSEMBLES_ENV, "")
+    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    dirs += [Path(p).expanduser() for p in (extra or [])]
+    return dirs
+
+
+@dataclass
+class EnsembleRegistry:
+    """Every ensemble found, plus the files that failed to load (the rest still load)."""
+
+    ensembles: dict[str, Ensemble] = field(default_factory=dict)
+    errors: dict[str, ConfigError] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, extra_dirs: list[str | Path] | None = None) -> "EnsembleRegistry":
+        registry = cls()
+        for folder in ensemble_dirs(extra_dirs):
+            if not folder.is_dir():
+                if folder != SHIPPED_DIR:
+                    registry.errors[str(folder)] = ConfigError("ensemble folder does not exist", file=str(folder))
+                continue
+            for path in sorted(folder.glob("*.toml")):
+                registry.add_file(path)
+        return registry
+
+    def add_file(self, path: Path) -> None:
+        try:
+            ensemble = load_ensemble_file(path)
+        except ConfigError as exc:
+            self.errors[path.stem] = exc
+            self.ensembles.pop(path.stem, None)
+            return
+        self.errors.pop(path.stem, None)
+        self.ensembles[ensemble.name] = ensemble
+
+    def names(self) -> list[str]:
+        return sorted(self.ensembles)
+
+    def get(self, name: str | None = None) -> Ensemble:
+        if name is None:
+            name, _ = self.default()
+        if name in self.ensembles:
+            return self.ensembles[name]
+        if name in self.errors:
+            raise self.errors[name]
+        raise UnknownEnsembleError(name, self.names())
+
+    def default(self) -> tuple[str, str]:
+        """The ensemble used when none is named, and why."""
+        chosen = os.environ.get(DEFAULT_ENSEMBLE_ENV)
+        if chosen:
+            return chosen, f"set by {DEFAULT_ENSEMBLE_ENV}"
+        if os.environ.get("OPENROUTER_API_KEY") and OPENROUTER_DEFAULT in self.ensembles:
+            return OPENROUTER_DEFAULT, "OPENROUTER_API_KEY is set"
+        if LOCAL_DEFAULT in self.ensembles:
+            return LOCAL_DEFAULT, "no OPENROUTER_API_KEY: the embedded local model needs no key"
+        names = self.names()
+        if not names:
+            raise UnknownEnsembleError("(default)", [])
+        return names[0], "first ensemble found"

@@ -1,0 +1,113 @@
+"""Typed errors. Every message is one line a user can act on, and none carries an API key."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .secrets import redact
+
+FailureKind = Literal[
+    "auth", "rate_limited", "timeout", "upstream_error", "bad_response", "unknown_model", "missing_key"
+]
+
+
+class FusionError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(FusionError):
+    """A configuration file is wrong; the message names the file and the key."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        where = ""
+        if file:
+            where = f"{file}"
+            if key:
+                where += f" [{key}]"
+            where += ": "
+        super().__init__(where + message)
+
+
+class UnknownEnsembleError(FusionError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"unknown ensemble {name!r}; available: {', '.join(known) or '(none)'}"
+        )
+
+
+class ProviderError(FusionError):
+    """A model call failed. `kind` says how, so callers can report a per-model status."""
+
+    kind: FailureKind = "upstream_error"
+    retryable: bool = False
+
+    def __init__(self, provider: str, model: str, reason: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.reason = redact(reason)
+        super().__init__(f"{provider}:{model}: {self.reason}")
+
+
+class AuthenticationError(ProviderError):
+    kind: FailureKind = "auth"
+
+
+class MissingKeyError(AuthenticationError):
+    kind: FailureKind = "missing_key"
+
+    def __init__(self, provider: str, model: str, env_var: str) -> None:
+        self.env_var = env_var
+        super().__init__(provider, model, f"no API key: set the environment variable {env_var}")
+
+
+class RateLimitedError(ProviderError):
+    kind: FailureKind = "rate_limited"
+    retryable = True
+
+    def __init__(self, provider: str, model: str, reason: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(provider, model, reason)
+
+
+class ProviderTimeoutError(ProviderError):
+    kind: FailureKind = "timeout"
+    retryable = True
+
+
+class UpstreamError(ProviderError):
+    """5xx, connection failures and other answers that are not the caller's fault."""
+
+    kind: FailureKind = "upstream_error"
+
+    def __init__(self, provider: str, model: str, reason: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(provider, model, reason)
+
+
+class UnparseableResponseError(ProviderError):
+    kind: FailureKind = "bad_response"
+
+
+class UnknownModelError(ProviderError):
+    kind: FailureKind = "unknown_model"
+
+
+class NoDraftsError(FusionError):
+    """Every drafter failed: the only failure a fusion run cannot degrade around."""
+
+    def __init__(self, ensemble: str, reasons: dict[str, str]) -> None:
+        self.ensemble = ensemble
+        self.reasons = reasons
+        detail = "; ".join(f"{model}: {why}" for model, why in reasons.items())
+        super().__init__(f"no draft from ensemble {ensemble!r}: {detail}")

@@ -1,0 +1,1 @@
+"""The stages of a fusion run and the result they build."""

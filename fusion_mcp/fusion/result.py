@@ -1,0 +1,100 @@
+"""The result of a fusion run: the answer and its full provenance."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DraftStatus = Literal[
+    "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error", "cancelled"
+]
+StageStatus = Literal["ok", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
+
+
+class Scores(BaseModel):
+    """The reviewer's marks for one draft, each 0-10."""
+
+    consistency: float = Field(ge=0, le=10, description="semantic consistency")
+    accuracy: float = Field(ge=0, le=10, description="factual accuracy")
+    completeness: float = Field(ge=0, le=10, description="logical completeness")
+    reason: str = ""
+
+    @property
+    def overall(self) -> float:
+        return (self.consistency + self.accuracy + self.completeness) / 3
+
+
+class Draft(BaseModel):
+    label: str = Field(description="Anonymous label the reviewer and synthesizer saw (A, B, ...).")
+    model: str = Field(description="Model reference, provider:model-id.")
+    status: DraftStatus
+    text: str | None = None
+    error: str | None = None
+    scores: Scores | None = None
+    agreement: float | None = Field(default=None, description="Mean word overlap with the other drafts, 0-1.")
+    configured_weight: float = 1.0
+    weight: float = Field(default=0.0, description="Share of the synthesis, 0-1; the weights of ok drafts sum to 1.")
+    latency_s: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+
+
+class Stage(BaseModel):
+    """The review or the synthesis call."""
+
+    model: str | None = None
+    status: StageStatus
+    error: str | None = None
+    latency_s: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+
+
+class CriticalStep(BaseModel):
+    stage: Literal["draft", "review", "synthesis"]
+    model: str
+    latency_s: float
+
+
+class Totals(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = Field(
+        default=None, description="Sum of the calls whose cost is known; null when none is known."
+    )
+    cost_complete: bool = Field(default=True, description="False when some call's cost is unknown.")
+    unknown_cost_calls: list[str] = Field(default_factory=list)
+    wall_s: float = 0.0
+    draft_s: float = 0.0
+    review_s: float = 0.0
+    synthesis_s: float = 0.0
+    critical_path: list[CriticalStep] = Field(default_factory=list)
+    critical_path_s: float = 0.0
+
+
+class FusionResult(BaseModel):
+    run_id: str
+    ensemble: str
+    question: str
+    context: str | None = None
+    answer: str | None = Field(default=None, description="The fused answer; null for a compare-only run.")
+    answer_source: Literal["synthesis", "best_draft", "none"] = "none"
+    drafts: list[Draft]
+    review: Stage
+    synthesis: Stage
+    agreement: float | None = Field(default=None, description="Mean pairwise word overlap of the ok drafts.")
+    totals: Totals
+    degraded: bool = False
+    degraded_reasons: list[str] = Field(default_factory=list)
+
+    def ok_drafts(self) -> list[Draft]:
+        return [d for d in self.drafts if d.status == "ok"]
+
+    def best_draft(self) -> Draft | None:
+        ok = self.ok_drafts()
+        return max(ok, key=lambda d: (d.weight, d.agreement or 0.0)) if ok else None

@@ -1,0 +1,66 @@
+"""Cost of a call: the upstream's own figure, else the price table, else unknown (never 0)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .providers.base import Completion
+
+PRICES_FILE = Path(__file__).parent / "data" / "prices.toml"
+PRICES_ENV = "FUSION_MCP_PRICES"
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0, description="USD per million input tokens")
+    output: float = Field(ge=0, description="USD per million output tokens")
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+
+
+def _load(path: Path) -> dict[str, Price]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read price table: {exc}", file=str(path)) from None
+    table: dict[str, Price] = {}
+    for ref, entry in raw.items():
+        try:
+            table[ref] = Price.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join([ref, *map(str, first["loc"])])
+            raise ConfigError(first["msg"], file=str(path), key=key) from None
+    return table
+
+
+@lru_cache(maxsize=4)
+def price_table(extra: str | None = None) -> dict[str, Price]:
+    table = _load(PRICES_FILE)
+    if extra:
+        table.update(_load(Path(extra)))
+    return table
+
+
+def price_for(ref: str) -> Price | None:
+    return price_table(os.environ.get(PRICES_ENV)).get(ref)
+
+
+def with_cost(completion: Completion) -> Completion:
+    """Fill in a completion's cost from the price table when the upstream gave none."""
+    if completion.cost_usd is not None or completion.cost_source == "local":
+        return completion
+    price = price_for(f"{completion.provider}:{completion.model}")
+    usage = completion.usage
+    if price is None or usage.input_tokens is None or usage.output_tokens is None:
+        return completion
+    return completion.model_copy(
+        update={"cost_usd": price.cost(usage.input_tokens, usage.output_tokens), "cost_source": "price_table"}
+    )

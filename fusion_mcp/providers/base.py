@@ -1,0 +1,67 @@
+"""The one small interface every model provider implements, and the types that cross it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant"]
+CostSource = Literal["upstream", "price_table", "local", "unknown"]
+
+
+class Message(BaseModel):
+    role: Role
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """What goes to a model: the provider turns it into its own wire format."""
+
+    messages: list[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="Ask for JSON matching this schema where the provider can enforce it."
+    )
+
+    def cache_key_fields(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class Usage(BaseModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def total(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+class Completion(BaseModel):
+    """What comes back from a model call, with usage, cost and timing."""
+
+    provider: str
+    model: str
+    text: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    cost_source: CostSource = "unknown"
+    latency_s: float = 0.0
+    attempts: int = 1
+    cached: bool = False
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Messages and parameters in; text, usage, cost and timing out; typed errors on failure.
+
+    `timeout_s` bounds this one call (all retries included, for wrappers that retry).
+    """
+
+    name: str
+
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion: ...

@@ -1,0 +1,98 @@
+"""What the HTTP providers share: turning transport failures and status codes into typed errors."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    AuthenticationError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UnparseableResponseError,
+    UpstreamError,
+)
+
+_MAX_REASON = 300
+_UNKNOWN_MODEL_HINTS = ("not a valid model", "model not found", "no such model", "does not exist",
+                        "unknown model", "not_found_error", "model_not_found", "no endpoints found")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The upstream's own error message, shortened; the raw body when it is not JSON."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text.strip()[:_MAX_REASON] or response.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            parts = [str(err.get(k)) for k in ("type", "code", "message") if err.get(k)]
+            if parts:
+                return ": ".join(dict.fromkeys(parts))[:_MAX_REASON]
+        elif isinstance(err, str):
+            return err[:_MAX_REASON]
+    return json.dumps(body)[:_MAX_REASON]
+
+
+def error_for_status(provider: str, model: str, response: httpx.Response) -> ProviderError:
+    status = response.status_code
+    text = _error_text(response)
+    reason = f"HTTP {status}: {text}"
+    lowered = text.lower()
+    if status in (401, 403):
+        return AuthenticationError(provider, model, f"{reason} (check the API key)")
+    if status == 429:
+        return RateLimitedError(provider, model, reason, parse_retry_after(response.headers.get("retry-after")))
+    if status == 404 or (status in (400, 422) and any(h in lowered for h in _UNKNOWN_MODEL_HINTS)):
+        return UnknownModelError(provider, model, f"{reason} (is the model id right?)")
+    if status == 402:
+        return UpstreamError(provider, model, f"{reason} (billing: out of credits?)")
+    if status in (408, 504):
+        return ProviderTimeoutError(provider, model, reason)
+    if status >= 500:
+        return UpstreamError(provider, model, reason, retryable=True)
+    return UpstreamError(provider, model, reason)
+
+
+def error_for_transport(provider: str, model: str, url: str, exc: httpx.TransportError) -> ProviderError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(provider, model, f"timed out talking to {url}")
+    return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
+
+
+def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UnparseableResponseError(
+            provider, model, f"response is not JSON: {response.text[:80]!r}"
+        ) from None
+    if not isinstance(body, dict):
+        raise UnparseableResponseError(provider, model, "response JSON is not an object")
+    return body
+
+
+def int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

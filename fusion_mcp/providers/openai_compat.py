@@ -1,0 +1,104 @@
+"""OpenAI-compatible chat completions: OpenRouter, OpenAI, Ollama, llama.cpp and private endpoints."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+
+from ..errors import MissingKeyError, UnparseableResponseError, UpstreamError
+from .base import ChatRequest, Completion, Usage
+from .http import error_for_status, error_for_transport, int_or_none, json_body
+from .spec import ProviderSpec
+
+
+class OpenAICompatProvider:
+    def __init__(self, spec: ProviderSpec, client: httpx.AsyncClient) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._client = client
+        self._url = spec.base_url.rstrip("/") + "/chat/completions"
+
+    def _headers(self, model: str) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.spec.api_key_env:
+            key = os.environ.get(self.spec.api_key_env)
+            if not key:
+                if self.spec.key_required:
+                    raise MissingKeyError(self.name, model, self.spec.api_key_env)
+            else:
+                headers["authorization"] = f"Bearer {key}"
+        if self.spec.usage_accounting:
+            # OpenRouter asks apps to identify themselves; harmless elsewhere.
+            headers["x-title"] = "fusion-mcp"
+        return headers
+
+    def _body(self, model: str, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [m.model_dump() for m in request.messages],
+            "stream": False,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema is not None and self.spec.structured_output:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": request.json_schema},
+            }
+        if self.spec.usage_accounting:
+            body["usage"] = {"include": True}
+        return body
+
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+        headers = self._headers(model)
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(
+                self._url, json=self._body(model, request), headers=headers, timeout=timeout_s
+            )
+        except httpx.TransportError as exc:
+            raise error_for_transport(self.name, model, self._url, exc) from None
+        if response.status_code >= 400:
+            raise error_for_status(self.name, model, response)
+        body = json_body(self.name, model, response)
+        return self._parse(model, body, time.perf_counter() - started)
+
+    def _parse(self, model: str, body: dict[str, Any], latency_s: float) -> Completion:
+        choices = body.get("choices")
+        if not choices:
+            if isinstance(body.get("error"), dict):  # OpenRouter can report errors with a 200
+                message = body["error"].get("message", "unknown error")
+                raise UpstreamError(self.name, model, f"upstream error: {message}")
+            raise UnparseableResponseError(self.name, model, "response has no choices")
+        first = choices[0] if isinstance(choices, list) else None
+        message = first.get("message") if isinstance(first, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # some servers return content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str):
+            raise UnparseableResponseError(self.name, model, "response choice has no text content")
+        if not content.strip():
+            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        usage = Usage(
+            input_tokens=int_or_none(raw_usage.get("prompt_tokens")),
+            output_tokens=int_or_none(raw_usage.get("completion_tokens")),
+        )
+        upstream_cost = raw_usage.get("cost")
+        cost = float(upstream_cost) if isinstance(upstream_cost, (int, float)) and not isinstance(upstream_cost, bool) else None
+        return Completion(
+            provider=self.name,
+            model=model,
+            text=content,
+            usage=usage,
+            cost_usd=cost,
+            cost_source="upstream" if cost is not None else "unknown",
+            latency_s=latency_s,
+        )

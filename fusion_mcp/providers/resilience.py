@@ -1,0 +1,64 @@
+"""Retries, deadlines and a concurrency limit, as a wrapper around any provider."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import anyio
+
+from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
+from .base import ChatRequest, Completion, Provider
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Jittered exponential backoff: uniform in [c/2, c] with c = min(cap, base * 2**attempt)."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2**attempt))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+class ResilientProvider:
+    """Retries retryable failures with jittered backoff, honouring Retry-After, and never
+    past the call's time budget; at most `max_concurrency` calls in flight to the provider."""
+
+    def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_retries = max_retries
+        self.per_attempt_timeout_s = timeout_s
+        self.limiter = anyio.CapacityLimiter(max_concurrency)
+
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+        started = time.perf_counter()
+        deadline = anyio.current_time() + timeout_s
+        attempt = 0
+        while True:
+            try:
+                async with self.limiter:
+                    remaining = deadline - anyio.current_time()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    budget = min(remaining, self.per_attempt_timeout_s)
+                    with anyio.fail_after(budget):
+                        result = await self.inner.complete(model, request, timeout_s=budget)
+                return result.model_copy(
+                    update={"attempts": attempt + 1, "latency_s": time.perf_counter() - started}
+                )
+            except TimeoutError:
+                error: ProviderError = ProviderTimeoutError(
+                    self.name, model, f"no answer within {time.perf_counter() - started:.1f} s"
+                )
+            except ProviderError as exc:
+                error = exc
+            if not error.retryable or attempt >= self.max_retries:
+                raise error
+            wait = backoff_delay(attempt)
+            if isinstance(error, RateLimitedError) and error.retry_after is not None:
+                wait = max(wait, error.retry_after)
+            if anyio.current_time() + wait >= deadline:
+                raise error
+            await anyio.sleep(wait)
+            attempt += 1

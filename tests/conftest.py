@@ -1,0 +1,105 @@
+"""Shared fixtures: a loopback upstream per test, a clean environment, and ensemble files."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fusion_mcp.ensembles import EnsembleRegistry
+from tests.upstream import Behaviour, Upstream
+
+LAB_KEY = "sk-lab-test-7f3a9c1e5b"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FUSION_MCP_ENSEMBLES",
+                "FUSION_MCP_DEFAULT_ENSEMBLE", "FUSION_MCP_PRICES", "FUSION_MCP_AUTH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LAB_KEY", LAB_KEY)
+    monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with Upstream() as server:
+        yield server
+
+
+def lab_toml(
+    url: str,
+    drafters: list[str | dict[str, Any]],
+    reviewer: str | None = "judge",
+    synthesizer: str | None = "fuser",
+    *,
+    kind: str = "openai",
+    deadline_s: float = 10,
+    min_drafts: int | None = None,
+    provider_extra: str = "max_retries = 0",
+    description: str = "test ensemble",
+) -> str:
+    """An ensemble file whose models all live on the loopback upstream, as provider `lab`."""
+    base = f"{url}/v1"
+    lines = [f"description = {json.dumps(description)}", f"deadline_s = {deadline_s}"]
+    if min_drafts is not None:
+        lines.append(f"min_drafts = {min_drafts}")
+    lines += ["", "[providers.lab]", f'kind = "{kind}"', f'base_url = "{base}"', 'api_key_env = "LAB_KEY"', provider_extra]
+    for d in drafters:
+        spec = {"model": d} if isinstance(d, str) else d
+        lines += ["", "[[drafters]]"]
+        for k, v in spec.items():
+            lines.append(f"{k} = {json.dumps(f'lab:{v}' if k == 'model' else v)}")
+    if reviewer:
+        lines += ["", "[reviewer]", f'model = "lab:{reviewer}"']
+    if synthesizer:
+        lines += ["", "[synthesizer]", f'model = "lab:{synthesizer}"']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def ensemble_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "ensembles"
+    folder.mkdir()
+    return folder
+
+
+def write_registry(folder: Path, **files: str) -> EnsembleRegistry:
+    for name, text in files.items():
+        (folder / f"{name}.toml").write_text(text)
+    return EnsembleRegistry.load([folder])
+
+
+def review_json(scores: dict[str, tuple[float, float, float]]) -> str:
+    return json.dumps({"reviews": [
+        {"label": label, "consistency": c, "accuracy": a, "completeness": l, "reason": f"reason {label}"}
+        for label, (c, a, l) in scores.items()
+    ]})
+
+
+_DRAFT = re.compile(r'<draft-([0-9a-f]+) label="([A-Z])"[^>]*>\n(.*?)\n</draft-\1>', re.DOTALL)
+
+
+def drafts_in_prompt(text: str) -> dict[str, str]:
+    """label -> draft text, as the reviewer or synthesizer saw them."""
+    return {m.group(2): m.group(3) for m in _DRAFT.finditer(text)}
+
+
+def scoring_reviewer(score_of: dict[str, float]) -> Behaviour:
+    """A reviewer that scores each draft by its text: score_of maps draft text -> score."""
+
+    def answer(body: dict[str, Any]) -> str:
+        user = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
+        found = drafts_in_prompt(user)
+        return review_json({label: (score_of.get(text, 5),) * 3 for label, text in found.items()})
+
+    return Behaviour(text=answer)

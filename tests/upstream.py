@@ -1,0 +1,211 @@
+"""A loopback LLM upstream for the tests: real HTTP on 127.0.0.1, both wire formats, scripted models.
+
+Each model id gets a `Behaviour`: fixed or computed text, a delay, HTTP errors (429 with
+Retry-After, 500, ...) for the first N calls, malformed JSON, empty choices, or a hang. Every request
+is recorded, and so is every client that hung up while its request was still being served.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TextFn = Callable[[dict[str, Any]], str]
+
+
+@dataclass
+class Behaviour:
+    text: str | TextFn = "scripted answer"
+    delay: float = 0.0
+    status: int = 200
+    fail_times: int = -1  # with status != 200: fail the first N calls, then answer; -1 fails always
+    retry_after: str | None = None
+    malformed: bool = False
+    empty_choices: bool = False
+    hang: bool = False
+    input_tokens: int = 11
+    output_tokens: int = 7
+    cost: float | None = None  # OpenRouter-style usage.cost
+
+
+@dataclass
+class Recorded:
+    path: str
+    model: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+    def user_text(self) -> str:
+        return "\n".join(m["content"] for m in self.body.get("messages", []) if m.get("role") == "user")
+
+    def all_text(self) -> str:
+        parts = [m["content"] for m in self.body.get("messages", [])]
+        if isinstance(self.body.get("system"), str):
+            parts.insert(0, self.body["system"])
+        return "\n".join(parts)
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {}
+        self.default = Behaviour()
+        self.requests: list[Recorded] = []
+        self.disconnects: list[str] = []  # models whose caller hung up mid-request
+        self.in_flight = 0
+        self._calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def script(self, model: str, behaviour: Behaviour | None = None, **kw: Any) -> None:
+        self.behaviours[model] = behaviour or Behaviour(**kw)
+
+    def calls(self, model: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if model is None or r.model == model]
+
+    def start(self) -> "Upstream":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "Upstream":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError:
+                    self._send(400, {"error": {"message": "request is not JSON"}})
+                    return
+                model = body.get("model", "")
+                anthropic = self.path.endswith("/messages")
+                if not (anthropic or self.path.endswith("/chat/completions")):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                with upstream._lock:
+                    upstream.requests.append(Recorded(self.path, model, dict(self.headers), body))
+                    n = upstream._calls[model] = upstream._calls.get(model, 0) + 1
+                    upstream.in_flight += 1
+                try:
+                    upstream._serve(self, body, model, n, anthropic)
+                finally:
+                    with upstream._lock:
+                        upstream.in_flight -= 1
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+                data = raw if raw is not None else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def client_gone(self) -> bool:
+                sock: socket.socket = self.connection
+                readable, _, _ = select.select([sock], [], [], 0)
+                if not readable:
+                    return False
+                try:
+                    return sock.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
+
+        return Handler
+
+    def _wait(self, handler: Any, seconds: float | None, model: str) -> bool:
+        """Sleep, watching for the caller hanging up; False if it did."""
+        end = None if seconds is None else time.monotonic() + seconds
+        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+            if handler.client_gone():
+                with self._lock:
+                    self.disconnects.append(model)
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
+        b = self.behaviours.get(model, self.default)
+        if b.hang:
+            self._wait(handler, None, model)
+            return
+        if b.delay and not self._wait(handler, b.delay, model):
+            return
+        if b.status != 200 and (b.fail_times < 0 or n <= b.fail_times):
+            headers = {"retry-after": b.retry_after} if b.retry_after else {}
+            if anthropic:
+                kind = {429: "rate_limit_error", 401: "authentication_error", 404: "not_found_error"}.get(b.status, "api_error")
+                payload: Any = {"type": "error", "error": {"type": kind, "message": f"scripted {b.status}"}}
+            else:
+                payload = {"error": {"message": f"scripted {b.status}", "code": b.status}}
+            handler._send(b.status, payload, headers)
+            return
+        if b.malformed:
+            handler._send(200, None, raw=b'{"choices": [ {"message": oops')
+            return
+        text = b.text(body) if callable(b.text) else b.text
+        if anthropic:
+            payload = {
+                "id": "msg_test", "type": "message", "role": "assistant", "model": model,
+                "content": [] if b.empty_choices else [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": b.input_tokens, "output_tokens": b.output_tokens},
+            }
+        else:
+            usage: dict[str, Any] = {
+                "prompt_tokens": b.input_tokens, "completion_tokens": b.output_tokens,
+                "total_tokens": b.input_tokens + b.output_tokens,
+            }
+            if b.cost is not None:
+                usage["cost"] = b.cost
+            payload = {
+                "id": "chatcmpl-test", "object": "chat.completion", "model": model,
+                "choices": [] if b.empty_choices else [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+                "usage": usage,
+            }
+        handler._send(200, payload)
