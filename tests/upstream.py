@@ -33,6 +33,7 @@ class Behaviour:
     input_tokens: int = 11
     output_tokens: int = 7
     cost: float | None = None  # OpenRouter-style usage.cost
+    echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
 
 
 @dataclass
@@ -60,12 +61,13 @@ class Upstream:
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []  # models whose caller hung up mid-request
         self.in_flight = 0
+        self.max_in_flight = 0
         self._calls: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def port(self) -> int:
@@ -122,9 +124,10 @@ class Upstream:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 with upstream._lock:
-                    upstream.requests.append(Recorded(self.path, model, dict(self.headers), body))
+                    upstream.requests.append(Recorded(self.path, model, {k.lower(): v for k, v in self.headers.items()}, body))
                     n = upstream._calls[model] = upstream._calls.get(model, 0) + 1
                     upstream.in_flight += 1
+                    upstream.max_in_flight = max(upstream.max_in_flight, upstream.in_flight)
                 try:
                     upstream._serve(self, body, model, n, anthropic)
                 finally:
@@ -169,6 +172,7 @@ class Upstream:
 
     def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
         b = self.behaviours.get(model, self.default)
+        credentials = handler.headers.get("authorization") or handler.headers.get("x-api-key") or ""
         if b.hang:
             self._wait(handler, None, model)
             return
@@ -181,6 +185,8 @@ class Upstream:
                 payload: Any = {"type": "error", "error": {"type": kind, "message": f"scripted {b.status}"}}
             else:
                 payload = {"error": {"message": f"scripted {b.status}", "code": b.status}}
+            if b.echo_auth:
+                payload["error"]["message"] += f" for credentials {credentials!r}"
             handler._send(b.status, payload, headers)
             return
         if b.malformed:
