@@ -23,7 +23,7 @@ import httpx
 
 from .ensembles import Ensemble, EnsembleRegistry, ModelRole
 from .errors import NoDraftsError, ProviderError
-from .fusion.delimit import new_nonce, wrap_draft
+from .fusion.delimit import wrap_draft
 from .fusion.events import ProgressCallback, ProgressEvent
 from .fusion.result import CriticalStep, Draft, FusionResult, Scores, Stage, Totals
 from .fusion.review import REVIEW_SCHEMA, ReviewParseError, agreement_scores, parse_review
@@ -179,6 +179,11 @@ class _Run:
         self.done_steps = 0
         self.degraded: list[str] = []
 
+    def _nonce(self, stage: str) -> str:
+        """The delimiter marker, fixed by the run id so that a rerun with the same id builds the same
+        prompts (and hits the call cache). Knowing it gains a draft nothing: wrap_draft strips it."""
+        return hashlib.sha256(f"{self.run_id}/{stage}".encode()).hexdigest()[:12]
+
     def _left(self, until: float) -> float:
         return until - anyio.current_time()
 
@@ -287,7 +292,7 @@ class _Run:
         review_at = anyio.current_time() + max(0.0, self._left(self.deadline_at)) * REVIEW_SHARE
         if self._left(review_at) < MIN_STAGE_S:
             return Stage(model=role.ref, status="skipped", error="no time left in the deadline"), {}
-        nonce = new_nonce()
+        nonce = self._nonce("review")
         by_label = sorted(ok, key=lambda d: d.label)
         labels = [d.label for d in by_label]
         request = ChatRequest(
@@ -355,7 +360,7 @@ class _Run:
             return Stage(status="not_configured"), None
         if self._left(self.deadline_at) < MIN_STAGE_S:
             return Stage(model=role.ref, status="skipped", error="no time left in the deadline"), None
-        nonce = new_nonce()
+        nonce = self._nonce("synthesis")
         ranked = sorted(ok, key=lambda d: -d.weight)
         request = ChatRequest(
             messages=[
