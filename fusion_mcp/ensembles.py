@@ -6,6 +6,7 @@ time budget. Its name is its file's name without `.toml`.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -107,6 +108,15 @@ class Ensemble:
         return missing
 
 
+def _known_keys() -> set[str]:
+    return {k for table in (EnsembleFile, ProviderTable, DrafterTable) for k in table.model_fields}
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else " (see the README for the ensemble format)"
+
+
 def _key_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -128,10 +138,11 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
     try:
         parsed = EnsembleFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # A misspelt key also makes the real one "missing": report the misspelling first.
+        first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         problem = first["msg"]
         if first["type"] == "extra_forbidden":
-            problem = "unknown key (check the spelling; see the README for the ensemble format)"
+            problem = "unknown key" + _suggest(str(first["loc"][-1]))
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise ConfigError(problem + more, file=where, key=_key_path(first["loc"])) from None
 

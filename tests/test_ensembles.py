@@ -77,7 +77,7 @@ def test_model_refs_split_at_the_first_colon() -> None:
     ("text", "key", "words"),
     [
         ("deadline_s = 40\n[[drafters]\nmodel = 'x'", None, "not valid TOML"),
-        ("deadlin_s = 40\n[[drafters]]\nmodel = 'openai:gpt-5.5'", "deadlin_s", "unknown key"),
+        ("deadlin_s = 40\n[[drafters]]\nmodel = 'openai:gpt-5.5'", "deadlin_s", "unknown key (did you mean 'deadline_s'?)"),
         ("[[drafters]]\nmodel = 'openai:gpt-5.5'\ntemprature = 0.3", "drafters[0].temprature", "unknown key"),
         ("[[drafters]]\nmodel = 'nowhere:gpt-5.5'", "drafters[0].model", "unknown provider 'nowhere'"),
         ("[[drafters]]\nmodel = 'gpt-5.5'", "drafters[0].model", "provider:model-id"),
