@@ -220,6 +220,7 @@ class _Run:
         self.rng.shuffle(letters)  # anonymous labels, in an order unrelated to the file's
         drafts: list[Draft | None] = [None] * len(drafters)
         changed = [anyio.Event()]
+        reported = [0]  # drafts whose progress event has gone out
         budget_at = self.started + self.deadline_s * DRAFT_SHARE
         quorum_at = self.started + self.deadline_s * QUORUM_SHARE
 
@@ -241,12 +242,16 @@ class _Run:
                 )
             d = drafts[i]
             assert d is not None
-            changed[0].set()
+            # Report before waking the waiter, and count a draft as finished only once reported:
+            # the waiter cancels this task group when all are finished, which would otherwise drop
+            # a progress notification still being sent.
             await self._step("draft", f"draft {d.label} ({d.model}): {d.status}", model=d.model,
                              status=d.status, latency_s=d.latency_s)
+            reported[0] += 1
+            changed[0].set()
 
         def finished() -> bool:
-            return all(d is not None for d in drafts)
+            return reported[0] == len(drafters)
 
         def quorum() -> bool:
             return sum(1 for d in drafts if d is not None and d.status == "ok") >= self.ensemble.min_drafts
@@ -391,7 +396,7 @@ class _Run:
         t_drafts = time.perf_counter() - self.wall_started
         ok = [d for d in drafts if d.status == "ok"]
         if not ok:
-            raise NoDraftsError(self.ensemble.name, {f"{d.label} {d.model}": f"{d.status}: {d.error}" for d in drafts})
+            raise NoDraftsError(self.ensemble.name, {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts})
         for d in drafts:
             if d.status != "ok":
                 self.degraded.append(f"draft {d.label} ({d.model}) {d.status}: {d.error}")

@@ -63,7 +63,7 @@ def test_ask_with_every_draft_failing_exits_1_with_each_reason(upstream: Upstrea
     out = _run(["ask", "Q?", "-e", "lab"], ensemble_dir)
     assert out.returncode == 1
     assert "no draft from ensemble 'lab'" in out.stderr
-    assert "lab:alpha: unknown_model" in out.stderr and "lab:beta: rate_limited" in out.stderr
+    assert "(lab:alpha): unknown_model: HTTP 404" in out.stderr and "(lab:beta): rate_limited: HTTP 429" in out.stderr
 
 
 def test_ask_unknown_ensemble_and_missing_key_say_what_to_do(upstream: Upstream, ensemble_dir: Path,
