@@ -19,6 +19,7 @@ from .errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleErro
 from .formatting import format_cost, scores_text, totals_line
 from .fusion.events import ProgressEvent
 from .fusion.result import FusionResult
+from .serve_command import add_serve_command
 
 
 def _registry(args: argparse.Namespace) -> EnsembleRegistry:
@@ -192,12 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     ens = with_dirs(sub.add_parser("ensembles", help="list ensembles, their models and missing keys"))
     ens.add_argument("--json", action="store_true")
 
-    try:
-        from .server import add_serve_command
-    except ImportError:  # pragma: no cover - the server module is part of the package
-        pass
-    else:
-        add_serve_command(with_dirs(sub.add_parser("serve", help="run the MCP server")))
+    add_serve_command(with_dirs(sub.add_parser("serve", help="run the MCP server")))
     try:
         from .evaluation.cli import add_eval_command
     except ImportError:  # pragma: no cover

