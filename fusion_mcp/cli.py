@@ -15,6 +15,7 @@ from rich.table import Table
 from . import __version__
 from .engine import FusionEngine
 from .ensembles import EnsembleRegistry
+from .evaluation.cli import add_eval_command
 from .errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleError
 from .formatting import format_cost, scores_text, totals_line
 from .fusion.events import ProgressEvent
@@ -194,12 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--json", action="store_true")
 
     add_serve_command(with_dirs(sub.add_parser("serve", help="run the MCP server")))
-    try:
-        from .evaluation.cli import add_eval_command
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        add_eval_command(with_dirs(sub.add_parser("eval", help="measure ensembles on a benchmark")))
+    add_eval_command(with_dirs(sub.add_parser("eval", help="measure ensembles on a benchmark")))
     return parser
 
 
