@@ -12,8 +12,11 @@ import ipaddress
 import json
 import socket
 
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily: the CLI reads AUTH_TOKEN_ENV without loading the SDK
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 AUTH_TOKEN_ENV = "FUSION_MCP_AUTH_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -49,6 +52,8 @@ def transport_security(host: str, allowed_hosts: list[str] | None = None) -> Tra
     On loopback the SDK turns it on itself (None keeps its defaults). Elsewhere we turn it on and
     allow the Host names this machine is likely reached by, plus any the user lists.
     """
+    from mcp.server.transport_security import TransportSecuritySettings
+
     if is_loopback(host) and not allowed_hosts:
         return None
     names = set(LOOPBACK_NAMES)

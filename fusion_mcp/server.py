@@ -7,9 +7,7 @@ per-provider concurrency limits) serves every call for the life of the server.
 No `from __future__ import annotations` here: see the note in mcp_tools.py.
 """
 
-import argparse
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +26,7 @@ from .ensembles import Ensemble, EnsembleRegistry
 from .errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleError
 from .fusion.events import ProgressEvent
 from .fusion.result import FusionResult
-from .http_auth import AUTH_TOKEN_ENV, BearerAuthMiddleware, BindError, check_bind, transport_security
+from .http_auth import BearerAuthMiddleware, transport_security
 from .mcp_tools import (
     Comparison,
     EnsembleList,
@@ -38,7 +36,6 @@ from .mcp_tools import (
     fused_answer_of,
 )
 from .run_store import DEFAULT_MAX_RUNS, RunStore, UnknownRunError
-from .secrets import redact
 
 log = logging.getLogger("fusion_mcp.server")
 
@@ -115,7 +112,7 @@ class FusionService:
             )
         return ensemble
 
-    async def run(self, ctx: Context, deadline_s: float, work: Any) -> FusionResult:
+    async def run(self, deadline_s: float, work: Any) -> FusionResult:
         """Run one engine call under the deadline's safety net, turning failures into tool errors."""
         try:
             with anyio.move_on_after(deadline_s + DEADLINE_GRACE_S) as scope:
@@ -218,7 +215,7 @@ def create_server(
             deadline = deadline_s or ens.deadline_s
             work = service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
                                        on_event=service.progress(ctx))
-        result = await service.run(ctx, deadline, work)
+        result = await service.run(deadline, work)
         return _tool_result(fused_answer_of(result, include_drafts))
 
     @server.tool(title="Compare drafts", annotations=MODEL_CALLING)
@@ -233,7 +230,7 @@ def create_server(
         ens = service.ensemble(ensemble)
         work = service.engine.fuse(question, ensemble=ens, context=context, on_event=service.progress(ctx),
                                    synthesize=False)
-        return _tool_result(comparison_of(await service.run(ctx, ens.deadline_s, work)))
+        return _tool_result(comparison_of(await service.run(ens.deadline_s, work)))
 
     @server.tool(title="List ensembles", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def list_ensembles() -> Annotated[CallToolResult, EnsembleList]:
@@ -266,43 +263,9 @@ def create_server(
     return server
 
 
-# -- the `serve` command -----------------------------------------------------------------------
-
-
-def add_serve_command(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
-                        help="stdio for desktop hosts (default); sse or streamable-http to serve over HTTP")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind for HTTP transports (default 127.0.0.1; others need a token)")
-    parser.add_argument("--port", type=int, default=8000, help="port for HTTP transports (default 8000)")
-    parser.add_argument("--auth-token", default=None,
-                        help=f"bearer token every HTTP request must carry (default: ${AUTH_TOKEN_ENV})")
-    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                        help="extra Host name clients use to reach a non-loopback server (repeatable)")
-    parser.set_defaults(func=run_serve)
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
-    if args.transport != "stdio":
-        try:
-            check_bind(args.host, token)
-        except BindError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    registry = EnsembleRegistry.load(getattr(args, "ensembles", None) or [])
-    for exc in registry.errors.values():
-        print(f"warning: {exc}", file=sys.stderr)
-    server = create_server(registry)
-    if args.transport == "stdio":
-        server.run()
-        return 0
-    anyio.run(_serve_http, server, args.transport, args.host, args.port, token, args.allowed_host)
-    return 0
-
-
-async def _serve_http(server: MCPServer, transport: str, host: str, port: int, token: str | None,
-                      allowed_hosts: list[str]) -> None:
+async def serve_http(server: MCPServer, transport: str, host: str, port: int, token: str | None,
+                     allowed_hosts: list[str]) -> None:
+    """Serve over SSE or streamable HTTP with uvicorn, behind the bearer-token check when a token is set."""
     import uvicorn
 
     security = transport_security(host, allowed_hosts)
