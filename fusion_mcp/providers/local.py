@@ -37,6 +37,10 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # instructions) and their answers; SmolLM2 was trained on 8192. Override with FUSION_MCP_LOCAL_CTX.
 DEFAULT_N_CTX = 4096
 N_CTX_ENV = "FUSION_MCP_LOCAL_CTX"
+# Half the cores, as llama.cpp itself defaults: its threads spin while they wait for each other,
+# so when other work shares the CPU (an MCP host, another model) using every core is several
+# times slower, not faster. Override with FUSION_MCP_LOCAL_THREADS.
+THREADS_ENV = "FUSION_MCP_LOCAL_THREADS"
 # When a request sets no max_tokens: keeps an unbounded generation from holding the model.
 DEFAULT_MAX_TOKENS = 512
 _LOCK_POLL_S = 0.05
@@ -117,9 +121,9 @@ def _import_llama(provider: str, model: str) -> Any:
     return llama_cpp
 
 
-def _n_ctx() -> int:
-    raw = os.environ.get(N_CTX_ENV, "")
-    return int(raw) if raw.isdigit() and int(raw) >= 512 else DEFAULT_N_CTX
+def _int_env(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= minimum else default
 
 
 def _load(entry: _Loaded, provider: str, model: str) -> Any:
@@ -129,8 +133,8 @@ def _load(entry: _Loaded, provider: str, model: str) -> Any:
         try:
             entry.llama = llama_cpp.Llama(
                 model_path=str(entry.path),
-                n_ctx=_n_ctx(),
-                n_threads=os.cpu_count() or 1,  # calls are serialized: one call may use every core
+                n_ctx=_int_env(N_CTX_ENV, DEFAULT_N_CTX, 512),
+                n_threads=_int_env(THREADS_ENV, max(1, (os.cpu_count() or 2) // 2), 1),
                 verbose=False,
             )
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
@@ -200,6 +204,9 @@ class LocalProvider:
 
                 kwargs["logits_processor"] = llama_cpp.LogitsProcessorList([_stop_when(cancel, llama.token_eos())])
             try:
+                # Evaluate the whole prompt every time: reusing a cached prefix changes the logits
+                # slightly, and a seeded sample would then differ from the same call made fresh.
+                llama.reset()
                 return llama.create_chat_completion(**kwargs)
             except Exception as exc:
                 raise UpstreamError(self.name, model, f"llama.cpp failed: {type(exc).__name__}: {exc}") from None

@@ -20,6 +20,9 @@ class OpenAICompatProvider:
         self.name = spec.name
         self._client = client
         self._url = spec.base_url.rstrip("/") + "/chat/completions"
+        # OpenAI's `json_schema` response format, until a server rejects it; llama.cpp's server
+        # (llama-cpp-python 0.3) takes only `{"type": "json_object", "schema": ...}`.
+        self._schema_shape = "json_schema"
 
     def _headers(self, model: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -48,10 +51,13 @@ class OpenAICompatProvider:
         if request.seed is not None:
             body["seed"] = request.seed
         if request.json_schema is not None and self.spec.structured_output:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": request.json_schema},
-            }
+            if self._schema_shape == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            else:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "response", "schema": request.json_schema},
+                }
         if self.spec.usage_accounting:
             body["usage"] = {"include": True}
         return body
@@ -65,10 +71,24 @@ class OpenAICompatProvider:
             )
         except httpx.TransportError as exc:
             raise error_for_transport(self.name, model, self._url, exc) from None
+        if response.status_code >= 400 and self._rejects_json_schema(request, response):
+            self._schema_shape = "json_object"
+            return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
         if response.status_code >= 400:
             raise error_for_status(self.name, model, response)
         body = json_body(self.name, model, response)
         return self._parse(model, body, time.perf_counter() - started)
+
+    def _rejects_json_schema(self, request: ChatRequest, response: httpx.Response) -> bool:
+        """A server that refused the `json_schema` response format (it names it in its error)."""
+        return (
+            request.json_schema is not None
+            and self.spec.structured_output
+            and self._schema_shape == "json_schema"
+            and response.status_code in (400, 422, 500)
+            and "json_schema" in response.text
+            and "response_format" in response.text
+        )
 
     def _parse(self, model: str, body: dict[str, Any], latency_s: float) -> Completion:
         choices = body.get("choices")
