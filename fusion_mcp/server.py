@@ -194,8 +194,7 @@ def create_server(
             description="run_id of an earlier compare_drafts: fuse its drafts without drafting again."
         )] = None,
     ) -> Annotated[CallToolResult, FusedAnswer]:
-        """Answer with several models at once: parallel drafts, a review, one synthesized answer,
-        with per-model status, weights, cost and time."""
+        """Answer with several models at once: parallel drafts, a review, one synthesized answer, with per-model status, weights, cost and time."""  # noqa: E501
         if from_run:
             try:
                 previous = service.runs.get(from_run)
@@ -225,8 +224,7 @@ def create_server(
         ensemble: EnsembleName = None,
         context: Background = None,
     ) -> Annotated[CallToolResult, Comparison]:
-        """Drafts from several models side by side, with review scores, reasons and agreement; no
-        synthesis. Returns a run_id that fused_answer(from_run=...) can fuse later."""
+        """Drafts from several models side by side, with review scores, reasons and agreement; no synthesis. Returns a run_id that fused_answer(from_run=...) can fuse later."""  # noqa: E501
         ens = service.ensemble(ensemble)
         work = service.engine.fuse(question, ensemble=ens, context=context, on_event=service.progress(ctx),
                                    synthesize=False)
