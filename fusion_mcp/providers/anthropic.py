@@ -10,7 +10,7 @@ import httpx
 
 from ..errors import MissingKeyError, UnparseableResponseError
 from .base import ChatRequest, Completion, Usage
-from .http import error_for_status, error_for_transport, int_or_none, json_body
+from .http import error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -52,12 +52,9 @@ class AnthropicProvider:
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
         headers = self._headers(model)
         started = time.perf_counter()
-        try:
-            response = await self._client.post(
-                self._url, json=self._body(model, request), headers=headers, timeout=timeout_s
-            )
-        except httpx.TransportError as exc:
-            raise error_for_transport(self.name, model, self._url, exc) from None
+        response = await post_json(
+            self._client, self.name, model, self._url, self._body(model, request), headers, timeout_s
+        )
         if response.status_code >= 400:
             raise error_for_status(self.name, model, response)
         body = json_body(self.name, model, response)

@@ -82,6 +82,17 @@ def error_for_transport(provider: str, model: str, url: str, exc: httpx.Transpor
     return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
 
 
+async def post_json(
+    client: httpx.AsyncClient, provider: str, model: str, url: str,
+    body: dict[str, Any], headers: dict[str, str], timeout_s: float,
+) -> httpx.Response:
+    """POST a JSON body; a transport failure becomes a typed error. The caller reads the status."""
+    try:
+        return await client.post(url, json=body, headers=headers, timeout=timeout_s)
+    except httpx.TransportError as exc:
+        raise error_for_transport(provider, model, url, exc) from None
+
+
 def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
