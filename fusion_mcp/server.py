@@ -7,9 +7,8 @@ per-provider concurrency limits) serves every call for the life of the server.
 No `from __future__ import annotations` here: see the note in mcp_tools.py.
 """
 
-import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -24,7 +23,7 @@ from . import __version__
 from .engine import CallCache, FusionEngine
 from .ensembles import Ensemble, EnsembleRegistry
 from .errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleError
-from .fusion.events import ProgressEvent
+from .fusion.events import ProgressCallback, ProgressEvent
 from .fusion.result import FusionResult
 from .http_auth import BearerAuthMiddleware, transport_security
 from .mcp_tools import (
@@ -36,8 +35,6 @@ from .mcp_tools import (
     fused_answer_of,
 )
 from .run_store import DEFAULT_MAX_RUNS, RunStore, UnknownRunError
-
-log = logging.getLogger("fusion_mcp.server")
 
 # A run has its own deadline; this is the safety net on top, for a stage that overruns it.
 DEADLINE_GRACE_S = 5.0
@@ -112,7 +109,7 @@ class FusionService:
             )
         return ensemble
 
-    async def run(self, deadline_s: float, work: Any) -> FusionResult:
+    async def run(self, deadline_s: float, work: Awaitable[FusionResult]) -> FusionResult:
         """Run one engine call under the deadline's safety net, turning failures into tool errors."""
         try:
             with anyio.move_on_after(deadline_s + DEADLINE_GRACE_S) as scope:
@@ -134,7 +131,9 @@ class FusionService:
         return result
 
     @staticmethod
-    def progress(ctx: Context) -> Any:
+    def progress(ctx: Context) -> ProgressCallback:
+        """Engine events as MCP progress notifications (a no-op when the caller sent no token)."""
+
         async def on_event(event: ProgressEvent) -> None:
             await ctx.report_progress(event.done, event.total, event.message)
 
