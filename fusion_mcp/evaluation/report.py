@@ -182,12 +182,16 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     ]
     for ax, xlabel, xof in panels:
         shown = [r for r in rows if xof(r) is not None and r.n]
+        labels: dict[tuple[float, float], list[str]] = {}
         for r in shown:
             x, y = xof(r), r.accuracy * 100
             err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
             marker = "^" if r.strategy == ORACLE else ("*" if r.pareto else "o")
             ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, markersize=9 if r.pareto else 6)
-            ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            labels.setdefault((round(x, 9), round(y, 6)), []).append(r.label)
+        for (x, y), names in labels.items():  # one label per spot, so rows at the same point stay legible
+            ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                        va="bottom")
         if xlabel.startswith("cost"):
             front = sorted((r for r in shown if r.pareto), key=lambda r: r.cost_per_item_usd or 0.0)
             if len(front) > 1:
