@@ -100,9 +100,10 @@ def baseline_target(ref: str, registry: EnsembleRegistry, deadline_s: float | No
     return Target(name=ref, ensemble=ensemble, strategies=[strategies.BASELINE], baseline=True)
 
 
-def _run_id(target: Target, item: Item) -> str:
-    """Fixed per target and item, so a rerun builds the same prompts and is answered by the cache."""
-    digest = hashlib.sha256(f"{target.name}\n{item.id}\n{item.question}".encode()).hexdigest()
+def _run_id(item: Item) -> str:
+    """Fixed per item, so a rerun builds the same prompts and is answered by the cache; not per
+    ensemble, so another ensemble with the same drafters and reviewer reuses the review too."""
+    digest = hashlib.sha256(f"{item.id}\n{item.question}".encode()).hexdigest()
     return f"eval-{digest[:16]}"
 
 
@@ -127,7 +128,7 @@ async def run_job(engine: FusionEngine, target: Target, item: Item, deadline_s: 
     synthesize = strategies.FUSE in target.strategies or target.baseline
     try:
         result = await engine.fuse(item.prompt(), ensemble=target.ensemble, deadline_s=deadline_s,
-                                   synthesize=synthesize, run_id=_run_id(target, item))
+                                   synthesize=synthesize, run_id=_run_id(item))
     except NoDraftsError as exc:
         return ItemRecord(target=target.name, item=item, error=str(exc),
                           outcomes=strategies.failed_all(target.strategies, str(exc)))
