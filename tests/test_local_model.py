@@ -13,7 +13,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-import llama_cpp  # noqa: F401  (a missing runtime must fail the run, not skip it)
 from fusion_mcp import FusionEngine
 from fusion_mcp.cli import main
 from fusion_mcp.ensembles import EnsembleRegistry
@@ -21,6 +20,8 @@ from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelE
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import INSTALL_HINT, LocalProvider, LocalRuntimeMissingError, resolve_model_path
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
+
+import llama_cpp  # noqa: E402,F401,I001  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 pytestmark = pytest.mark.anyio
 SPEC = BUILTIN_PROVIDERS["local"]
