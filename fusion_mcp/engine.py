@@ -26,7 +26,7 @@ from .errors import NoDraftsError, ProviderError
 from .fusion.delimit import wrap_draft
 from .fusion.events import ProgressCallback, ProgressEvent
 from .fusion.result import CriticalStep, Draft, FusionResult, Scores, Stage, Totals
-from .fusion.review import REVIEW_SCHEMA, ReviewParseError, agreement_scores, parse_review
+from .fusion.review import ReviewParseError, agreement_scores, parse_review, review_schema
 from .pricing import with_cost
 from .prompts import context_block, render
 from .providers import ChatRequest, Completion, Message, Provider, ProviderSpec, build_provider
@@ -311,7 +311,7 @@ class _Run:
             temperature=role.temperature if role.temperature is not None else 0.0,
             max_tokens=role.max_tokens,
             seed=role.seed,
-            json_schema=REVIEW_SCHEMA,
+            json_schema=review_schema(labels),
         )
         t0 = time.perf_counter()
         try:

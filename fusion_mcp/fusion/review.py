@@ -9,26 +9,29 @@ from typing import Any
 
 from .result import Scores
 
-REVIEW_SCHEMA: dict[str, Any] = {
+_DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
+    # The reason comes first, so that a model decoding in order reasons before it scores.
     "properties": {
-        "reviews": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "label": {"type": "string"},
-                    "consistency": {"type": "number"},
-                    "accuracy": {"type": "number"},
-                    "completeness": {"type": "number"},
-                    "reason": {"type": "string"},
-                },
-                "required": ["label", "consistency", "accuracy", "completeness", "reason"],
-            },
-        }
+        "reason": {"type": "string"},
+        "consistency": {"type": "integer", "minimum": 0, "maximum": 10},
+        "accuracy": {"type": "integer", "minimum": 0, "maximum": 10},
+        "completeness": {"type": "integer", "minimum": 0, "maximum": 10},
     },
-    "required": ["reviews"],
+    "required": ["reason", "consistency", "accuracy", "completeness"],
 }
+
+
+def review_schema(labels: list[str]) -> dict[str, Any]:
+    """A JSON schema with one required entry per draft label, so that a provider that enforces
+    schemas (llama.cpp grammars, OpenAI structured output) cannot leave a draft unscored."""
+    return {
+        "type": "object",
+        "properties": {label: _DRAFT_REVIEW_SCHEMA for label in labels},
+        "required": list(labels),
+        "additionalProperties": False,
+    }
+
 
 _ALIASES = {
     "consistency": ("consistency", "semantic_consistency", "semantic consistency", "coherence"),
