@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,18 @@ from .errors import ConfigError, UnknownEnsembleError
 from .providers.spec import BUILTIN_PROVIDERS, ProviderKind, ProviderSpec
 from .secrets import register_secret_env
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "ensembles"
+
+
+def _shipped_dir() -> Path:
+    """The repository's ensembles/ in a source checkout or editable install; else the copy a
+    wheel installs under <prefix>/share/fusion-mcp/ensembles."""
+    source = Path(__file__).resolve().parent.parent / "ensembles"
+    if source.is_dir():
+        return source
+    return Path(sys.prefix) / "share" / "fusion-mcp" / "ensembles"
+
+
+SHIPPED_DIR = _shipped_dir()
 ENSEMBLES_ENV = "FUSION_MCP_ENSEMBLES"
 DEFAULT_ENSEMBLE_ENV = "FUSION_MCP_DEFAULT_ENSEMBLE"
 DEFAULT_DEADLINE_S = 45.0
