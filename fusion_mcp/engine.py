@@ -22,12 +22,12 @@ import anyio
 import httpx
 
 from .ensembles import Ensemble, EnsembleRegistry, ModelRole
-from .errors import NoDraftsError, ProviderError
+from .errors import NoDraftsError, ProviderError, UpstreamError
 from .fusion.delimit import wrap_draft
 from .fusion.events import ProgressCallback, ProgressEvent
 from .fusion.result import CriticalStep, Draft, FusionResult, Scores, Stage, Totals
 from .fusion.review import ReviewParseError, agreement_scores, parse_review, review_schema
-from .pricing import with_cost
+from .pricing import check_price_table, with_cost
 from .prompts import context_block, render
 from .providers import ChatRequest, Completion, Message, Provider, ProviderSpec, build_provider
 from .providers.resilience import ResilientProvider
@@ -71,6 +71,7 @@ class FusionEngine:
         client: httpx.AsyncClient | None = None,
         cache: CallCache | None = None,
     ) -> None:
+        check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
         self.cache = cache
         self._own_client = client is None
@@ -107,12 +108,26 @@ class FusionEngine:
         """One model call: from the cache when it has it, else upstream, with its cost filled in."""
         key = call_key(role.provider, role.model_id, request, sample) if self.cache else ""
         if self.cache:
-            hit = self.cache.get(key)
+            try:
+                hit = self.cache.get(key)
+            except Exception:  # a broken cache costs a call, never the answer
+                log.exception("call cache read failed")
+                hit = None
             if hit is not None:
                 return hit.model_copy(update={"cached": True})
-        completion = with_cost(await self.provider(role.provider).complete(role.model_id, request, timeout_s=timeout_s))
+        try:
+            completion = await self.provider(role.provider).complete(role.model_id, request, timeout_s=timeout_s)
+        except ProviderError:
+            raise
+        except Exception as exc:  # a provider bug must cost one call, not the whole run
+            log.exception("provider %s raised unexpectedly", role.provider.name)
+            raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from exc
+        completion = with_cost(completion)
         if self.cache:
-            self.cache.put(key, completion)
+            try:
+                self.cache.put(key, completion)
+            except Exception:
+                log.exception("call cache write failed")
         return completion
 
     # -- runs --------------------------------------------------------------------------------
@@ -145,10 +160,6 @@ class FusionEngine:
         ens = ensemble if isinstance(ensemble, Ensemble) else self.registry.get(ensemble or previous.ensemble)
         run = _Run(self, ens, previous.question, previous.context, deadline_s or ens.deadline_s, on_event, None)
         return await run.resume(previous)
-
-
-def _status_of(exc: ProviderError) -> str:
-    return exc.kind
 
 
 class _Run:
@@ -237,7 +248,7 @@ class _Run:
                 )
             except ProviderError as exc:
                 drafts[i] = Draft(
-                    label=letters[i], model=role.ref, status=_status_of(exc), error=exc.reason,  # type: ignore[arg-type]
+                    label=letters[i], model=role.ref, status=exc.kind, error=exc.reason,  # type: ignore[arg-type]
                     configured_weight=role.weight, latency_s=round(time.perf_counter() - t0, 3),
                 )
             d = drafts[i]
@@ -392,6 +403,8 @@ class _Run:
     # -- the whole run -----------------------------------------------------------------------
 
     async def execute(self, *, synthesize: bool) -> FusionResult:
+        if not synthesize:
+            self.total_steps -= 1
         drafts = await self._draft()
         t_drafts = time.perf_counter() - self.wall_started
         ok = [d for d in drafts if d.status == "ok"]
@@ -408,7 +421,7 @@ class _Run:
         if not ok:
             raise NoDraftsError(self.ensemble.name, {d.model: f"{d.status}: {d.error}" for d in previous.drafts})
         self.degraded = list(previous.degraded_reasons)
-        return await self._finish(previous.drafts, previous.totals.draft_s, synthesize=True, reviewed=previous.review)
+        return await self._finish(previous.drafts, 0.0, synthesize=True, reviewed=previous.review)
 
     async def _finish(self, drafts: list[Draft], t_drafts: float, *, synthesize: bool, reviewed: Stage | None) -> FusionResult:
         ok = [d for d in drafts if d.status == "ok"]
@@ -464,29 +477,33 @@ class _Run:
             review=review,
             synthesis=synthesis,
             agreement=_mean([d.agreement for d in ok if d.agreement is not None]),
-            totals=self._totals(drafts, review, synthesis, t_drafts, t_review, t_synthesis),
+            totals=self._totals(drafts, review, synthesis, t_drafts, t_review, t_synthesis,
+                                reused=reviewed is not None),
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,
         )
 
     def _totals(self, drafts: list[Draft], review: Stage, synthesis: Stage,
-                t_drafts: float, t_review: float, t_synthesis: float) -> Totals:
-        calls: list[tuple[str, int | None, int | None, float | None]] = [
-            (d.model, d.input_tokens, d.output_tokens, d.cost_usd) for d in drafts if d.status == "ok"
-        ]
-        for stage in (review, synthesis):
-            if stage.model and stage.status in ("ok", "partial", "unparseable"):
-                calls.append((stage.model, stage.input_tokens, stage.output_tokens, stage.cost_usd))
-        known = [c for _, _, _, c in calls if c is not None]
-        ok = [d for d in drafts if d.status == "ok"]
+                t_drafts: float, t_review: float, t_synthesis: float, *, reused: bool = False) -> Totals:
+        """Usage, cost and time of the calls this run made. A resumed run (`reused`) made only its
+        synthesis: the drafts and review it reused were counted in the run that made them.
+        A call that timed out may still be billed upstream, so its cost counts as unknown."""
+        calls: list[tuple[str, int | None, int | None, float | None]] = []
         path: list[CriticalStep] = []
-        if ok:
-            slowest = max(ok, key=lambda d: d.latency_s)
-            path.append(CriticalStep(stage="draft", model=slowest.model, latency_s=slowest.latency_s))
-        if review.model and review.latency_s:
-            path.append(CriticalStep(stage="review", model=review.model, latency_s=review.latency_s))
-        if synthesis.model and synthesis.latency_s:
-            path.append(CriticalStep(stage="synthesis", model=synthesis.model, latency_s=synthesis.latency_s))
+        if not reused:
+            calls += [(d.model, d.input_tokens, d.output_tokens, d.cost_usd)
+                      for d in drafts if d.status in ("ok", "timeout")]
+            ok = [d for d in drafts if d.status == "ok"]
+            if ok:
+                slowest = max(ok, key=lambda d: d.latency_s)
+                path.append(CriticalStep(stage="draft", model=slowest.model, latency_s=slowest.latency_s))
+        stages = [("synthesis", synthesis)] if reused else [("review", review), ("synthesis", synthesis)]
+        for name, stage in stages:
+            if stage.model and (stage.answered or stage.status == "timeout"):
+                calls.append((stage.model, stage.input_tokens, stage.output_tokens, stage.cost_usd))
+            if stage.model and stage.latency_s:
+                path.append(CriticalStep(stage=name, model=stage.model, latency_s=stage.latency_s))  # type: ignore[arg-type]
+        known = [c for _, _, _, c in calls if c is not None]
         return Totals(
             input_tokens=sum(i or 0 for _, i, _, _ in calls),
             output_tokens=sum(o or 0 for _, _, o, _ in calls),

@@ -49,6 +49,11 @@ def price_table(extra: str | None = None) -> dict[str, Price]:
     return table
 
 
+def check_price_table() -> None:
+    """Load (and so validate) the price tables now; raises ConfigError naming the file and key."""
+    price_table(os.environ.get(PRICES_ENV))
+
+
 def price_for(ref: str) -> Price | None:
     return price_table(os.environ.get(PRICES_ENV)).get(ref)
 

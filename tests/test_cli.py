@@ -120,3 +120,12 @@ def test_no_key_appears_in_any_output(upstream: Upstream, ensemble_dir: Path, mo
     for out in outputs:
         for secret in (LAB_KEY, or_key):
             assert secret not in out.stdout and secret not in out.stderr
+
+
+def test_a_broken_price_file_is_a_configuration_error_before_any_call(upstream: Upstream, ensemble_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    _lab(upstream, ensemble_dir)
+    out = _run(["ask", "Q?", "-e", "lab"], ensemble_dir, FUSION_MCP_PRICES=str(tmp_path / "missing.toml"))
+    assert out.returncode == 2
+    assert "missing.toml: cannot read price table" in out.stderr and "Traceback" not in out.stderr
+    assert upstream.calls() == []

@@ -143,3 +143,10 @@ def test_default_ensemble_follows_the_keys(monkeypatch: pytest.MonkeyPatch) -> N
     assert name == "budget-trio" and "OPENROUTER_API_KEY is set" in why
     monkeypatch.setenv("FUSION_MCP_DEFAULT_ENSEMBLE", "frontier-trio")
     assert reg.default()[0] == "frontier-trio"
+
+
+def test_a_base_url_without_a_scheme_is_a_configuration_error(ensemble_dir: Path) -> None:
+    reg = write_registry(ensemble_dir, x="[providers.x]\nkind = 'openai'\nbase_url = 'localhost:8000/v1'\n"
+                                         "[[drafters]]\nmodel = 'x:a'\n")
+    assert "must start with http:// or https://" in str(reg.errors["x"])
+    assert "[providers.x]" in str(reg.errors["x"])

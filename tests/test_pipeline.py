@@ -98,6 +98,8 @@ async def test_quorum_reached_then_slow_drafts_are_cut_at_the_draft_budget(upstr
     assert 1.0 <= result.totals.draft_s < 1.6  # cut at 55% of the 2 s deadline
     assert result.totals.wall_s < 2.5
     assert result.degraded and any("lab:stuck" in r and "timeout" in r for r in result.degraded_reasons)
+    # the dropped request may still be billed upstream: its cost is unknown, not zero
+    assert "lab:stuck" in result.totals.unknown_cost_calls and not result.totals.cost_complete
     await anyio.sleep(0.2)
     assert "stuck" in upstream.disconnects  # the cut request was really dropped upstream
 
@@ -210,8 +212,11 @@ async def test_compare_only_reviews_without_synthesis(upstream: Upstream, ensemb
     upstream.script("a", text="one")
     upstream.script("b", text="two")
     upstream.script("judge", text=review_json({"A": (7, 7, 7), "B": (3, 3, 3)}))
-    result = await _fuse(upstream, ensemble_dir, ["a", "b"], synthesize=False)
+    events: list[ProgressEvent] = []
+    result = await _fuse(upstream, ensemble_dir, ["a", "b"], synthesize=False, events=events)
     assert result.answer is None and result.synthesis.status == "skipped"
+    assert [e.stage for e in events] == ["draft", "draft", "review"]
+    assert events[-1].done == events[-1].total == 3
     assert all(d.scores is not None for d in result.drafts)
     assert upstream.calls("fuser") == []
 
@@ -229,6 +234,9 @@ async def test_synthesize_from_an_earlier_run_calls_no_drafter(upstream: Upstrea
     assert fused.answer == "fused later" and fused.run_id != compared.run_id
     assert [d.weight for d in fused.drafts] == [d.weight for d in compared.drafts]
     assert len(upstream.calls("a")) == len(upstream.calls("b")) == len(upstream.calls("judge")) == 1
+    # usage counts only the call this run made: the synthesis (11 in, 7 out), not the reused drafts
+    assert (fused.totals.input_tokens, fused.totals.output_tokens) == (11, 7)
+    assert [step.stage for step in fused.totals.critical_path] == ["synthesis"]
 
 
 @pytest.mark.anyio

@@ -221,3 +221,19 @@ def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("FUSION_MCP_PRICES", str(prices))
     with pytest.raises(ConfigError, match=r"p\.toml \[lab:m\.input\]"):
         price_for("lab:m")
+
+
+@pytest.mark.anyio
+async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream: Upstream, ensemble_dir: Path) -> None:
+    upstream.script("m", hang=True)
+    ens = _ensemble(upstream, ensemble_dir, extra="max_concurrency = 1")
+    async with FusionEngine() as engine:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=5))  # holds the only slot
+            await anyio.sleep(0.2)
+            started = anyio.current_time()
+            with pytest.raises(ProviderTimeoutError):
+                await engine.call(ens.drafters[0], ASK, timeout_s=0.5)
+            assert anyio.current_time() - started < 1.0
+            tg.cancel_scope.cancel()
+    assert len(upstream.calls("m")) == 1  # the queued call never reached the upstream

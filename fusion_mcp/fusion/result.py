@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 DraftStatus = Literal[
-    "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error", "cancelled"
+    "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error"
 ]
 StageStatus = Literal["ok", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
 
@@ -53,6 +53,11 @@ class Stage(BaseModel):
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+
+    @property
+    def answered(self) -> bool:
+        """The call came back, so its usage and cost count, whatever its content was."""
+        return self.status in ("ok", "partial", "unparseable")
 
 
 class CriticalStep(BaseModel):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import httpx
 
-from ..errors import MissingKeyError, UnparseableResponseError
+from ..errors import UnparseableResponseError
 from .base import ChatRequest, Completion, Usage
-from .http import error_for_status, int_or_none, json_body, post_json
+from .http import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -27,12 +26,9 @@ class AnthropicProvider:
 
     def _headers(self, model: str) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
-        if self.spec.api_key_env:
-            key = os.environ.get(self.spec.api_key_env)
-            if key:
-                headers["x-api-key"] = key
-            elif self.spec.key_required:
-                raise MissingKeyError(self.name, model, self.spec.api_key_env)
+        key = api_key(self.spec, model)
+        if key:
+            headers["x-api-key"] = key
         return headers
 
     @staticmethod

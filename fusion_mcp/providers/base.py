@@ -26,19 +26,10 @@ class ChatRequest(BaseModel):
         default=None, description="Ask for JSON matching this schema where the provider can enforce it."
     )
 
-    def cache_key_fields(self) -> dict[str, Any]:
-        return self.model_dump()
-
 
 class Usage(BaseModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
-
-    @property
-    def total(self) -> int | None:
-        if self.input_tokens is None and self.output_tokens is None:
-            return None
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
 
 
 class Completion(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 
 from ..errors import (
     AuthenticationError,
+    MissingKeyError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
@@ -18,10 +20,22 @@ from ..errors import (
     UnparseableResponseError,
     UpstreamError,
 )
+from .spec import ProviderSpec
 
 _MAX_REASON = 300
 _UNKNOWN_MODEL_HINTS = ("not a valid model", "model not found", "no such model", "does not exist",
                         "unknown model", "not_found_error", "model_not_found", "no endpoints found")
+
+
+def api_key(spec: ProviderSpec, model: str) -> str | None:
+    """The provider's key from the environment, read at call time; MissingKeyError if it is
+    required and unset, so the call never goes out without it."""
+    if not spec.api_key_env:
+        return None
+    key = os.environ.get(spec.api_key_env)
+    if not key and spec.key_required:
+        raise MissingKeyError(spec.name, model, spec.api_key_env)
+    return key or None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -77,6 +91,7 @@ def error_for_status(provider: str, model: str, response: httpx.Response) -> Pro
 
 
 def error_for_transport(provider: str, model: str, url: str, exc: httpx.TransportError) -> ProviderError:
+    url = str(httpx.URL(url).copy_with(userinfo=b""))  # a password in base_url stays out of errors
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(provider, model, f"timed out talking to {url}")
     return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import httpx
 
-from ..errors import MissingKeyError, UnparseableResponseError, UpstreamError
+from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, Usage
-from .http import error_for_status, int_or_none, json_body, post_json
+from .http import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 
 
@@ -20,19 +19,16 @@ class OpenAICompatProvider:
         self.name = spec.name
         self._client = client
         self._url = spec.base_url.rstrip("/") + "/chat/completions"
-        # OpenAI's `json_schema` response format, until a server rejects it; llama.cpp's server
-        # (llama-cpp-python 0.3) takes only `{"type": "json_object", "schema": ...}`.
-        self._schema_shape = "json_schema"
+        # A model gets OpenAI's `json_schema` response format until its server rejects it, then
+        # `{"type": "json_object", "schema": ...}`, the only shape llama.cpp's server (0.3) takes.
+        # Per model: on OpenRouter one model's refusal says nothing about the others.
+        self._json_object_models: set[str] = set()
 
     def _headers(self, model: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if self.spec.api_key_env:
-            key = os.environ.get(self.spec.api_key_env)
-            if not key:
-                if self.spec.key_required:
-                    raise MissingKeyError(self.name, model, self.spec.api_key_env)
-            else:
-                headers["authorization"] = f"Bearer {key}"
+        key = api_key(self.spec, model)
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         if self.spec.usage_accounting:
             # OpenRouter asks apps to identify themselves; harmless elsewhere.
             headers["x-title"] = "fusion-mcp"
@@ -51,7 +47,7 @@ class OpenAICompatProvider:
         if request.seed is not None:
             body["seed"] = request.seed
         if request.json_schema is not None and self.spec.structured_output:
-            if self._schema_shape == "json_object":
+            if model in self._json_object_models:
                 body["response_format"] = {"type": "json_object", "schema": request.json_schema}
             else:
                 body["response_format"] = {
@@ -68,20 +64,20 @@ class OpenAICompatProvider:
         response = await post_json(
             self._client, self.name, model, self._url, self._body(model, request), headers, timeout_s
         )
-        if response.status_code >= 400 and self._rejects_json_schema(request, response):
-            self._schema_shape = "json_object"
+        if response.status_code >= 400 and self._rejects_json_schema(model, request, response):
+            self._json_object_models.add(model)
             return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
         if response.status_code >= 400:
             raise error_for_status(self.name, model, response)
         body = json_body(self.name, model, response)
         return self._parse(model, body, time.perf_counter() - started)
 
-    def _rejects_json_schema(self, request: ChatRequest, response: httpx.Response) -> bool:
+    def _rejects_json_schema(self, model: str, request: ChatRequest, response: httpx.Response) -> bool:
         """A server that refused the `json_schema` response format (it names it in its error)."""
         return (
             request.json_schema is not None
             and self.spec.structured_output
-            and self._schema_shape == "json_schema"
+            and model not in self._json_object_models
             and response.status_code in (400, 422, 500)
             and "json_schema" in response.text
             and "response_format" in response.text
@@ -98,7 +94,7 @@ class OpenAICompatProvider:
         message = first.get("message") if isinstance(first, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):  # some servers return content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         if not isinstance(content, str):
             raise UnparseableResponseError(self.name, model, "response choice has no text content")
         if not content.strip():

@@ -37,13 +37,13 @@ class ResilientProvider:
         attempt = 0
         while True:
             try:
-                async with self.limiter:
-                    remaining = deadline - anyio.current_time()
-                    if remaining <= 0:
-                        raise TimeoutError
-                    budget = min(remaining, self.per_attempt_timeout_s)
-                    with anyio.fail_after(budget):
-                        result = await self.inner.complete(model, request, timeout_s=budget)
+                # The wait for a free slot counts against the deadline too: a call queued behind
+                # another run's must still time out on time.
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    async with self.limiter:
+                        budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
+                        with anyio.fail_after(budget):
+                            result = await self.inner.complete(model, request, timeout_s=budget)
                 return result.model_copy(
                     update={"attempts": attempt + 1, "latency_s": time.perf_counter() - started}
                 )

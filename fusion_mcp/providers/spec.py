@@ -29,6 +29,8 @@ class ProviderSpec(BaseModel):
     def _needs_url(self) -> "ProviderSpec":
         if self.kind in ("openai", "anthropic") and not self.base_url:
             raise ValueError(f"provider {self.name!r} of kind {self.kind!r} needs a base_url")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
         return self
 
 
