@@ -73,8 +73,10 @@ def build_rows(run: EvalRun) -> list[Row]:
             outcomes = [r.outcomes[name] for r in records if name in r.outcomes]
             n = len(outcomes)
             correct = sum(o.correct for o in outcomes)
-            known = [o.cost_usd for o in outcomes if o.cost_usd is not None]
-            complete = all(o.cost_complete and o.cost_usd is not None for o in outcomes)
+            # Cost is that of the calls that returned; a failed call (counted under `failed`) adds none.
+            answered = [o for o in outcomes if o.failed is None]
+            known = [o.cost_usd for o in answered if o.cost_usd is not None]
+            complete = all(o.cost_complete and o.cost_usd is not None for o in answered)
             cost = round(sum(known), 10) if known else None
             latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
             low, high = wilson(correct, n)
