@@ -7,8 +7,8 @@ time budget. Its name is its file's name without `.toml`.
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import os
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +23,11 @@ from .secrets import register_secret_env
 
 
 def _shipped_dir() -> Path:
-    """The repository's ensembles/ in a source checkout or editable install; else the copy a
-    wheel installs under <prefix>/share/fusion-mcp/ensembles."""
-    source = Path(__file__).resolve().parent.parent / "ensembles"
-    if source.is_dir():
-        return source
-    return Path(sys.prefix) / "share" / "fusion-mcp" / "ensembles"
+    """The repository's ensembles/ in a source checkout; else the copy inside the installed package."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "ensembles").is_dir():
+        return root / "ensembles"
+    return Path(str(importlib.resources.files("fusion_mcp.shipped_ensembles")))
 
 
 SHIPPED_DIR = _shipped_dir()
@@ -217,12 +216,13 @@ def load_ensemble_file(path: Path) -> Ensemble:
     return parse_ensemble(path.stem, data, path)
 
 
-def ensemble_dirs(extra: list[str | Path] | None = None) -> list[Path]:
-    """Shipped folder first, then FUSION_MCP_ENSEMBLES, then --ensembles: later folders win."""
-    dirs = [SHIPPED_DIR]
+def ensemble_dirs(extra: list[str | Path] | None = None) -> list[tuple[Path, str]]:
+    """(folder, where it came from): shipped first, then FUSION_MCP_ENSEMBLES, then --ensembles;
+    later folders win."""
+    dirs = [(SHIPPED_DIR, "shipped")]
     env = os.environ.get(ENSEMBLES_ENV, "")
-    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    dirs += [Path(p).expanduser() for p in (extra or [])]
+    dirs += [(Path(p).expanduser(), ENSEMBLES_ENV) for p in env.split(os.pathsep) if p]
+    dirs += [(Path(p).expanduser(), "--ensembles") for p in (extra or [])]
     return dirs
 
 
@@ -236,11 +236,16 @@ class EnsembleRegistry:
     @classmethod
     def load(cls, extra_dirs: list[str | Path] | None = None) -> "EnsembleRegistry":
         registry = cls()
-        for folder in ensemble_dirs(extra_dirs):
+        for folder, source in ensemble_dirs(extra_dirs):
             if not folder.is_dir():
-                if folder != SHIPPED_DIR:
-                    registry.errors[str(folder)] = ConfigError("ensemble folder does not exist", file=str(folder))
-                continue
+                if source == "shipped":  # a broken install: say so, but keep the user's ensembles
+                    registry.errors["(shipped)"] = ConfigError(
+                        "the shipped ensemble folder is missing: reinstall fusion-mcp", file=str(folder)
+                    )
+                    continue
+                # A folder the user named and that is not there is a mistake to stop at, not skip
+                # (for example ensemble names given where a folder was expected).
+                raise ConfigError(f"ensemble folder does not exist (given in {source})", file=str(folder))
             for path in sorted(folder.glob("*.toml")):
                 registry.add_file(path)
         return registry

@@ -128,10 +128,12 @@ def test_env_folders_override_shipped_files_and_cli_folders_override_env(
     assert reg.get("extra").description == "from cli"
 
 
-def test_a_missing_extra_folder_is_reported(tmp_path: Path) -> None:
-    reg = EnsembleRegistry.load([tmp_path / "nope"])
-    assert any("does not exist" in str(e) for e in reg.errors.values())
-    assert "frontier-duo" in reg.names()
+def test_a_missing_folder_the_user_named_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"nope: ensemble folder does not exist \(given in --ensembles\)"):
+        EnsembleRegistry.load([tmp_path / "nope"])
+    monkeypatch.setenv("FUSION_MCP_ENSEMBLES", str(tmp_path / "gone"))
+    with pytest.raises(ConfigError, match=r"gone: ensemble folder does not exist \(given in FUSION_MCP_ENSEMBLES\)"):
+        EnsembleRegistry.load()
 
 
 def test_default_ensemble_follows_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
