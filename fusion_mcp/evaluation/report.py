@@ -171,44 +171,53 @@ def rich_table(rows: list[Row]) -> Table:
 
 
 def plot(rows: list[Row], path: Path, title: str) -> None:
-    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the front joined."""
+    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the front joined.
+
+    Points carry short numbers and one legend names them, so nearby rows stay legible."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
+    colours = plt.get_cmap("tab20").colors
+    number = {id(r): i + 1 for i, r in enumerate(rows)}
     panels = [
         (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd),
         (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s),
     ]
+    handles = {}
     for ax, xlabel, xof in panels:
         shown = [r for r in rows if xof(r) is not None and r.n]
-        labels: dict[tuple[float, float], list[str]] = {}
+        spots: dict[tuple[float, float], list[str]] = {}
         for r in shown:
             x, y = xof(r), r.accuracy * 100
             err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
             marker = "^" if r.strategy == ORACLE else ("*" if r.pareto else "o")
-            ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, markersize=9 if r.pareto else 6)
-            labels.setdefault((round(x, 9), round(y, 6)), []).append(r.label)
-        for (x, y), names in labels.items():  # one label per spot, so rows at the same point stay legible
-            ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7,
-                        va="bottom")
+            colour = colours[(number[id(r)] - 1) % len(colours)]
+            handles[number[id(r)]] = ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, color=colour,
+                                                 markersize=10 if r.pareto else 6)
+            spots.setdefault((round(x, 9), round(y, 6)), []).append(str(number[id(r)]))
+        for (x, y), names in spots.items():
+            ax.annotate(",".join(names), (x, y), textcoords="offset points", xytext=(6, 3), fontsize=8)
         if xlabel.startswith("cost"):
             front = sorted((r for r in shown if r.pareto), key=lambda r: r.cost_per_item_usd or 0.0)
             if len(front) > 1:
-                ax.plot([r.cost_per_item_usd for r in front], [r.accuracy * 100 for r in front], "--", color="grey",
-                        label="Pareto front")
-                ax.legend(loc="lower right", fontsize=8)
-            hidden = [r.label for r in rows if xof(r) is None]
+                ax.plot([r.cost_per_item_usd for r in front], [r.accuracy * 100 for r in front], "--", color="grey")
+            hidden = [str(number[id(r)]) for r in rows if xof(r) is None]
             if hidden:
-                ax.text(0.01, 0.01, "unknown cost: " + ", ".join(hidden), transform=ax.transAxes, fontsize=7)
+                ax.text(0.01, 0.01, "not shown, cost unknown: " + ", ".join(hidden), transform=ax.transAxes, fontsize=8)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("accuracy (%) with 95% CI")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
+    legend = [f"{number[id(r)]}  {r.label}{' (ceiling)' if r.strategy == ORACLE else ''}: {r.accuracy:.1%}"
+              + ("  [Pareto]" if r.pareto else "") for r in rows]
+    fig.legend([handles[number[id(r)]] for r in rows if number[id(r)] in handles],
+               [text for r, text in zip(rows, legend) if number[id(r)] in handles],
+               loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(title + "  (★ on the cost–accuracy Pareto front, dashed; ▲ oracle ceiling)")
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(rows) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
