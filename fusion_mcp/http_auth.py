@@ -78,7 +78,7 @@ class BearerAuthMiddleware:
         if not token:
             raise ValueError("an empty bearer token would accept anyone")
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan (and websocket, unused) pass through
@@ -89,7 +89,9 @@ class BearerAuthMiddleware:
             if name == b"authorization":
                 given = value
                 break
-        if hmac.compare_digest(given, self._expected):
+        scheme, _, credentials = given.partition(b" ")
+        # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
             await self.app(scope, receive, send)
             return
         why = "missing" if not given else "wrong"

@@ -204,6 +204,11 @@ def create_server(
                     f"run {from_run!r} answered a different question ({previous.question[:80]!r}); "
                     "pass that same question with from_run, or omit from_run to draft afresh."
                 )
+            if context and (context.strip() != (previous.context or "").strip()):
+                raise ToolError(
+                    f"run {from_run!r} drafted with {'another' if previous.context else 'no'} context, and "
+                    "from_run reuses those drafts: omit context, or omit from_run to draft afresh with it."
+                )
             ens = service.ensemble(ensemble or previous.ensemble)
             deadline = deadline_s or ens.deadline_s
             work = service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline,

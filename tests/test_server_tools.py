@@ -147,8 +147,8 @@ async def test_list_ensembles_readiness_models_and_cost(upstream, ensemble_dir, 
 
 async def test_errors_are_tool_errors_and_the_server_keeps_serving(upstream, ensemble_dir, monkeypatch, mode):
     script_happy(upstream)
-    upstream.script("down", status=500)
-    upstream.script("locked", status=401)
+    upstream.script("down", status=500, echo_auth=True)  # careless upstreams quote the key back
+    upstream.script("locked", status=401, echo_auth=True)
     server = lab_server(
         upstream, ensemble_dir,
         lab=lab_toml(upstream.url, ["alpha", "beta"]),
@@ -170,7 +170,7 @@ async def test_errors_are_tool_errors_and_the_server_keeps_serving(upstream, ens
 
         text = error_text(await client.call_tool("fused_answer", {"question": "Q?", "ensemble": "dead"}))
         assert "lab:down" in text and "lab:locked" in text and "500" in text and "auth" in text
-        assert LAB_KEY not in text
+        assert "for credentials" in text and "[redacted]" in text and LAB_KEY not in text
         await ok()
 
         text = error_text(await client.call_tool("fused_answer", {"question": ""}))
@@ -191,6 +191,16 @@ async def test_from_run_refuses_a_different_question(upstream, ensemble_dir, mod
     assert "different question" in text and "'Capital?'" in text
 
 
+async def test_from_run_refuses_a_new_context(upstream, ensemble_dir, mode):
+    script_happy(upstream)
+    async with Client(lab_server(upstream, ensemble_dir), mode=mode) as client:
+        cmp = await client.call_tool("compare_drafts", {"question": "Capital?", "ensemble": "lab"})
+        run_id = cmp.structured_content["run_id"]
+        text = error_text(await client.call_tool(
+            "fused_answer", {"question": "Capital?", "from_run": run_id, "context": "We mean Texas."}))
+    assert "drafted with no context" in text and "omit context" in text
+
+
 async def test_missing_key_of_the_default_ensemble_names_the_variable(upstream, ensemble_dir, monkeypatch, mode):
     monkeypatch.delenv("LAB_KEY")
     monkeypatch.setenv("FUSION_MCP_DEFAULT_ENSEMBLE", "lab")
@@ -205,9 +215,11 @@ async def test_a_hanging_model_does_not_hold_the_call_past_its_deadline(upstream
     upstream.script("beta", hang=True)
     toml = lab_toml(upstream.url, ["alpha", "beta"], min_drafts=1, deadline_s=60)
     async with Client(lab_server(upstream, ensemble_dir, lab=toml), mode=mode) as client:
-        with anyio.fail_after(30):  # a safety net for the suite, not a speed check
+        started = anyio.current_time()
+        with anyio.fail_after(30):  # a safety net for the suite
             result = await client.call_tool("fused_answer", {"question": "Capital?", "ensemble": "lab",
                                                              "deadline_s": 2})
+        assert anyio.current_time() - started < 2 + 1.5  # the 2 s deadline, not the hanging model
     out = result.structured_content
     status = {d["model"]: d["status"] for d in out["drafts"]}
     assert status == {"lab:alpha": "ok", "lab:beta": "timeout"}

@@ -157,6 +157,10 @@ def test_bearer_token_401_without_200_with(authed_base):
     ok = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
     assert "fusion-mcp" in ok.text
+    lower = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "authorization": f"bearer {TOKEN}"})
+    assert lower.status_code == 200  # the scheme is case-insensitive (RFC 7235)
+    other = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "authorization": f"Basic {TOKEN}"})
+    assert other.status_code == 401
 
 
 @pytest.mark.anyio
