@@ -173,6 +173,17 @@ def _ensembles(args: argparse.Namespace, console: Console) -> int:
 # -- entry point -------------------------------------------------------------------------------
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusion-mcp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fusion-mcp {__version__}")
@@ -187,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")
     ask.add_argument("--context", help="background text the models should use")
-    ask.add_argument("--deadline", type=float, help="whole-run deadline in seconds (default: the ensemble's)")
+    ask.add_argument("--deadline", type=positive_seconds, help="whole-run deadline in seconds (default: the ensemble's)")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
     ask.add_argument("--show-drafts", action="store_true", help="print each draft too")
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError, UnknownEnsembleError
-from .providers.spec import BUILTIN_PROVIDERS, ProviderKind, ProviderSpec
+from .providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from .secrets import register_secret_env
 
 
@@ -42,14 +42,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProviderTable(_Strict):
-    kind: ProviderKind
-    base_url: str = ""
-    api_key_env: str | None = None
-    max_concurrency: int = Field(default=4, ge=1, le=256)
-    max_retries: int = Field(default=2, ge=0, le=10)
-    timeout_s: float = Field(default=120.0, gt=0)
-    structured_output: bool = False
+class ProviderTable(ProviderSpec):
+    """A `[providers.NAME]` table: a ProviderSpec whose name is the table's key."""
+
+    name: str = ""
 
 
 class RoleTable(_Strict):
@@ -151,7 +147,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
     except ValidationError as exc:
         # A misspelt key also makes the real one "missing": report the misspelling first.
         first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        problem = first["msg"]
+        problem = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             problem = "unknown key" + _suggest(str(first["loc"][-1]))
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
@@ -159,10 +155,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
 
     providers = dict(BUILTIN_PROVIDERS)
     for pname, table in parsed.providers.items():
-        try:
-            providers[pname] = ProviderSpec(name=pname, **table.model_dump())
-        except ValidationError as exc:
-            raise ConfigError(exc.errors()[0]["msg"], file=where, key=f"providers.{pname}") from None
+        providers[pname] = ProviderSpec(**{**table.model_dump(), "name": pname})
         if table.api_key_env:
             register_secret_env(table.api_key_env)
 

@@ -28,7 +28,7 @@ class ProviderSpec(BaseModel):
     @model_validator(mode="after")
     def _needs_url(self) -> "ProviderSpec":
         if self.kind in ("openai", "anthropic") and not self.base_url:
-            raise ValueError(f"provider {self.name!r} of kind {self.kind!r} needs a base_url")
+            raise ValueError(f"a provider of kind {self.kind!r} needs a base_url")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
         return self
