@@ -16,8 +16,9 @@ from . import __version__
 from .engine import FusionEngine
 from .ensembles import EnsembleRegistry
 from .evaluation.cli import add_eval_command
-from .errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleError
+from .errors import ConfigError, FusionError, NoDraftsError
 from .formatting import format_cost, scores_text, totals_line
+from .mcp_tools import ensemble_list_of
 from .fusion.events import ProgressEvent
 from .fusion.result import FusionResult
 from .serve_command import add_serve_command
@@ -121,52 +122,29 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def _ensembles(args: argparse.Namespace, console: Console) -> int:
-    registry = _registry(args)
-    try:
-        default, why = registry.default()
-    except UnknownEnsembleError:
-        default, why = None, "no ensemble found"
+    listing = ensemble_list_of(_registry(args))  # the same data list_ensembles gives MCP hosts
     if args.json:
-        out = {
-            "default": default,
-            "default_reason": why,
-            "ensembles": [
-                {
-                    "name": e.name,
-                    "description": e.description,
-                    "file": str(e.path) if e.path else None,
-                    "deadline_s": e.deadline_s,
-                    "min_drafts": e.min_drafts,
-                    "drafters": [d.ref for d in e.drafters],
-                    "reviewer": e.reviewer.ref if e.reviewer else None,
-                    "synthesizer": e.synthesizer.ref if e.synthesizer else None,
-                    "ready": not e.missing_keys(),
-                    "missing_keys": e.missing_keys(),
-                }
-                for e in registry.ensembles.values()
-            ],
-            "errors": {name: str(exc) for name, exc in registry.errors.items()},
-        }
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0
     table = Table(box=None, header_style="bold")
-    for col in ("ensemble", "drafters", "reviewer", "synthesizer", "deadline", "ready"):
+    for col in ("ensemble", "drafters", "reviewer", "synthesizer", "deadline", "est. cost/call", "ready"):
         table.add_column(col)
-    for name in registry.names():
-        e = registry.ensembles[name]
-        missing = e.missing_keys()
+    for e in listing.ensembles:
+        by_role = {role: [m.model for m in e.models if m.role == role] for role in ("drafter", "reviewer", "synthesizer")}
         table.add_row(
-            name + (" (default)" if name == default else ""),
-            "\n".join(d.ref for d in e.drafters),
-            e.reviewer.ref if e.reviewer else "-",
-            e.synthesizer.ref if e.synthesizer else "-",
+            e.name + (" (default)" if e.default else ""),
+            "\n".join(by_role["drafter"]),
+            "\n".join(by_role["reviewer"]) or "-",
+            "\n".join(by_role["synthesizer"]) or "-",
             f"{e.deadline_s:g} s",
-            "yes" if not missing else "no: set " + ", ".join(missing),
+            format_cost(e.estimated_cost_usd),
+            "yes" if e.ready else "no: set " + ", ".join(e.missing_keys),
         )
     console.print(table)
-    console.print(f"default: {default} ({why})", markup=False, highlight=False)
-    for exc in registry.errors.values():
-        console.print(f"error: {exc}", style="red", markup=False, highlight=False)
+    console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
+    console.print(f"cost: {listing.cost_assumption}", style="dim", markup=False, highlight=False)
+    for error in listing.broken_files.values():
+        console.print(f"error: {error}", style="red", markup=False, highlight=False)
     return 0
 
 

@@ -92,7 +92,8 @@ def test_ensembles_lists_models_readiness_default_and_broken_files(ensemble_dir:
     assert names["frontier-duo"]["missing_keys"] == ["OPENROUTER_API_KEY"]
     assert names["local"]["ready"] is True
     assert data["default"] == "local"
-    assert "bad.toml [drafters[0].modle]: unknown key (did you mean 'model'?)" in data["errors"]["bad"]
+    assert "bad.toml [drafters[0].modle]: unknown key (did you mean 'model'?)" in data["broken_files"]["bad"]
+    assert names["local"]["estimated_cost_usd"] == 0 and names["mine"]["estimated_cost_usd"] is None
     text = _run(["ensembles"], ensemble_dir).stdout
     assert "no: set X_KEY" in text and "default: local" in text and "error:" in text
 
