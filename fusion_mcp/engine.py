@@ -250,6 +250,7 @@ class _Run:
                 drafts[i] = Draft(
                     label=letters[i], model=role.ref, status=exc.kind, error=exc.reason,  # type: ignore[arg-type]
                     configured_weight=role.weight, latency_s=round(time.perf_counter() - t0, 3),
+                    cost_usd=_cost_of_failure(role),
                 )
             d = drafts[i]
             assert d is not None
@@ -287,7 +288,7 @@ class _Run:
             if d is None:
                 d = Draft(label=letters[i], model=role.ref, status="timeout", configured_weight=role.weight,
                           error=f"no answer within {elapsed:.1f} s (the draft budget of a {self.deadline_s:g} s deadline)",
-                          latency_s=elapsed)
+                          latency_s=elapsed, cost_usd=_cost_of_failure(role))
                 self.done_steps += 1
             out.append(d)
         return out
@@ -329,7 +330,7 @@ class _Run:
             c = await self.engine.call(role, request, timeout_s=self._left(review_at))
         except ProviderError as exc:
             status = "timeout" if exc.kind == "timeout" else "failed"
-            return Stage(model=role.ref, status=status, error=exc.reason,
+            return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=_cost_of_failure(role),
                          latency_s=round(time.perf_counter() - t0, 3)), {}
         stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
                       output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
@@ -395,7 +396,7 @@ class _Run:
             c = await self.engine.call(role, request, timeout_s=self._left(self.deadline_at))
         except ProviderError as exc:
             status = "timeout" if exc.kind == "timeout" else "failed"
-            return Stage(model=role.ref, status=status, error=exc.reason,
+            return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=_cost_of_failure(role),
                          latency_s=round(time.perf_counter() - t0, 3)), None
         return Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
                      output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached), c.text
@@ -517,6 +518,11 @@ class _Run:
             critical_path=path,
             critical_path_s=round(sum(s.latency_s for s in path), 3),
         )
+
+
+def _cost_of_failure(role: ModelRole) -> float | None:
+    """A failed local call cost nothing; a failed hosted one may still be billed (unknown)."""
+    return 0.0 if role.provider.kind == "local" else None
 
 
 def _mean(values: list[float]) -> float | None:
