@@ -19,13 +19,14 @@ from .evaluation.cli import add_eval_command
 from .errors import ConfigError, FusionError, NoDraftsError
 from .formatting import format_cost, scores_text, totals_line
 from .mcp_tools import ensemble_list_of
+from .terminal import add_ensemble_dirs, consoles, positive_seconds
 from .fusion.events import ProgressEvent
 from .fusion.result import FusionResult
 from .serve_command import add_serve_command
 
 
 def _registry(args: argparse.Namespace) -> EnsembleRegistry:
-    return EnsembleRegistry.load(getattr(args, "ensembles", None) or [])
+    return EnsembleRegistry.load(args.ensemble_dirs or [])
 
 
 # -- ask ---------------------------------------------------------------------------------------
@@ -151,25 +152,13 @@ def _ensembles(args: argparse.Namespace, console: Console) -> int:
 # -- entry point -------------------------------------------------------------------------------
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusion-mcp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fusion-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_dirs(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--ensembles", action="append", metavar="DIR",
-                       help="extra folder of ensemble .toml files (repeatable; overrides shipped ones)")
+        add_ensemble_dirs(p, "--ensembles", "--ensemble-dir")
         return p
 
     ask = with_dirs(sub.add_parser("ask", help="answer one question with an ensemble"))
@@ -184,15 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--json", action="store_true")
 
     add_serve_command(with_dirs(sub.add_parser("serve", help="run the MCP server")))
-    add_eval_command(with_dirs(sub.add_parser("eval", help="measure ensembles on a benchmark")))
+    # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
+    evaluation = sub.add_parser("eval", help="measure ensembles on a benchmark")
+    add_ensemble_dirs(evaluation, "--ensemble-dir")
+    add_eval_command(evaluation)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Piped output gets wide lines rather than rich's 80-column default, so tables are not cut.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+    console, err = consoles()
     try:
         if args.command == "ask":
             return anyio.run(_ask, args, console, err)

@@ -38,7 +38,7 @@ def run_serve(args: argparse.Namespace) -> int:
         except BindError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    registry = EnsembleRegistry.load(getattr(args, "ensembles", None) or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     for exc in registry.errors.values():  # stderr: stdout is the stdio transport's
         print(f"warning: {exc}", file=sys.stderr)
 

@@ -93,7 +93,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def lab(upstream: Upstream, ensemble_dir: Path, tmp_path: Path) -> dict[str, Any]:
     script_lab(upstream)
     (ensemble_dir / "trio.toml").write_text(lab_toml(upstream.url, ["alpha", "beta", "gamma"]))
-    return {"dirs": ["--ensembles", str(ensemble_dir)], "data": write_dataset(tmp_path), "out": tmp_path / "out"}
+    return {"dirs": ["--ensemble-dir", str(ensemble_dir)], "data": write_dataset(tmp_path), "out": tmp_path / "out"}
 
 
 def rows_by_label(out: Path) -> dict[str, dict[str, Any]]:
@@ -192,7 +192,8 @@ def test_budget_cap_stops_before_spending_more(upstream, ensemble_dir, tmp_path,
         upstream.script(model, text="Answer: 1", cost=0.01)
     (ensemble_dir / "trio.toml").write_text(lab_toml(upstream.url, ["alpha", "beta", "gamma"]))
     data = write_dataset(tmp_path)
-    code, out, err = run_cli(["eval", "--ensembles", str(ensemble_dir), "-d", str(data), "-e", "trio",
+    # `--ensembles NAME` is issue 5's spelling of `-e NAME`
+    code, out, err = run_cli(["eval", "--ensemble-dir", str(ensemble_dir), "-d", str(data), "--ensembles", "trio",
                               "--max-cost-usd", "0.12", "--concurrency", "4", "--out", str(tmp_path / "o"),
                               "--json"], capsys)
     assert code == 0, err
@@ -209,7 +210,7 @@ def test_unknown_cost_stays_unknown(upstream, ensemble_dir, tmp_path, capsys):
     upstream.script("alpha", text="Answer: 10")  # no usage.cost, and lab is in no price table
     (ensemble_dir / "solo.toml").write_text(lab_toml(upstream.url, ["alpha"], reviewer=None, synthesizer=None))
     data = write_dataset(tmp_path, 3)
-    code, out, err = run_cli(["eval", "--ensembles", str(ensemble_dir), "-d", str(data), "-e", "solo",
+    code, out, err = run_cli(["eval", "--ensemble-dir", str(ensemble_dir), "-d", str(data), "-e", "solo",
                               "--out", str(tmp_path / "o")], capsys)
     assert code == 0, err
     rows = rows_by_label(tmp_path / "o")
@@ -226,7 +227,7 @@ def test_failed_drafts_count_as_wrong_and_are_reported(upstream, ensemble_dir, t
     (ensemble_dir / "duo.toml").write_text(lab_toml(upstream.url, ["alpha", "beta"], reviewer=None,
                                                     synthesizer=None, min_drafts=1))
     data = write_dataset(tmp_path, 2)
-    code, _, err = run_cli(["eval", "--ensembles", str(ensemble_dir), "-d", str(data), "-e", "duo",
+    code, _, err = run_cli(["eval", "--ensemble-dir", str(ensemble_dir), "-d", str(data), "-e", "duo",
                             "--out", str(tmp_path / "o")], capsys)
     assert code == 0, err
     rows = rows_by_label(tmp_path / "o")
@@ -238,7 +239,7 @@ def test_broken_dataset_line_names_file_and_line(upstream, ensemble_dir, tmp_pat
     (ensemble_dir / "trio.toml").write_text(lab_toml(upstream.url, ["alpha", "beta"]))
     data = tmp_path / "bad.jsonl"
     data.write_text('{"question": "What is 1 plus 1?", "answer": "2"}\n\n{"question": "oops", "answer": \n')
-    code, _, err = run_cli(["eval", "--ensembles", str(ensemble_dir), "-d", str(data), "-e", "trio"], capsys)
+    code, _, err = run_cli(["eval", "--ensemble-dir", str(ensemble_dir), "-d", str(data), "-e", "trio"], capsys)
     assert code == 2
     assert f"{data}:3: not valid JSON" in err
     assert upstream.calls() == []

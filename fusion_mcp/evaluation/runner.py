@@ -112,7 +112,7 @@ def _spend(result: FusionResult) -> tuple[float, int, int, int]:
     spent, unknown, calls, cached = 0.0, 0, 0, 0
     made = [(d.cost_usd, d.cached) for d in result.drafts if d.status == "ok"]
     made += [(s.cost_usd, s.cached) for s in (result.review, result.synthesis)
-             if s.model and s.status in ("ok", "partial", "unparseable")]
+             if s.model and s.answered]
     for cost, was_cached in made:
         calls += 1
         if was_cached:

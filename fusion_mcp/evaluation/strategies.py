@@ -68,7 +68,7 @@ def _costs(calls: list[tuple[float | None]]) -> tuple[float | None, bool]:
 
 
 def _stage_ran(stage: Stage) -> bool:
-    return stage.model is not None and stage.status in ("ok", "partial", "unparseable")
+    return stage.model is not None and stage.answered
 
 
 def _draft_calls(drafts: list[Draft]) -> list[tuple[float | None]]:

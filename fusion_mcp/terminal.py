@@ -1,0 +1,34 @@
+"""What the command-line layers share: consoles sized for terminals and pipes, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+PIPE_WIDTH = 200  # piped output gets wide lines rather than rich's 80 columns, so tables are not cut
+
+
+def consoles() -> tuple[Console, Console]:
+    """(stdout, stderr) consoles."""
+    out = Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=PIPE_WIDTH)
+    return out, err
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def add_ensemble_dirs(parser: argparse.ArgumentParser, *flags: str) -> None:
+    """The option that adds folders of ensemble files (`args.ensemble_dirs`)."""
+    parser.add_argument(*flags, dest="ensemble_dirs", action="append", metavar="DIR",
+                        help="extra folder of ensemble .toml files (repeatable; overrides shipped ones)")
