@@ -237,3 +237,21 @@ async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream
             assert anyio.current_time() - started < 1.0
             tg.cancel_scope.cancel()
     assert len(upstream.calls("m")) == 1  # the queued call never reached the upstream
+
+
+@pytest.mark.anyio
+async def test_structured_output_falls_back_per_model_to_the_llama_cpp_shape(upstream: Upstream, ensemble_dir: Path) -> None:
+    upstream.script("old", text='{"A": 1}', rejects_json_schema=True)
+    upstream.script("new", text='{"A": 2}')
+    reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["old", "new"], None, None,
+                                                    provider_extra="max_retries = 0\nstructured_output = true"))
+    old, new = reg.get("lab").drafters
+    asking = ASK.model_copy(update={"json_schema": {"type": "object"}})
+    async with FusionEngine(reg) as engine:
+        assert (await engine.call(old, asking, timeout_s=5)).text == '{"A": 1}'
+        assert (await engine.call(old, asking, timeout_s=5)).text == '{"A": 1}'
+        assert (await engine.call(new, asking, timeout_s=5)).text == '{"A": 2}'
+    shapes = [(c.model, c.body["response_format"]["type"]) for c in upstream.calls()]
+    # the old server's refusal is remembered for that model only
+    assert shapes == [("old", "json_schema"), ("old", "json_object"), ("old", "json_object"), ("new", "json_schema")]
+    assert upstream.calls("old")[1].body["response_format"]["schema"] == {"type": "object"}

@@ -34,6 +34,7 @@ class Behaviour:
     output_tokens: int = 7
     cost: float | None = None  # OpenRouter-style usage.cost
     echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
+    rejects_json_schema: bool = False  # like llama.cpp's server: 500 on OpenAI's json_schema format
 
 
 @dataclass
@@ -189,6 +190,9 @@ class Upstream:
             if b.echo_auth:
                 payload["error"]["message"] += f" for credentials {credentials!r}"
             handler._send(b.status, payload, headers)
+            return
+        if b.rejects_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            handler._send(500, {"error": {"message": "response_format: json_schema is not supported"}})
             return
         if b.malformed:
             handler._send(200, None, raw=b'{"choices": [ {"message": oops')
