@@ -105,10 +105,13 @@ class Ensemble:
             out.append(("synthesizer", self.synthesizer))
         return out
 
-    def missing_keys(self) -> list[str]:
-        """Environment variables this ensemble needs that are not set."""
+    def missing_keys(self, only: tuple[str, ...] | None = None) -> list[str]:
+        """Environment variables this ensemble (or only the roles named, e.g. ("synthesizer",))
+        needs that are not set."""
         missing: list[str] = []
-        for _, role in self.roles:
+        for name, role in self.roles:
+            if only is not None and name not in only:
+                continue
             var = role.provider.api_key_env
             if var and role.provider.key_required and not os.environ.get(var) and var not in missing:
                 missing.append(var)

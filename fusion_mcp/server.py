@@ -92,15 +92,16 @@ class FusionService:
 
     # -- helpers shared by the tools -------------------------------------------------------
 
-    def ensemble(self, name: str | None) -> Ensemble:
-        """The named (or default) ensemble, ready to run, or a ToolError that says what to do."""
+    def ensemble(self, name: str | None, roles: tuple[str, ...] | None = None) -> Ensemble:
+        """The named (or default) ensemble, ready to run (all roles, or only `roles`), or a ToolError
+        that says what to do."""
         try:
             ensemble = self.registry.get(name or None)
         except UnknownEnsembleError as exc:
             raise ToolError(f"{exc}. Call list_ensembles to see each one's models and readiness.") from None
         except ConfigError as exc:
             raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. Fix the file, then restart the server.") from None
-        missing = ensemble.missing_keys()
+        missing = ensemble.missing_keys(roles)
         if missing:
             raise ToolError(
                 f"ensemble {ensemble.name!r} needs {' and '.join(missing)}, which is not set in the server's "
@@ -209,7 +210,7 @@ def create_server(
                     f"run {from_run!r} drafted with {'another' if previous.context else 'no'} context, and "
                     "from_run reuses those drafts: omit context, or omit from_run to draft afresh with it."
                 )
-            ens = service.ensemble(ensemble or previous.ensemble)
+            ens = service.ensemble(ensemble or previous.ensemble, roles=("synthesizer",))  # drafts are reused
             deadline = deadline_s or ens.deadline_s
             work = service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline,
                                                   on_event=service.progress(ctx))

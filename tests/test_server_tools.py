@@ -285,3 +285,19 @@ async def _until(condition: Any, limit_s: float = 10) -> None:
     with anyio.fail_after(limit_s):
         while not condition():
             await anyio.sleep(0.05)
+
+
+async def test_from_run_needs_only_the_synthesizers_key(upstream, ensemble_dir, monkeypatch, mode):
+    script_happy(upstream)
+    monkeypatch.setenv("FUSER_KEY", "fuser-key-123456")
+    toml = lab_toml(upstream.url, ["alpha", "beta"], synthesizer=None) + (
+        f'\n[providers.fuse]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\napi_key_env = "FUSER_KEY"\n'
+        '\n[synthesizer]\nmodel = "fuse:fuser"\n'
+    )
+    async with Client(lab_server(upstream, ensemble_dir, lab=toml), mode=mode) as client:
+        cmp = await client.call_tool("compare_drafts", {"question": "Capital?", "ensemble": "lab"})
+        monkeypatch.delenv("LAB_KEY")  # the drafters' key is gone; their drafts are reused
+        fused = await client.call_tool("fused_answer", {"question": "Capital?", "from_run": cmp.structured_content["run_id"]})
+    assert not fused.is_error, fused.content
+    assert fused.structured_content["answer"] == "Paris."
+    assert len(upstream.calls("alpha")) == 1 and len(upstream.calls("fuser")) == 1
