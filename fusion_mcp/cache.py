@@ -49,7 +49,6 @@ class DraftCache:
         self.path = Path(path).expanduser() if path else default_cache_path()
         self.hits = 0
         self.misses = 0
-        self.writes = 0
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +84,6 @@ class DraftCache:
                 (key, completion.provider, completion.model, data, time.time()),
             )
             self._db.commit()
-        self.writes += 1
 
     def count(self) -> int:
         """Stored completions. (Not __len__: an empty cache must still be truthy to the engine.)"""

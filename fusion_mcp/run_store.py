@@ -41,9 +41,5 @@ class RunStore:
         except KeyError:
             raise UnknownRunError(run_id, len(self._runs), self.max_runs) from None
 
-    def ids(self) -> list[str]:
-        """Newest first."""
-        return list(reversed(self._runs))
-
     def __len__(self) -> int:
         return len(self._runs)

@@ -12,7 +12,7 @@ import pytest
 
 from fusion_mcp import FusionEngine, NoDraftsError, ProgressEvent
 from tests.conftest import drafts_in_prompt, lab_toml, review_json, scoring_reviewer, write_registry
-from tests.upstream import Behaviour, Upstream
+from tests.upstream import Upstream
 
 
 async def _fuse(upstream: Upstream, folder: Path, drafters: list, *, reviewer: str | None = "judge",

@@ -13,7 +13,7 @@ import json
 import random
 import re
 import string
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -289,7 +289,3 @@ def load_dataset(name_or_path: str, *, limit: int | None = None, seed: int = 0) 
         )
     return Dataset(name=name, source=source, items=sample(items, limit, seed), total=len(items),
                    seed=seed if limit is not None and limit < len(items) else None)
-
-
-def describe_packaged() -> Iterable[tuple[str, str]]:
-    return ((name, text) for name, (text, _) in PACKAGED.items())
