@@ -1,7 +1,7 @@
 """fusion-mcp: ask several LLMs at once, have one review the drafts, have one fuse the answer."""
 
-from .engine import FusionEngine
-from .ensembles import Ensemble, EnsembleRegistry
+from .fusion.engine import FusionEngine
+from .config.ensembles import Ensemble, EnsembleRegistry
 from .errors import (
     ConfigError,
     FusionError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .secrets import redact
+from .redaction import redact
 
 FailureKind = Literal[
     "auth", "rate_limited", "timeout", "upstream_error", "bad_response", "unknown_model", "missing_key"

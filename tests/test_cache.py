@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.cache import DraftCache, default_cache_path
-from fusion_mcp.engine import FusionEngine
+from fusion_mcp.fusion.call_cache import SQLiteCallCache, default_cache_path
+from fusion_mcp.fusion.engine import FusionEngine
 from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
 
 
@@ -20,12 +20,12 @@ async def test_second_run_is_answered_from_the_cache(upstream, ensemble_dir, tmp
     upstream.script("fuser", text="Paris.")
     reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"]))
     path = tmp_path / "c.sqlite3"
-    with DraftCache(path) as cache:
+    with SQLiteCallCache(path) as cache:
         async with FusionEngine(reg, cache=cache) as engine:
             first = await engine.fuse("Capital of France?", ensemble="lab", run_id="r1")
     calls = len(upstream.calls())
     assert calls == 4
-    with DraftCache(path) as cache:  # a new process would see the same file
+    with SQLiteCallCache(path) as cache:  # a new process would see the same file
         assert cache.count() == 4
         async with FusionEngine(reg, cache=cache) as engine:
             second = await engine.fuse("Capital of France?", ensemble="lab", run_id="r1")
@@ -53,7 +53,7 @@ async def test_other_parameters_or_samples_are_not_shared(upstream, ensemble_dir
                    reviewer=None, synthesizer=None),
         b=lab_toml(upstream.url, [{"model": "alpha", "temperature": 0.9}], reviewer=None, synthesizer=None),
     )
-    with DraftCache(tmp_path / "c.sqlite3") as cache:
+    with SQLiteCallCache(tmp_path / "c.sqlite3") as cache:
         async with FusionEngine(reg, cache=cache) as engine:
             await engine.fuse("Q?", ensemble="a")
             await engine.fuse("Q?", ensemble="b")
@@ -77,4 +77,4 @@ def test_unwritable_cache_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(Exception, match="cannot open the call cache.*--no-cache"):
-        DraftCache(blocker / "c.sqlite3")
+        SQLiteCallCache(blocker / "c.sqlite3")

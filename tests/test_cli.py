@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.cli import main
+from fusion_mcp.cli.main import main
 from tests.conftest import LAB_KEY, lab_toml, review_json
 from tests.upstream import Upstream
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.ensembles import EnsembleRegistry, split_model_ref
+from fusion_mcp.config.ensembles import EnsembleRegistry, split_model_ref
 from fusion_mcp.errors import ConfigError, UnknownEnsembleError
 from tests.conftest import write_registry
 
@@ -86,7 +86,7 @@ def test_model_refs_split_at_the_first_colon() -> None:
         ("[[drafters]]\nmodel = 'openai:a'\n[reviewer]\nmodel = 'mars:b'", "reviewer.model", "unknown provider 'mars'"),
         ("min_drafts = 3\n[[drafters]]\nmodel = 'openai:a'", "min_drafts", "only 1 drafters"),
         ("[providers.x]\nkind = 'openai'\n[[drafters]]\nmodel = 'x:a'", "providers.x", "needs a base_url"),
-        ("[providers.x]\nkind = 'grpc'\nbase_url = 'http://h'\n[[drafters]]\nmodel = 'x:a'", "providers.x.kind", "Input should be"),
+        ("[providers.x]\nkind = 'grpc'\nbase_url = 'http://h'\n[[drafters]]\nmodel = 'x:a'", "providers.x.kind", "unknown provider kind 'grpc'"),
     ],
 )
 def test_broken_files_name_the_file_and_key_and_the_rest_still_load(

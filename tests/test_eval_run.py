@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fusion_mcp.cli import main
+from fusion_mcp.cli.main import main
 from tests.conftest import drafts_in_prompt, lab_toml, review_json
 from tests.upstream import Behaviour, Upstream
 

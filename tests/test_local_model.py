@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from fusion_mcp import FusionEngine
-from fusion_mcp.cli import main
-from fusion_mcp.ensembles import EnsembleRegistry
+from fusion_mcp.cli.main import main
+from fusion_mcp.config.ensembles import EnsembleRegistry
 from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelError, UpstreamError
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import INSTALL_HINT, LocalProvider, LocalRuntimeMissingError, resolve_model_path

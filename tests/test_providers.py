@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fusion_mcp import FusionEngine
-from fusion_mcp.ensembles import Ensemble
+from fusion_mcp.config.ensembles import Ensemble
 from fusion_mcp.errors import (
     AuthenticationError,
     MissingKeyError,
@@ -214,7 +214,7 @@ async def test_cost_unknown_is_none_never_zero(upstream: Upstream, ensemble_dir:
 
 def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fusion_mcp.errors import ConfigError
-    from fusion_mcp.pricing import price_for
+    from fusion_mcp.config.pricing import price_for
 
     prices = tmp_path / "p.toml"
     prices.write_text('["lab:m"]\ninput = -1\noutput = 1\n')

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_mcp.fusion.review import ReviewParseError, agreement_scores, parse_review
+from fusion_mcp.fusion.review_parser import ReviewParseError, parse_review
+from fusion_mcp.fusion.weights import agreement_scores
 
 LABELS = ["A", "B"]
 

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from mcp import Client, MCPError
 
-from fusion_mcp.server import create_server
+from fusion_mcp.server.app import create_server
 from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
 from tests.upstream import Upstream
 

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..config.pricing import format_cost
 from .datasets import Dataset
 from .runner import EvalRun
 from .strategies import NOTES, ORACLE, gold_text
@@ -109,13 +110,6 @@ def mark_pareto(rows: list[Row]) -> None:
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def fmt_cost(cost: float | None, complete: bool = True) -> str:
-    if cost is None:
-        return "unknown"
-    text = f"${cost:.6f}" if 0 < cost < 0.01 else f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
-    return text if complete else f"≥ {text}"
-
-
 def fmt_s(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
@@ -128,7 +122,7 @@ def row_cells(r: Row) -> list[str]:
     strategy = r.strategy + (" (ceiling)" if r.strategy == ORACLE else "")
     return [
         r.target, strategy, f"{r.accuracy:.1%}", f"{r.ci_low:.1%}–{r.ci_high:.1%}", str(r.n), str(r.unparseable),
-        str(r.failed), fmt_cost(r.cost_usd, r.cost_complete), fmt_cost(r.cost_per_item_usd, r.cost_complete),
+        str(r.failed), format_cost(r.cost_usd, r.cost_complete), format_cost(r.cost_per_item_usd, r.cost_complete),
         fmt_s(r.latency_p50_s), fmt_s(r.latency_p95_s), "✓" if r.pareto else "",
     ]
 

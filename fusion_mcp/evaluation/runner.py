@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from ..engine import FusionEngine
-from ..ensembles import DEFAULT_DEADLINE_S, Ensemble, EnsembleRegistry, ModelRole, split_model_ref
+from ..fusion.engine import FusionEngine
+from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble, EnsembleRegistry, ModelRole, split_model_ref
 from ..errors import ConfigError, NoDraftsError
 from ..fusion.result import FusionResult
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec

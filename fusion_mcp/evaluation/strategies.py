@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..ensembles import Ensemble
+from ..config.ensembles import Ensemble
 from ..fusion.result import Draft, FusionResult, Stage
 from .datasets import Item
 from .scoring import extract, gold, is_correct

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 DraftStatus = Literal[
     "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error"
 ]
+AnswerSource = Literal["synthesis", "best_draft", "none"]
 StageStatus = Literal["ok", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
 
 
@@ -88,7 +89,7 @@ class FusionResult(BaseModel):
     question: str
     context: str | None = None
     answer: str | None = Field(default=None, description="The fused answer; null for a compare-only run.")
-    answer_source: Literal["synthesis", "best_draft", "none"] = "none"
+    answer_source: AnswerSource = "none"
     drafts: list[Draft]
     review: Stage
     synthesis: Stage

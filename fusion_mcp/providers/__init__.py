@@ -1,36 +1,28 @@
-"""Model providers: one module per wire format behind one interface (`Provider`)."""
+"""Model providers: one module per wire format behind one interface (`Provider`).
+
+base (the interface and its types) · spec (how a provider is declared) · registry (kinds and the
+pool of wrapped providers) · resilience (retries, deadlines, limits) · http (what the HTTP ones
+share) · openai_compat · anthropic · local (the embedded model) · function (a Python function).
+"""
 
 from __future__ import annotations
 
-import httpx
-
 from .base import ChatRequest, Completion, Message, Provider, Usage
+from .function import FunctionProvider
+from .registry import ProviderPool, build_provider, known_kinds, register_kind
 from .spec import BUILTIN_PROVIDERS, ProviderSpec
 
 __all__ = [
     "BUILTIN_PROVIDERS",
     "ChatRequest",
     "Completion",
+    "FunctionProvider",
     "Message",
     "Provider",
+    "ProviderPool",
     "ProviderSpec",
     "Usage",
     "build_provider",
+    "known_kinds",
+    "register_kind",
 ]
-
-
-def build_provider(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
-    """The raw provider for a spec; the engine wraps it with retries and limits."""
-    if spec.kind == "openai":
-        from .openai_compat import OpenAICompatProvider
-
-        return OpenAICompatProvider(spec, client)
-    if spec.kind == "anthropic":
-        from .anthropic import AnthropicProvider
-
-        return AnthropicProvider(spec, client)
-    if spec.kind == "local":
-        from .local import LocalProvider
-
-        return LocalProvider(spec)
-    raise ValueError(f"unknown provider kind {spec.kind!r}")

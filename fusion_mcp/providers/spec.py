@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-ProviderKind = Literal["openai", "anthropic", "local"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ProviderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="The prefix of model references, as in `name:model-id`.")
-    kind: ProviderKind
+    kind: str = Field(description="openai, anthropic, local, function, or one added with register_kind.")
     base_url: str = ""
     api_key_env: str | None = None
     key_required: bool = True
@@ -24,6 +20,15 @@ class ProviderSpec(BaseModel):
         default=False, description="Send OpenAI `response_format` JSON schemas (for the review)."
     )
     usage_accounting: bool = Field(default=False, description="Ask OpenRouter to report each call's cost.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from .registry import known_kinds  # the registry imports this module
+
+        if kind not in known_kinds():
+            raise ValueError(f"unknown provider kind {kind!r}; use one of {', '.join(known_kinds())}")
+        return kind
 
     @model_validator(mode="after")
     def _needs_url(self) -> "ProviderSpec":

@@ -16,15 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError, UnknownEnsembleError
-from .providers.spec import BUILTIN_PROVIDERS, ProviderSpec
-from .secrets import register_secret_env
+from ..errors import ConfigError, UnknownEnsembleError
+from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
+from ..redaction import register_secret_env
 
 
 
 def _shipped_dir() -> Path:
     """The repository's ensembles/ in a source checkout; else the copy inside the installed package."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "ensembles").is_dir():
         return root / "ensembles"
     return Path(str(importlib.resources.files("fusion_mcp.shipped_ensembles")))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .providers.base import Completion
+from ..errors import ConfigError
+from ..providers.base import Completion
 
-PRICES_FILE = Path(__file__).parent / "data" / "prices.toml"
+PRICES_FILE = Path(__file__).parent / "prices.toml"
 PRICES_ENV = "FUSION_MCP_PRICES"
 
 
@@ -69,3 +69,13 @@ def with_cost(completion: Completion) -> Completion:
     return completion.model_copy(
         update={"cost_usd": price.cost(usage.input_tokens, usage.output_tokens), "cost_source": "price_table"}
     )
+
+
+def format_cost(cost: float | None, complete: bool = True, unknown: int = 0) -> str:
+    """How a cost reads everywhere: unknown stays unknown (never $0); small costs keep 6 places."""
+    if cost is None:
+        return "unknown"
+    text = f"${cost:.6f}" if 0 < cost < 0.01 else f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+    if not complete:
+        text = f"≥ {text}" + (f" ({unknown} call(s) of unknown cost)" if unknown else "")
+    return text

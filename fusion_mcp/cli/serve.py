@@ -1,7 +1,6 @@
 """`fusion-mcp serve`: its options, and starting the server on the chosen transport.
 
-Kept apart from server.py so that building the CLI parser does not import the MCP SDK
-(about 1.5 s), which every other command would pay for.
+Building the parser does not import the MCP SDK (about 1.5 s), which every other command would pay for.
 """
 
 from __future__ import annotations
@@ -10,10 +9,15 @@ import argparse
 import os
 import sys
 
-from .http_auth import AUTH_TOKEN_ENV, BindError, check_bind
+from rich.console import Console
+
+from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
+from .console import add_ensemble_dirs
 
 
-def add_serve_command(parser: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="run the MCP server")
+    add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
                         help="stdio for desktop hosts (default); sse or streamable-http to serve over HTTP")
     parser.add_argument("--host", default="127.0.0.1",
@@ -23,13 +27,13 @@ def add_serve_command(parser: argparse.ArgumentParser) -> None:
                         help=f"bearer token every HTTP request must carry (default: ${AUTH_TOKEN_ENV})")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="extra Host name clients use to reach a non-loopback server (repeatable)")
-    parser.set_defaults(func=run_serve)
+    parser.set_defaults(run=run)
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     import anyio
 
-    from .ensembles import EnsembleRegistry
+    from ..config.ensembles import EnsembleRegistry
 
     token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
     if args.transport != "stdio":
@@ -42,7 +46,8 @@ def run_serve(args: argparse.Namespace) -> int:
     for exc in registry.errors.values():  # stderr: stdout is the stdio transport's
         print(f"warning: {exc}", file=sys.stderr)
 
-    from .server import create_server, serve_http
+    from ..server.app import create_server
+    from ..server.http import serve_http
 
     server = create_server(registry)
     if args.transport == "stdio":

@@ -11,14 +11,13 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..cache import DraftCache, default_cache_path
-from ..engine import FusionEngine
-from ..ensembles import EnsembleRegistry
+from ..config.ensembles import EnsembleRegistry
 from ..errors import ConfigError
-from ..terminal import consoles, positive_seconds
-from . import report, strategies
-from .datasets import PACKAGED, load_dataset
-from .runner import ItemRecord, Target, baseline_target, run_eval
+from ..evaluation import report, strategies
+from ..evaluation.datasets import PACKAGED, load_dataset
+from ..evaluation.runner import ItemRecord, Target, baseline_target, run_eval
+from ..fusion.call_cache import SQLiteCallCache, default_cache_path
+from .console import add_ensemble_dirs, positive_seconds
 
 STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
 
@@ -27,8 +26,10 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
 
 
-def add_eval_command(parser: argparse.ArgumentParser) -> None:
-    """Adds the eval options to the `eval` subparser (which already has `--ensemble-dir DIR`)."""
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("eval", help="measure ensembles on a benchmark")
+    # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
+    add_ensemble_dirs(parser, "--ensemble-dir")
     parser.description = (
         "Run a dataset through ensembles and report, per ensemble and strategy, accuracy (95% CI), cost and "
         "latency. Strategies other than fuse are read off the same drafts at no extra model cost."
@@ -54,7 +55,7 @@ def add_eval_command(parser: argparse.ArgumentParser) -> None:
                         help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
-    parser.set_defaults(func=run_command)
+    parser.set_defaults(run=run)
 
 
 def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
@@ -81,10 +82,12 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    from ..fusion.engine import FusionEngine
+
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
-    cache = None if args.no_cache else DraftCache(args.cache)
+    cache = None if args.no_cache else SQLiteCallCache(args.cache)
     total = len(dataset.items) * len(targets)
     progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
@@ -123,6 +126,5 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace) -> int:
-    console, err = consoles()
+def run(args: argparse.Namespace, console: Console, err: Console) -> int:
     return anyio.run(_run, args, console, err)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .fusion.result import FusionResult
+from ..fusion.result import FusionResult
 
 DEFAULT_MAX_RUNS = 100
 

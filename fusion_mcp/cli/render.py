@@ -1,0 +1,87 @@
+"""How the CLI renders a run for a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ..config.pricing import format_cost
+from ..fusion.events import ProgressEvent
+from ..fusion.result import FusionResult, Totals
+
+
+def totals_line(t: Totals) -> str:
+    return (
+        f"{t.input_tokens + t.output_tokens:,} tokens ({t.input_tokens:,} in, {t.output_tokens:,} out) · "
+        f"cost {format_cost(t.cost_usd, t.cost_complete, len(t.unknown_cost_calls))} · "
+        f"wall {t.wall_s:.1f} s (drafts {t.draft_s:.1f}, review {t.review_s:.1f}, synthesis {t.synthesis_s:.1f}) · "
+        f"critical path {t.critical_path_s:.1f} s"
+    )
+
+
+def scores_text(result: FusionResult, label: str) -> str:
+    for d in result.drafts:
+        if d.label == label and d.scores:
+            s = d.scores
+            return f"{s.consistency:.0f}/{s.accuracy:.0f}/{s.completeness:.0f}"
+    return "-"
+
+
+class LiveProgress:
+    """A per-model status table that updates as drafts, review and synthesis finish."""
+
+    def __init__(self, console: Console, models: list[tuple[str, str]]) -> None:
+        self.console = console
+        self.rows = {f"{stage}:{i}": [stage, model, "running…", ""] for i, (stage, model) in enumerate(models)}
+        self._pending = {stage: [k for k in self.rows if k.startswith(stage)] for stage in ("draft", "review", "synthesis")}
+        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=True)
+
+    def _table(self) -> Table:
+        table = Table(show_header=True, header_style="bold", box=None)
+        for col in ("stage", "model", "status", "time"):
+            table.add_column(col)
+        for row in self.rows.values():
+            table.add_row(*row)
+        return table
+
+    async def __call__(self, event: ProgressEvent) -> None:
+        pending = self._pending.get(event.stage) or []
+        key = next((k for k in pending if self.rows[k][1] == event.model), pending[0] if pending else None)
+        if key is None:
+            return
+        pending.remove(key)
+        self.rows[key][2] = event.status or "done"
+        self.rows[key][3] = f"{event.latency_s:.1f} s" if event.latency_s else ""
+        self.live.update(self._table())
+
+
+def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
+    console.print(result.answer or "", markup=False, highlight=False)
+    console.print()
+    flag = " [bold yellow](degraded)[/]" if result.degraded else ""
+    console.rule(f"run {result.run_id} · ensemble {result.ensemble} · answer from {result.answer_source}{flag}", style="dim")
+    table = Table(box=None, header_style="bold")
+    for col in ("draft", "model", "status", "weight", "scores c/a/l", "agree", "time", "tokens", "cost"):
+        table.add_column(col)
+    for d in result.drafts:
+        tokens = (d.input_tokens or 0) + (d.output_tokens or 0) if d.status == "ok" else 0
+        table.add_row(
+            d.label, d.model, d.status if not d.error else f"{d.status}: {d.error}"[:70],
+            f"{d.weight:.0%}" if d.status == "ok" else "-", scores_text(result, d.label),
+            f"{d.agreement:.2f}" if d.agreement is not None else "-", f"{d.latency_s:.1f} s",
+            str(tokens) if tokens else "-", format_cost(d.cost_usd) if d.status == "ok" else "-",
+        )
+    console.print(table)
+    for name, stage in (("review", result.review), ("synthesis", result.synthesis)):
+        detail = f" ({stage.model}, {stage.latency_s:.1f} s)" if stage.model else ""
+        error = f": {stage.error}" if stage.error else ""
+        console.print(f"{name}: {stage.status}{detail}{error}", markup=False, highlight=False)
+    console.print("total: " + totals_line(result.totals), markup=False, highlight=False)
+    for reason in result.degraded_reasons:
+        console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
+    if show_drafts:
+        for d in result.drafts:
+            if d.text:
+                console.rule(f"draft {d.label} · {d.model}", style="dim")
+                console.print(d.text, markup=False, highlight=False)

@@ -1,0 +1,90 @@
+"""The draft stage: every drafter at once, until all are in, or the quorum and the draft budget."""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from collections.abc import Callable
+
+import anyio
+
+from ..config.ensembles import Ensemble, ModelRole
+from ..errors import ProviderError
+from .accounting import cost_of_failure
+from .calls import ModelCaller
+from .events import Progress
+from .requests import draft_request
+from .result import Draft
+from .timing import TimePlan
+
+
+def draft_labels(n: int, rng: random.Random) -> list[str]:
+    """Anonymous labels (A, B, ...), shuffled so their order says nothing about the file's."""
+    labels = list(string.ascii_uppercase[:n]) if n <= 26 else [f"D{i + 1}" for i in range(n)]
+    rng.shuffle(labels)
+    return labels
+
+
+def _failed(label: str, role: ModelRole, status: str, error: str, latency_s: float) -> Draft:
+    return Draft(label=label, model=role.ref, status=status, error=error,  # type: ignore[arg-type]
+                 configured_weight=role.weight, latency_s=round(latency_s, 3), cost_usd=cost_of_failure(role))
+
+
+async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
+                    labels: list[str], plan: TimePlan, progress: Progress) -> list[Draft]:
+    """One draft per drafter, in the ensemble's order; a drafter cut off by the plan is a timeout."""
+    drafters = ensemble.drafters
+    drafts: list[Draft | None] = [None] * len(drafters)
+    changed = [anyio.Event()]
+    reported = [0]  # drafts whose progress event has gone out
+    started = time.perf_counter()
+
+    async def one(i: int, role: ModelRole) -> None:
+        t0 = time.perf_counter()
+        try:
+            c = await call(role, draft_request(role, question, context),
+                           timeout_s=max(0.01, plan.left(plan.quorum_at)), sample=i)
+            d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
+                      latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
+                      output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+        except ProviderError as exc:
+            d = _failed(labels[i], role, exc.kind, exc.reason, time.perf_counter() - t0)
+        drafts[i] = d
+        # Report before waking the waiter, and count a draft as finished only once reported: the
+        # waiter cancels this task group when all are finished, which would otherwise drop a
+        # progress notification still being sent.
+        await progress.step("draft", f"draft {d.label} ({d.model}): {d.status}", model=d.model,
+                            status=d.status, latency_s=d.latency_s)
+        reported[0] += 1
+        changed[0].set()
+
+    def finished() -> bool:
+        return reported[0] == len(drafters)
+
+    def quorum() -> bool:
+        return sum(1 for d in drafts if d is not None and d.status == "ok") >= ensemble.min_drafts
+
+    async def wait_until(condition: Callable[[], bool], until: float) -> None:
+        while not condition() and plan.left(until) > 0:
+            changed[0] = anyio.Event()
+            with anyio.move_on_after(plan.left(until)):
+                await changed[0].wait()
+
+    async with anyio.create_task_group() as tg:
+        for i, role in enumerate(drafters):
+            tg.start_soon(one, i, role)
+        await wait_until(finished, plan.drafts_done_at)
+        await wait_until(lambda: finished() or quorum(), plan.quorum_at)
+        tg.cancel_scope.cancel()
+
+    elapsed = time.perf_counter() - started
+    out: list[Draft] = []
+    for i, role in enumerate(drafters):
+        d = drafts[i]
+        if d is None:
+            d = _failed(labels[i], role, "timeout",
+                        f"no answer within {elapsed:.1f} s (the draft budget of a {plan.deadline_s:g} s deadline)", elapsed)
+            progress.skip()
+        out.append(d)
+    return out

@@ -1,0 +1,137 @@
+"""One fusion run: draft → review and weigh → synthesize (or fall back), and the result it builds.
+
+Each stage is a function in its own module that takes what it needs and returns a typed outcome;
+this module only composes them, keeps the list of what degraded, and counts time and progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..config.ensembles import Ensemble
+from ..errors import NoDraftsError
+from . import accounting
+from .calls import ModelCaller
+from .drafting import draft_all, draft_labels
+from .events import Progress, ProgressCallback
+from .result import AnswerSource, Draft, FusionResult, Stage
+from .review import ReviewOutcome, review
+from .synthesis import synthesize
+from .timing import TimePlan
+from .weights import mean, weigh
+
+
+@dataclass
+class RunInput:
+    """What a run answers, and with which ensemble and deadline."""
+
+    ensemble: Ensemble
+    question: str
+    context: str | None
+    deadline_s: float
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+class Run:
+    """The state of one run; lives for one `fuse` or `synthesize_from` call."""
+
+    def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None) -> None:
+        self.call = call
+        self.spec = spec
+        self.on_event = on_event
+        self.plan = TimePlan.starting_now(spec.deadline_s)
+        self.times = accounting.StageTimes(started=time.perf_counter())
+        self.degraded: list[str] = []
+
+    def _nonce(self, stage: str) -> str:
+        """The delimiter marker, fixed by the run id so that a rerun with the same id builds the same
+        prompts (and hits the call cache). Knowing it gains a draft nothing: wrap_draft strips it."""
+        return hashlib.sha256(f"{self.spec.run_id}/{stage}".encode()).hexdigest()[:12]
+
+    async def fuse(self, *, synthesize_answer: bool) -> FusionResult:
+        """Draft, review, and (unless compare-only) synthesize."""
+        s = self.spec
+        progress = Progress(len(s.ensemble.drafters) + 1 + int(synthesize_answer), self.on_event)
+        labels = draft_labels(len(s.ensemble.drafters), random.Random(s.run_id))
+        t0 = time.perf_counter()
+        drafts = await draft_all(self.call, s.ensemble, s.question, s.context, labels, self.plan, progress)
+        self.times.draft_s = time.perf_counter() - t0
+        ok = [d for d in drafts if d.status == "ok"]
+        if not ok:
+            raise NoDraftsError(s.ensemble.name, {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts})
+        self.degraded += [f"draft {d.label} ({d.model}) {d.status}: {d.error}" for d in drafts if d.status != "ok"]
+
+        t0 = time.perf_counter()
+        if len(ok) >= 2 or not synthesize_answer:
+            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"), self.plan)
+            if outcome.degradation:
+                self.degraded.append(outcome.degradation)
+            await progress.step("review", f"review: {outcome.stage.status}", model=outcome.stage.model,
+                                status=outcome.stage.status, latency_s=outcome.stage.latency_s)
+        else:
+            reviewer = s.ensemble.reviewer.ref if s.ensemble.reviewer else None
+            outcome = ReviewOutcome(Stage(model=reviewer, status="skipped", error="only one draft: nothing to weigh"))
+            progress.skip()
+        drafts = weigh(drafts, outcome.scores)
+        self.times.review_s = time.perf_counter() - t0
+
+        if not synthesize_answer:
+            synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
+            return self._result(drafts, outcome.stage, synthesis, None, "none")
+        return await self._answer(drafts, outcome.stage, progress, reused=False)
+
+    async def resume(self, previous: FusionResult) -> FusionResult:
+        """Synthesize from an earlier run's drafts and review, calling no drafter."""
+        if not previous.ok_drafts():
+            raise NoDraftsError(self.spec.ensemble.name, {d.model: f"{d.status}: {d.error}" for d in previous.drafts})
+        self.degraded = list(previous.degraded_reasons)
+        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), reused=True)
+
+    async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, *, reused: bool) -> FusionResult:
+        """The synthesis, or the best-weighted draft when there is nothing to fuse or it failed."""
+        s = self.spec
+        ok = [d for d in drafts if d.status == "ok"]
+        t0 = time.perf_counter()
+        answer: str | None = None
+        source: AnswerSource = "none"
+        if len(ok) == 1 and s.ensemble.synthesizer is not None:
+            synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
+        else:
+            outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
+                                       self._nonce("synthesis"), self.plan)
+            synthesis, answer = outcome.stage, outcome.text
+            if answer is not None:
+                source = "synthesis"
+            elif synthesis.status != "not_configured":
+                self.degraded.append(f"synthesis {synthesis.status}: {synthesis.error}; the answer is the best-weighted draft")
+        if answer is None:
+            best = max(ok, key=lambda d: (d.weight, d.agreement or 0.0))
+            answer, source = best.text, "best_draft"
+        await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
+                            status=synthesis.status, latency_s=synthesis.latency_s)
+        self.times.synthesis_s = time.perf_counter() - t0
+        return self._result(drafts, review_stage, synthesis, answer, source, reused=reused)
+
+    def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
+                source: AnswerSource, *, reused: bool = False) -> FusionResult:
+        s = self.spec
+        ok = [d for d in drafts if d.status == "ok"]
+        return FusionResult(
+            run_id=s.run_id,
+            ensemble=s.ensemble.name,
+            question=s.question,
+            context=s.context,
+            answer=answer,
+            answer_source=source,
+            drafts=drafts,
+            review=review_stage,
+            synthesis=synthesis,
+            agreement=mean([d.agreement for d in ok if d.agreement is not None]),
+            totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
+            degraded=bool(self.degraded),
+            degraded_reasons=self.degraded,
+        )

@@ -1,9 +1,0 @@
-"""Entry file for `mcp dev` / `mcp run`: `mcp dev fusion_mcp/mcp_entry.py`.
-
-Those commands load a file under a fake module name; importing the server from the package keeps
-the tools' output schemas intact (see fusion_mcp/mcp_tools.py).
-"""
-
-from fusion_mcp.server import create_server
-
-server = create_server()

@@ -1,0 +1,44 @@
+"""A provider backed by a Python function: deterministic pipeline tests and embedding, no HTTP.
+
+    def answer(model: str, request: ChatRequest) -> str: ...
+    engine = FusionEngine(registry, providers={"fn": FunctionProvider("fn", answer)})
+
+The function may be sync or async and may return text or a whole `Completion`; raising one of the
+project's `ProviderError`s simulates a failing model (as pydantic-ai's `FunctionModel` does).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Union
+
+from .base import ChatRequest, Completion, Usage
+
+Answer = Union[str, Completion]
+AnswerFn = Callable[[str, ChatRequest], Union[Answer, Awaitable[Answer]]]
+
+
+class FunctionProvider:
+    def __init__(self, name: str, fn: AnswerFn, *, cost_usd: float | None = 0.0) -> None:
+        self.name = name
+        self._fn = fn
+        self._cost = cost_usd
+        self.calls: list[tuple[str, ChatRequest]] = []
+
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+        started = time.perf_counter()
+        self.calls.append((model, request))
+        answer = self._fn(model, request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, Completion):
+            return answer
+        words = sum(len(m.content.split()) for m in request.messages)
+        return Completion(
+            provider=self.name, model=model, text=answer,
+            usage=Usage(input_tokens=words, output_tokens=len(answer.split())),
+            cost_usd=self._cost, cost_source="unknown" if self._cost is None else "upstream",
+            latency_s=time.perf_counter() - started,
+        )

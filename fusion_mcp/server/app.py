@@ -1,0 +1,47 @@
+"""Build the MCP server: the tools, the resources, and the service behind them."""
+
+from typing import Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resources import FunctionResource
+
+from .. import __version__
+from ..config.ensembles import EnsembleRegistry
+from ..fusion.engine import FusionEngine
+from .resources import ensemble_resource, ensemble_text, run_resource
+from .runs import DEFAULT_MAX_RUNS
+from .service import FusionService
+from .tools import TOOLS
+
+INSTRUCTIONS = (
+    "Ask several LLMs the same question, have one review the drafts and one fuse the answer. "
+    "list_ensembles shows the model sets and whether their API keys are set."
+)
+
+
+def create_server(
+    registry: EnsembleRegistry | None = None,
+    *,
+    engine: FusionEngine | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS,
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
+) -> MCPServer:
+    """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine."""
+    registry = registry if registry is not None else EnsembleRegistry.load()
+    service = FusionService(registry, engine=engine, max_runs=max_runs)
+    server = MCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
+                       lifespan=service.lifespan, log_level=log_level)
+    server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
+    for fn, title, annotations in TOOLS:
+        server.add_tool(fn, title=title, annotations=annotations)
+    server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
+                    description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
+    server.resource("run://{run_id}", name="run", title="Fusion run",
+                    description="A run of this server process: drafts, review, synthesis, usage.",
+                    mime_type="application/json")(run_resource)
+    for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
+        server.add_resource(FunctionResource.from_function(
+            fn=lambda ens=ens: ensemble_text(ens), uri=f"ensemble://{name}", name=f"ensemble {name}",
+            description=ens.description or None, mime_type="application/toml",
+        ))
+    return server
