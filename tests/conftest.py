@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,24 @@ def scoring_reviewer(score_of: dict[str, float]) -> Behaviour:
         return review_json({label: (score_of.get(text, 5),) * 3 for label, text in found.items()})
 
     return Behaviour(text=answer)
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll until `condition()` holds (or `timeout_s` passes): a condition to wait for, not a fixed sleep."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+async def eventually_async(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    import anyio
+
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        await anyio.sleep(0.02)
+    return True

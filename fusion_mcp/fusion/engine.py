@@ -55,7 +55,12 @@ class FusionEngine:
             await self._client.aclose()
 
     def _ensemble(self, ensemble: str | Ensemble | None) -> Ensemble:
-        return ensemble if isinstance(ensemble, Ensemble) else self.registry.get(ensemble)
+        """The ensemble, with every provider it names built now: a provider that cannot be built
+        is a configuration error before any call, not a failed draft."""
+        ens = ensemble if isinstance(ensemble, Ensemble) else self.registry.get(ensemble)
+        for _, role in ens.roles:
+            self.providers.get(role.provider)
+        return ens
 
     async def fuse(
         self,
