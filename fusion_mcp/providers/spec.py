@@ -20,6 +20,7 @@ class ProviderSpec(BaseModel):
         default=False, description="Send OpenAI `response_format` JSON schemas (for the review)."
     )
     usage_accounting: bool = Field(default=False, description="Ask OpenRouter to report each call's cost.")
+    stream: bool = Field(default=True, description="Stream answers (HTTP kinds); off for servers that cannot.")
 
     @field_validator("kind")
     @classmethod
