@@ -63,6 +63,7 @@ class EnsembleFile(_Strict):
     description: str = ""
     deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
     min_drafts: int | None = Field(default=None, ge=1)
+    skip_review_when_unanimous: bool = True
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     drafters: list[DrafterTable] = Field(min_length=1)
     reviewer: RoleTable | None = None
@@ -95,6 +96,7 @@ class Ensemble:
     drafters: tuple[ModelRole, ...]
     reviewer: ModelRole | None
     synthesizer: ModelRole | None
+    skip_review_when_unanimous: bool = True
 
     @property
     def roles(self) -> list[tuple[str, ModelRole]]:
@@ -199,6 +201,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         drafters=drafters,
         reviewer=resolve(parsed.reviewer, "reviewer") if parsed.reviewer else None,
         synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
+        skip_review_when_unanimous=parsed.skip_review_when_unanimous,
     )
 
 

@@ -8,7 +8,7 @@ A plain library: no MCP, no HTTP server, no CLI in here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -18,6 +18,7 @@ from ..providers import Provider, ProviderPool
 from .call_cache import CallCache
 from .calls import ModelCaller
 from .events import ProgressCallback
+from .paces import PaceBook
 from .result import FusionResult
 from .run import Run, RunInput
 
@@ -35,6 +36,7 @@ class FusionEngine:
         client: httpx.AsyncClient | None = None,
         cache: CallCache | None = None,
         providers: Mapping[str, Provider] | None = None,
+        paces: PaceBook | None = None,
     ) -> None:
         check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
@@ -42,7 +44,8 @@ class FusionEngine:
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
         self.providers = ProviderPool(self._client, providers)
-        self.call = ModelCaller(self.providers, cache)
+        self.paces = paces if paces is not None else PaceBook.beside_cache()
+        self.call = ModelCaller(self.providers, cache, self.paces)
 
     async def __aenter__(self) -> "FusionEngine":
         return self
@@ -72,13 +75,18 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
         synthesize: bool = True,
         run_id: str | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> FusionResult:
-        """Draft, review and (unless `synthesize` is False) synthesize one answer."""
+        """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
+        synthesis as it is written."""
         ens = self._ensemble(ensemble)
         spec = RunInput(ens, question, context, deadline_s or ens.deadline_s)
         if run_id:
             spec.run_id = run_id
-        return await Run(self.call, spec, on_event).fuse(synthesize_answer=synthesize)
+        try:
+            return await Run(self.call, spec, on_event, on_text).fuse(synthesize_answer=synthesize)
+        finally:
+            await self.paces.save()
 
     async def synthesize_from(
         self,
@@ -91,4 +99,7 @@ class FusionEngine:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s)
-        return await Run(self.call, spec, on_event).resume(previous)
+        try:
+            return await Run(self.call, spec, on_event).resume(previous)
+        finally:
+            await self.paces.save()

@@ -10,7 +10,7 @@ DraftStatus = Literal[
     "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error"
 ]
 AnswerSource = Literal["synthesis", "best_draft", "none"]
-StageStatus = Literal["ok", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
+StageStatus = Literal["ok", "truncated", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
 
 
 class Scores(BaseModel):
@@ -37,6 +37,8 @@ class Draft(BaseModel):
     configured_weight: float = 1.0
     weight: float = Field(default=0.0, description="Share of the synthesis, 0-1; the weights of ok drafts sum to 1.")
     latency_s: float = 0.0
+    ttft_s: float | None = Field(default=None, description="Time to the first token, when streamed.")
+    output_tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
@@ -50,6 +52,8 @@ class Stage(BaseModel):
     status: StageStatus
     error: str | None = None
     latency_s: float = 0.0
+    ttft_s: float | None = None
+    output_tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
@@ -58,7 +62,7 @@ class Stage(BaseModel):
     @property
     def answered(self) -> bool:
         """The call came back, so its usage and cost count, whatever its content was."""
-        return self.status in ("ok", "partial", "unparseable")
+        return self.status in ("ok", "truncated", "partial", "unparseable")
 
 
 class CriticalStep(BaseModel):
@@ -83,6 +87,18 @@ class Totals(BaseModel):
     critical_path_s: float = 0.0
 
 
+class Schedule(BaseModel):
+    """The run's time plan and what it decided, so a user can see why a draft was cut or a stage skipped.
+    Times are seconds from the start of the run."""
+
+    deadline_s: float
+    synthesis_start_by_s: float | None = Field(default=None, description="The latest start the plan left the synthesis.")
+    quorum_at_s: float | None = None
+    drafts_cut_at_s: float | None = Field(default=None, description="When drafting stopped waiting, if it cut a draft.")
+    predicted_s: dict[str, float] = Field(default_factory=dict, description="Predicted seconds per stage and model.")
+    decisions: list[str] = Field(default_factory=list)
+
+
 class FusionResult(BaseModel):
     run_id: str
     ensemble: str
@@ -95,6 +111,7 @@ class FusionResult(BaseModel):
     synthesis: Stage
     agreement: float | None = Field(default=None, description="Mean pairwise word overlap of the ok drafts.")
     totals: Totals
+    schedule: Schedule | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
+from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
@@ -30,6 +31,12 @@ class ReviewOutcome:
         return None
 
 
+def answered_stage(role: ModelRole, c: Completion) -> Stage:
+    return Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s,
+                 output_tokens_per_s=c.output_tokens_per_s, input_tokens=c.usage.input_tokens,
+                 output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+
+
 def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
     status = "timeout" if exc.kind == "timeout" else "failed"
     return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=cost_of_failure(role),
@@ -40,18 +47,19 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
                  ok: list[Draft], nonce: str, plan: TimePlan) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
-    until = plan.review_until()
+    until, why = plan.review_until(role, len(ok))
+    plan.decide(f"review {'runs' if until is not None else 'skipped'}: {why}")
     if until is None:
-        return ReviewOutcome(Stage(model=role.ref, status="skipped", error="no time left in the deadline"))
+        return ReviewOutcome(Stage(model=role.ref, status="skipped", error=why))
     by_label = sorted(ok, key=lambda d: d.label)
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce), timeout_s=plan.left(until))
+        c = await call(role, review_request(role, question, context, by_label, nonce), stage="review",
+                       timeout_s=plan.left(until))
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
-    stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+    stage = answered_stage(role, c)
     try:
         scores = parse_review(c.text, labels)
     except ReviewParseError as exc:
