@@ -175,12 +175,15 @@ class Upstream:
     def _wait(self, handler: Any, seconds: float | None, model: str) -> bool:
         """Sleep, watching for the caller hanging up; False if it did."""
         end = None if seconds is None else time.monotonic() + seconds
-        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+        while not self._stop.is_set():
             if handler.client_gone():
                 with self._lock:
                     self.disconnects.append(model)
                 return False
-            time.sleep(0.02)
+            now = time.monotonic()
+            if end is not None and now >= end:
+                return True
+            time.sleep(0.02 if end is None else min(0.02, end - now))
         return True
 
     def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
@@ -286,18 +289,23 @@ class Upstream:
                  "content_block_start")
         if b.ttft and not self._wait(handler, b.ttft, model):
             return
-        for i, piece in enumerate(pieces):
-            if i and gap and not self._wait(handler, gap, model):
-                return
-            if not piece:
-                continue
-            if anthropic:
-                ok = send({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                          "content_block_delta")
-            else:
-                ok = send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
-                           "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-            if not ok:
+        first = time.monotonic()
+        sent = 0
+        while sent < len(pieces):
+            # every token that is due by now goes out (tokens are due at first + i * gap), then a short nap
+            due = len(pieces) if not gap else min(len(pieces), int((time.monotonic() - first) / gap) + 1)
+            text_due = "".join(pieces[sent:due])
+            sent = due
+            if text_due:
+                if anthropic:
+                    ok = send({"type": "content_block_delta", "index": 0,
+                               "delta": {"type": "text_delta", "text": text_due}}, "content_block_delta")
+                else:
+                    ok = send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
+                               "choices": [{"index": 0, "delta": {"content": text_due}, "finish_reason": None}]})
+                if not ok:
+                    return
+            if sent < len(pieces) and not self._wait(handler, min(0.02, first + sent * gap - time.monotonic()), model):
                 return
         if anthropic:
             send({"type": "content_block_stop", "index": 0}, "content_block_stop")

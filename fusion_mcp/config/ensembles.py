@@ -126,7 +126,9 @@ def _known_keys() -> set[str]:
 
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else " (see the README for the ensemble format)"
+    if close and close[0] == key:
+        return " here (it belongs in another table of the file: see docs/ensembles.md for the format)"
+    return f" (did you mean {close[0]!r}?)" if close else " (see docs/ensembles.md for the ensemble format)"
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

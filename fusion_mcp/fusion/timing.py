@@ -95,8 +95,14 @@ class TimePlan:
     # -- drafting ----------------------------------------------------------------------------
 
     def quorum_wait_until(self) -> float:
-        """Until when drafting waits for its quorum: the latest start of the synthesis."""
-        return self.synthesis_start_by()
+        """Until when drafting waits for its quorum: the last moment a synthesis is still predicted to
+        finish (without the safety margin: one draft leaves nothing to fuse, so a tight synthesis is
+        the better bet)."""
+        role = self.ensemble.synthesizer
+        predicted = self.predict(role, "synthesis") if role else 0.0
+        if predicted is None:
+            return self.deadline_at - self.deadline_s * UNKNOWN_SYNTHESIS_SHARE * 0.8
+        return max(self.synthesis_start_by(), self.deadline_at - min(predicted, self.deadline_s * MAX_SYNTHESIS_SHARE))
 
     def straggler_cut(self, quorum_at: float, pending: Sequence[tuple[ModelRole, float]], n_ok: int) -> float:
         """When to stop waiting for the drafts still out, the quorum being in at `quorum_at`.
@@ -107,10 +113,13 @@ class TimePlan:
         if review and quorum_at + review <= start_by:
             latest = start_by - review  # keep the review possible: it needs only the quorum
         cut = quorum_at + max(GRACE_MIN_S, GRACE_RATIO * (quorum_at - self.started))
-        for role, began in pending:
-            predicted = self.predict(role, "draft")
+        finishes = [self.predict(role, "draft") for role, _ in pending]
+        for (_, began), predicted in zip(pending, finishes):
             if predicted is not None and began + predicted * SAFETY <= latest:
                 cut = max(cut, began + predicted * SAFETY)
+        if pending and all(p is not None and began + p > latest for (_, began), p in zip(pending, finishes)):
+            cut = quorum_at  # every straggler is predicted to finish too late: waiting buys nothing
+            self.decide("no draft still out is predicted to finish in time: drafting stops at the quorum")
         cut = max(quorum_at, min(cut, latest))
         self.schedule.quorum_at_s = round(quorum_at - self.started, 1)
         return cut
