@@ -43,12 +43,14 @@ def error_text(result: Any) -> str:
     return result.content[0].text
 
 
-async def test_three_tools_with_schemas_and_honest_annotations(upstream, ensemble_dir, mode):
+async def test_four_tools_with_schemas_and_honest_annotations(upstream, ensemble_dir, mode):
     async with Client(lab_server(upstream, ensemble_dir), mode=mode) as client:
         if mode == "auto":
             assert client.protocol_version >= "2026"
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"fused_answer", "compare_drafts", "list_ensembles"}
+    assert set(tools) == {"fused_answer", "compare_drafts", "get_run", "list_ensembles"}
+    assert tools["get_run"].input_schema["required"] == ["run_id"]
+    assert tools["get_run"].annotations.read_only_hint is True and tools["get_run"].annotations.open_world_hint is False
     for name in ("fused_answer", "compare_drafts"):
         t = tools[name]
         assert t.annotations.read_only_hint is True and t.annotations.open_world_hint is True

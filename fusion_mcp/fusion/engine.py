@@ -95,10 +95,13 @@ class FusionEngine:
         ensemble: str | Ensemble | None = None,
         deadline_s: float | None = None,
         on_event: ProgressCallback | None = None,
+        run_id: str | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s)
+        if run_id:
+            spec.run_id = run_id
         try:
             return await Run(self.call, spec, on_event).resume(previous)
         finally:
