@@ -79,7 +79,7 @@ class BackgroundRuns:
             raise FusionError("the server is shutting down; call again once it has restarted")
         if len(self.running()) >= self.max_running:
             raise TooManyRunsError(
-                f"{self.max_running} runs are already in flight on this server: wait for one with get_run "
+                f"{self.max_running} run(s) are already in flight on this server: wait for one with get_run "
                 "(its run_id came with its first answer), then call again"
             )
         handle = RunHandle(run_id, kind, ensemble, include_drafts, deadline_s)

@@ -27,7 +27,7 @@ def ensemble_resource(name: str, ctx: Context) -> str:
     return ensemble_text(ens)
 
 
-def run_resource(run_id: str, ctx: Context) -> str:
+async def run_resource(run_id: str, ctx: Context) -> str:
     service = service_of(ctx)
     handle = service.background.handles.get(run_id)
     if handle is not None and not handle.finished:
