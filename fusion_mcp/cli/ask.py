@@ -48,7 +48,7 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
             progress = LiveProgress(err, models)
             with progress.live:
                 result = await engine.fuse(args.question, ensemble=ensemble, context=args.context,
-                                           deadline_s=args.deadline, on_event=progress)
+                                           deadline_s=args.deadline, on_event=progress, on_text=progress.text)
         else:
             result = await engine.fuse(args.question, ensemble=ensemble, context=args.context, deadline_s=args.deadline)
     if args.json:
