@@ -65,12 +65,9 @@ class TimePlan:
         return min(tokens, role.max_tokens) if role.max_tokens else tokens
 
     def predict(self, role: ModelRole, stage: str, n_drafts: int = 0) -> float | None:
-        if stage == "draft":
-            default: float = DEFAULT_DRAFT_TOKENS
-        elif stage == "review":
-            default = REVIEW_TOKENS_BASE + REVIEW_TOKENS_PER_DRAFT * max(1, n_drafts)
-        else:  # a synthesis is about as long as the drafts it fuses
-            default = sum(self.draft_tokens) / len(self.draft_tokens) if self.draft_tokens else DEFAULT_DRAFT_TOKENS
+        # a draft still out, or a synthesis, is about as long as the drafts already in
+        typical = sum(self.draft_tokens) / len(self.draft_tokens) if self.draft_tokens else DEFAULT_DRAFT_TOKENS
+        default = REVIEW_TOKENS_BASE + REVIEW_TOKENS_PER_DRAFT * max(1, n_drafts) if stage == "review" else typical
         seconds = self.book.predict(role.ref, self._tokens(role, stage, default))
         if seconds is not None:
             self.schedule.predicted_s[f"{stage} {role.ref}"] = round(seconds, 1)
