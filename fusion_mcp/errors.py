@@ -127,4 +127,4 @@ class NoDraftsError(FusionError):
         by_cause: dict[str, list[str]] = {}
         for who, why in self.reasons.items():
             by_cause.setdefault(why, []).append(who)
-        return [f"{', '.join(who)}: {why}" for why, who in by_cause.items()]
+        return [f"{', '.join(sorted(who))}: {why}" for why, who in by_cause.items()]

@@ -32,10 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args, console, err) or 0)
     except NoDraftsError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except FusionError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

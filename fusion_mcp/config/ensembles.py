@@ -302,5 +302,9 @@ class EnsembleRegistry:
             return ready[0], "the first ensemble that is ready"
         if not self.names():
             raise UnknownEnsembleError("(default)", [])
-        why = "; ".join(f"{n}: {self.ensembles[n].not_ready()[0]}" for n in self.names()[:3])
+        causes: dict[str, list[str]] = {}  # one entry per cause, naming the ensembles it stops
+        for n in self.names():
+            for why in self.ensembles[n].not_ready():
+                causes.setdefault(why, []).append(n)
+        why = "; ".join(f"{', '.join(names)}: {cause}" for cause, names in causes.items())
         raise NoReadyEnsembleError(f"no ensemble is ready to run ({why}); see `fusion-mcp ensembles`")
