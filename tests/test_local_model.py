@@ -245,3 +245,17 @@ def test_the_default_ensemble_is_local_without_a_key(
     assert f"default: {data['default']} (" in text
     assert ("budget-trio (default)" if key else "local (default)") in text
     assert key is None or key not in text
+
+
+def test_ask_with_the_local_model_keeps_stderr_clean_and_shows_draft_texts() -> None:
+    """llama.cpp logs every load and request to stderr unless told not to; none of it shows."""
+    import os
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "fusion_mcp", "ask", "Say hi.", "--ensemble", "local", "--json"],
+                         capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["ensemble"] == "local" and all(d["text"] for d in result["drafts"] if d["status"] == "ok")
