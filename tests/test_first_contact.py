@@ -94,12 +94,13 @@ def test_a_misspelt_ensemble_gets_a_suggestion(ensemble_dir: Path, capsys: pytes
     assert "did you mean 'budget-trio'?" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["ask", "ensembles", "eval"])
-def test_help_has_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", ["ask", "ensembles", "eval", "serve", None])
+def test_help_has_examples(command: str | None, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main([command, "--help"])
+        main([command, "--help"] if command else ["--help"])
     text = capsys.readouterr().out
-    assert "examples:" in text and f"fusion-mcp {command}" in text
+    assert "examples:" in text and f"fusion-mcp {command or 'ask'}" in text
+    assert "engine" not in text.lower() and "thin layer" not in text  # no wording from inside the project
 
 
 def _long_lab(ensemble_dir: Path, url: str) -> None:
@@ -144,3 +145,26 @@ def test_a_rich_console_of_80_columns_gets_the_narrow_layout(ensemble_dir: Path,
         assert main(["ensembles", "--ensembles", str(ensemble_dir)]) == 0
     _fits(cap.get())
     assert "cost/call" in cap.get() and "deadline" not in cap.get()
+
+
+def test_the_server_says_what_the_local_ensemble_lacks(monkeypatch: pytest.MonkeyPatch, ensemble_dir: Path) -> None:
+    import anyio
+    from mcp import Client
+
+    from fusion_mcp.server.app import create_server
+
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
+
+    async def scenario() -> tuple[dict, object]:
+        async with Client(create_server(EnsembleRegistry.load([ensemble_dir]))) as client:
+            listing = (await client.call_tool("list_ensembles", {})).structured_content
+            failed = await client.call_tool("fused_answer", {"question": "2+2?", "ensemble": "local"})
+        return listing, failed
+
+    listing, failed = anyio.run(scenario)
+    local = {e["name"]: e for e in listing["ensembles"]}["local"]
+    assert local["ready"] is False and "pip install xllamacpp" in local["missing_local"][0]
+    assert listing["default"] is None
+    assert failed.is_error
+    text = failed.content[0].text
+    assert text.count("xllamacpp is not installed") == 1 and "list_ensembles" in text

@@ -84,10 +84,10 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
     for ref in dict.fromkeys(_split(args.baseline)):
         targets.append(baseline_target(ref, registry, args.deadline))
     for t in targets:
-        missing = t.ensemble.missing_keys()
-        if missing:
-            raise ConfigError(f"{'baseline' if t.baseline else 'ensemble'} {t.name!r} needs {', '.join(missing)}: "
-                              "set it in the environment")
+        reasons = t.ensemble.not_ready()  # keys to set, local packages to install: one line per cause
+        if reasons:
+            raise ConfigError(f"{'baseline' if t.baseline else 'ensemble'} {t.name!r} cannot run here: "
+                              f"{'; '.join(reasons)}")
     return targets
 
 
