@@ -94,6 +94,10 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..fusion.engine import FusionEngine
 
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
+        raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)

@@ -256,7 +256,7 @@ class EnsembleRegistry:
             if not folder.is_dir():
                 if source == "shipped":  # a broken install: say so, but keep the user's ensembles
                     registry.errors["(shipped)"] = ConfigError(
-                        "the shipped ensemble folder is missing: reinstall fusion-mcp", file=str(folder)
+                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)", file=str(folder)
                     )
                     continue
                 # A folder the user named and that is not there is a mistake to stop at, not skip
