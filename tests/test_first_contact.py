@@ -168,3 +168,20 @@ def test_the_server_says_what_the_local_ensemble_lacks(monkeypatch: pytest.Monke
     assert failed.is_error
     text = failed.content[0].text
     assert text.count("xllamacpp is not installed") == 1 and "list_ensembles" in text
+
+
+def test_no_instruction_installs_the_unrelated_pypi_project() -> None:
+    """`fusion-mcp` on PyPI is another project: the distribution here is fusion-mcp-server, and no
+    doc, error or build file tells anyone to install `fusion-mcp` by name."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "fusion-mcp-server" and project["scripts"] == {"fusion-mcp": "fusion_mcp.cli.main:main"}
+    wrong = re.compile(r"""(pip|pipx|uv tool|uv pip) install\s+(-U\s+)?["']?fusion-mcp(?!-server)\b|fusion-mcp\[""")
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml", *ROOT.glob("docs/*.md"),
+             *ROOT.glob("fusion_mcp/**/*.py"), *ROOT.glob("fusion_mcp/**/*.txt")]
+    hits = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files for m in wrong.finditer(p.read_text())]
+    assert hits == []
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install -e ." in readme and "pipx install ." in readme and "uv tool install ." in readme
