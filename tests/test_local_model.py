@@ -259,3 +259,46 @@ def test_ask_with_the_local_model_keeps_stderr_clean_and_shows_draft_texts() -> 
     assert out.stderr == "", out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["ensemble"] == "local" and all(d["text"] for d in result["drafts"] if d["status"] == "ok")
+
+
+def _server_of(model: str) -> object:
+    from fusion_mcp.providers import local
+
+    return local._MODELS[resolve_model_path("local", model)].server
+
+
+def _predicted(server: object) -> int:
+    metrics = server.handle_metrics()  # type: ignore[attr-defined]
+    line = next(line for line in metrics.splitlines() if line.startswith("llamacpp:tokens_predicted_total"))
+    return int(float(line.split()[-1]))
+
+
+async def test_a_cancelled_call_stops_generating() -> None:
+    """A count that runs the full 1500 tokens when left alone (measured: it does, at temperature 0),
+    abandoned after 0.5 s, stops at its next token (the streaming callback returns True):
+    llama.cpp's own token counter stops far short of 1500."""
+    provider = LocalProvider(SPEC)
+    await provider.complete("smollm2", ask("Say hi.", max_tokens=4), timeout_s=60)  # loaded
+    server = _server_of("smollm2")
+    before = _predicted(server)
+    count = ask("Write the numbers from 1 to 1000, one per line, with nothing else.", temperature=0, max_tokens=1500)
+    with pytest.raises(ProviderTimeoutError):
+        await provider.complete("smollm2", count, timeout_s=0.5)
+    settled, last = 0, -1
+    with anyio.fail_after(120):
+        while settled < 10:  # unchanged for a second: nothing is generating any more
+            now = _predicted(server)
+            settled = settled + 1 if now == last else 0
+            last = now
+            await anyio.sleep(0.1)
+    assert last - before < 400, (before, last)
+
+
+def test_the_in_process_servers_http_port_is_closed_to_other_callers() -> None:
+    import httpx
+
+    anyio.run(lambda: LocalProvider(SPEC).complete("smollm2", ask("Hi.", max_tokens=2), timeout_s=60))
+    address = _server_of("smollm2").listening_address  # type: ignore[attr-defined]
+    assert address.startswith("http://127.0.0.1:")
+    answer = httpx.post(f"{address}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 401

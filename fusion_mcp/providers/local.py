@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -157,6 +158,10 @@ def _server(entry: _Loaded, provider: str, model: str) -> Any:
             params.cpuparams.n_threads = threads
             params.cpuparams_batch.n_threads = threads
             params.verbosity = 0  # llama.cpp logs every load and request to stderr at the default 3
+            # The server also listens on a loopback HTTP port, with CORS open to every origin; a key
+            # nobody is told closes it (401) to other programs and web pages. In-process calls skip it.
+            params.api_keys = [secrets.token_urlsafe(32)]
+            params.endpoint_metrics = True  # token counters, read by handle_metrics()
             try:
                 entry.server = xllamacpp.Server(params)
             except RuntimeError as exc:  # "Failed to init server": a bad or unreadable file
