@@ -120,7 +120,7 @@ class Ensemble:
     def missing_local(self, only: tuple[str, ...] | None = None) -> list[str]:
         """Why its local models (or only those of the roles named) cannot run here (a package or a
         model file missing), one line per cause; empty when none is local or all is installed."""
-        from ..providers.local import missing_parts  # no runtime import: only looks for packages
+        from ..providers.local_runtime import missing_parts  # no runtime import: only looks for packages
 
         out: list[str] = []
         for name, role in self.roles:
