@@ -3,7 +3,7 @@
     .venv/bin/python bench/local_latency.py [--runs 3] [--ensemble local] [--question "..."]
 
 Prints one line per run with the stage times and token counts, then the medians. No assertions:
-the numbers go to the README (docs/sections/local.md) and depend on the machine.
+the numbers go to docs/local-model.md and depend on the machine.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Literal
 
 from .redaction import redact
@@ -41,9 +42,19 @@ class UnknownEnsembleError(FusionError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         self.known = known
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         super().__init__(
-            f"unknown ensemble {name!r}; available: {', '.join(known) or '(none)'}"
+            f"unknown ensemble {name!r}; {hint}available: {', '.join(known) or '(none)'}"
         )
+
+
+class NoReadyEnsembleError(ConfigError):
+    """No ensemble was named and none can run here (keys or local packages missing)."""
+
+
+class EnsembleNotReadyError(ConfigError):
+    """The ensemble asked for cannot run here; the message says what to set or install."""
 
 
 class ProviderError(FusionError):
@@ -109,5 +120,11 @@ class NoDraftsError(FusionError):
     def __init__(self, ensemble: str, reasons: dict[str, str]) -> None:
         self.ensemble = ensemble
         self.reasons = reasons
-        detail = "; ".join(f"{model}: {why}" for model, why in reasons.items())
-        super().__init__(f"no draft from ensemble {ensemble!r}: {detail}")
+        super().__init__(f"no draft from ensemble {ensemble!r}: {'; '.join(self.causes())}")
+
+    def causes(self) -> list[str]:
+        """One line per distinct cause, naming every draft it stopped (not one line per draft)."""
+        by_cause: dict[str, list[str]] = {}
+        for who, why in self.reasons.items():
+            by_cause.setdefault(why, []).append(who)
+        return [f"{', '.join(sorted(who))}: {why}" for why, who in by_cause.items()]

@@ -41,19 +41,20 @@ def test_ask_prints_the_answer_and_provenance(upstream: Upstream, ensemble_dir: 
     assert "degraded: draft" in out.stdout
 
 
-def test_ask_json_has_the_whole_result_and_hides_draft_texts_unless_asked(upstream: Upstream, ensemble_dir: Path) -> None:
+def test_ask_json_has_the_whole_result_with_draft_texts_unless_left_out(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("alpha", text="one")
     upstream.script("beta", text="two")
     upstream.script("judge", text=review_json({"A": (9, 9, 9), "B": (5, 5, 5)}))
     upstream.script("fuser", text="fused", cost=0.5)
     _lab(upstream, ensemble_dir)
-    plain = json.loads(_run(["ask", "Q?", "-e", "lab", "--json"], ensemble_dir).stdout)
+    plain = json.loads(_run(["ask", "Q?", "-e", "lab", "--json", "--no-draft-text"], ensemble_dir).stdout)
     assert plain["answer"] == "fused" and plain["ensemble"] == "lab"
     assert [d["text"] for d in plain["drafts"]] == [None, None]
     assert {d["status"] for d in plain["drafts"]} == {"ok"}
     assert plain["totals"]["cost_usd"] == 0.5 and plain["totals"]["cost_complete"] is False
-    full = json.loads(_run(["ask", "Q?", "-e", "lab", "--json", "--show-drafts"], ensemble_dir).stdout)
+    full = json.loads(_run(["ask", "Q?", "-e", "lab", "--json"], ensemble_dir).stdout)
     assert sorted(d["text"] for d in full["drafts"]) == ["one", "two"]
+    assert sorted(d["scores"]["reason"] for d in full["drafts"]) == ["reason A", "reason B"]
 
 
 def test_ask_with_every_draft_failing_exits_1_with_each_reason(upstream: Upstream, ensemble_dir: Path) -> None:
@@ -75,7 +76,7 @@ def test_ask_unknown_ensemble_and_missing_key_say_what_to_do(upstream: Upstream,
     assert "unknown ensemble 'nope'" in err and "lab" in err and "frontier-duo" in err
     monkeypatch.delenv("LAB_KEY")
     assert main(["ask", "Q?", "-e", "lab", "--ensembles", str(ensemble_dir)]) == 2
-    assert "needs LAB_KEY" in capsys.readouterr().err
+    assert "set LAB_KEY" in capsys.readouterr().err
     assert upstream.calls() == []
 
 

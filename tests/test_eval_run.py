@@ -150,6 +150,28 @@ def test_every_strategy_scores_its_known_accuracy(lab, upstream, capsys):
     assert len(items) == 2 * N
     first = next(i for i in items if i["target"] == "trio" and i["item"] == "line-1")
     assert first["gold"] == "10" and first["outcomes"]["fuse"]["unparseable"]
+    # The verdict leads: alpha (70%) is the best single model; fuse is right alone on items 7-9 and
+    # wrong alone on 0-1 (3 vs 2 discordant, p = 1), vote right alone on 7-9 (p = 0.25).
+    verdict = md.split("\n\n")[0]
+    assert verdict == "**Verdict.** Best single model: trio · single:lab:alpha, 70.0% (7/10)."
+    assert ("- trio · fuse: 80.0% vs 70.0% on the same 10 items; right only here on 3, only with the single model "
+            "on 2; exact McNemar p = 1: not distinguishable at this n (a difference this size would need about "
+            "391 items).") in md
+    assert "- trio · vote: 100.0% vs 70.0% on the same 10 items; right only here on 3" in md
+    assert "p = 0.25: not distinguishable at this n" in md
+    assert out.index("Best single model") < out.index("oracle (ceiling)")  # the conclusion comes first
+    assert "| lab:alpha | baseline (model alone) |" in md  # the baseline says what it is
+    assert "| trio | fuse | 80.0% | 49.0%–94.3% | 10 | 2 | 0 | $0.080 | $0.0080 |" in md  # one precision per column
+    assert "eval: 10/10 items done" in err  # progress counts items, not item × target
+
+
+def test_the_report_fits_80_columns(lab, upstream, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli(["eval", *lab["dirs"], "--dataset", str(lab["data"]), "--ensemble", "trio",
+                              "--concurrency", "2", "--out", str(lab["out"])], capsys)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "…" not in out and "single:lab:gamma" in "".join(out.split())
 
 
 def test_second_identical_run_makes_no_upstream_call(lab, upstream, capsys):

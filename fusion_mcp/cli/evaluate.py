@@ -20,6 +20,15 @@ from ..fusion.call_cache import SQLiteCallCache, default_cache_path
 from .console import add_ensemble_dirs, positive_seconds
 
 STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
+EXAMPLES = """\
+examples:
+  fusion-mcp eval -d arc-easy --limit 20 -e local          20 items with the local model, offline
+  fusion-mcp eval -d gsm8k --limit 50 -e budget-trio --baseline openrouter:openai/gpt-5.5
+  fusion-mcp eval -d my-items.jsonl -e budget-trio --strategies fuse,vote --max-cost-usd 1
+
+The report opens with a verdict: each strategy against the best single model on the same items
+(exact McNemar test), and how many items a difference would need when this run cannot tell.
+"""
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -27,7 +36,8 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("eval", help="measure ensembles on a benchmark")
+    parser = sub.add_parser("eval", help="measure ensembles on a benchmark", epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
     add_ensemble_dirs(parser, "--ensemble-dir")
     parser.description = (
@@ -74,32 +84,40 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
     for ref in dict.fromkeys(_split(args.baseline)):
         targets.append(baseline_target(ref, registry, args.deadline))
     for t in targets:
-        missing = t.ensemble.missing_keys()
-        if missing:
-            raise ConfigError(f"{'baseline' if t.baseline else 'ensemble'} {t.name!r} needs {', '.join(missing)}: "
-                              "set it in the environment")
+        reasons = t.ensemble.not_ready()  # keys to set, local packages to install: one line per cause
+        if reasons:
+            raise ConfigError(f"{'baseline' if t.baseline else 'ensemble'} {t.name!r} cannot run here: "
+                              f"{'; '.join(reasons)}")
     return targets
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..fusion.engine import FusionEngine
 
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
+        raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
     cache = None if args.no_cache else SQLiteCallCache(args.cache)
-    total = len(dataset.items) * len(targets)
+    total = len(dataset.items)  # progress counts items: one is done when every target has answered it
     progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
                         disable=not err.is_terminal)
-    task = progress.add_task(f"{dataset.name} × {', '.join(t.name for t in targets)}", total=total)
+    task = progress.add_task(f"{dataset.name} items × {', '.join(t.name for t in targets)}", total=total)
+    answered: dict[str, int] = {}
     done = [0]
 
     def on_record(record: ItemRecord) -> None:
+        answered[record.item.id] = answered.get(record.item.id, 0) + 1
+        if answered[record.item.id] < len(targets):
+            return
         done[0] += 1
         progress.advance(task)
         if not err.is_terminal and (done[0] % 10 == 0 or done[0] == total):  # a log line for piped runs
-            err.print(f"eval: {done[0]}/{total} done", markup=False, highlight=False)
+            err.print(f"eval: {done[0]}/{total} items done", markup=False, highlight=False)
 
     try:
         async with FusionEngine(registry, cache=cache) as engine:

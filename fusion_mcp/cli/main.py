@@ -15,8 +15,24 @@ from . import ask, ensembles, evaluate, serve
 from .console import consoles
 
 
+DESCRIPTION = """\
+Answer hard questions with several LLMs at once: parallel drafts, a review that
+scores them, and one answer fused from them. Use it here or as an MCP server."""
+EXAMPLES = """\
+examples:
+  fusion-mcp ensembles                              what can run here, and the default
+  fusion-mcp ask "Why is the sky blue?"             answer with the default ensemble
+  fusion-mcp ask "Is 2^61 - 1 prime?" -e frontier-duo --show-drafts
+  fusion-mcp serve                                  the MCP server, for Claude Desktop or VS Code
+  fusion-mcp eval -d arc-easy --limit 20 -e local   measure an ensemble on a benchmark
+
+Each command has its own --help with examples. Docs: README.md and docs/ in the repository.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fusion-mcp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fusion-mcp", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fusion-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ask.add_parser(sub)
@@ -32,10 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args, console, err) or 0)
     except NoDraftsError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except FusionError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,7 +7,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..config.pricing import format_cost
+from ..config.pricing import cost_column, format_cost
 from ..fusion.events import ProgressEvent
 from ..fusion.result import FusionResult, Totals
 
@@ -69,23 +69,44 @@ class LiveProgress:
         self.live.update(self._view())
 
 
+def _heading(console: Console, title: str) -> None:
+    """A rule with the title in it, or the whole title on its own lines when it would be cut."""
+    if len(Text.from_markup(title)) + 6 <= console.width:
+        console.rule(title, style="dim")
+    else:
+        console.print(title, style="dim", overflow="fold")
+
+
+WIDE = 110  # below this, the drafts table keeps the columns a reader needs and wraps the rest
+
+
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
     console.print(result.answer or "", markup=False, highlight=False)
     console.print()
     flag = " [bold yellow](degraded)[/]" if result.degraded else ""
-    console.rule(f"run {result.run_id} · ensemble {result.ensemble} · answer from {result.answer_source}{flag}", style="dim")
-    table = Table(box=None, header_style="bold")
-    for col in ("draft", "model", "status", "weight", "scores c/a/l", "agree", "time", "tokens", "cost"):
-        table.add_column(col)
-    for d in result.drafts:
+    _heading(console, f"run {result.run_id} · ensemble {result.ensemble} · answer from {result.answer_source}{flag}")
+    wide = console.width >= WIDE
+    cols = ["draft", "model", "status", "weight", "scores c/a/l", "agree", "time", "tokens", "cost"]
+    if not wide:
+        cols = ["draft", "model", "status", "weight", "scores", "time", "cost"]
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in cols:
+        table.add_column(col, overflow="fold", min_width=len(col) if col in ("model", "status") else None,
+                         no_wrap=col not in ("model", "status"))
+    costs = cost_column([d.cost_usd if d.status == "ok" else None for d in result.drafts])
+    for d, cost in zip(result.drafts, costs):
         tokens = (d.input_tokens or 0) + (d.output_tokens or 0) if d.status == "ok" else 0
-        table.add_row(
-            d.label, d.model, d.status if not d.error else f"{d.status}: {d.error}"[:70],
-            f"{d.weight:.0%}" if d.status == "ok" else "-", scores_text(result, d.label),
-            f"{d.agreement:.2f}" if d.agreement is not None else "-", f"{d.latency_s:.1f} s",
-            str(tokens) if tokens else "-", format_cost(d.cost_usd) if d.status == "ok" else "-",
-        )
+        cells = {
+            "draft": d.label, "model": d.model, "status": d.status if not d.error else f"{d.status}: {d.error}"[:70],
+            "weight": f"{d.weight:.0%}" if d.status == "ok" else "-", "scores c/a/l": scores_text(result, d.label),
+            "scores": scores_text(result, d.label), "agree": f"{d.agreement:.2f}" if d.agreement is not None else "-",
+            "time": f"{d.latency_s:.1f} s", "tokens": str(tokens) if tokens else "-",
+            "cost": cost if d.status == "ok" else "-",
+        }
+        table.add_row(*(cells[c] for c in cols))
     console.print(table)
+    if not wide:
+        console.print("scores: consistency/accuracy/completeness, 0-10, from the reviewer", style="dim")
     for name, stage in (("review", result.review), ("synthesis", result.synthesis)):
         detail = f" ({stage.model}, {stage.latency_s:.1f} s)" if stage.model else ""
         error = f": {stage.error}" if stage.error else ""
@@ -95,6 +116,11 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
         console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
     if show_drafts:
         for d in result.drafts:
-            if d.text:
-                console.rule(f"draft {d.label} · {d.model}", style="dim")
-                console.print(d.text, markup=False, highlight=False)
+            if not d.text:
+                continue
+            _heading(console, f"draft {d.label} · {d.model}")
+            console.print(d.text, markup=False, highlight=False)
+            if d.scores is not None:
+                why = d.scores.reason.strip() or "(the reviewer gave no reason)"
+                console.print(f"reviewer ({scores_text(result, d.label)}): {why}", style="cyan",
+                              markup=False, highlight=False)

@@ -15,8 +15,18 @@ from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
 
 
+SERVE_EXAMPLES = """\
+examples:
+  fusion-mcp serve                       stdio, as Claude Desktop and VS Code start it
+  FUSION_MCP_AUTH_TOKEN=... fusion-mcp serve --transport streamable-http --port 8000
+  make inspect                           (in the clone) the MCP Inspector on this server
+"""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("serve", help="run the MCP server")
+    parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
+                            description="Serve the tools (fused_answer, compare_drafts, list_ensembles) to an MCP host.",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
                         help="stdio for desktop hosts (default); sse or streamable-http to serve over HTTP")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError, UnknownEnsembleError
+from ..errors import ConfigError, NoReadyEnsembleError, UnknownEnsembleError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
 
@@ -118,6 +118,26 @@ class Ensemble:
             if var and role.provider.key_required and not os.environ.get(var) and var not in missing:
                 missing.append(var)
         return missing
+
+    def missing_local(self, only: tuple[str, ...] | None = None) -> list[str]:
+        """Why its local models (or only those of the roles named) cannot run here (a package or a
+        model file missing), one line per cause; empty when none is local or all is installed."""
+        from ..providers.local_runtime import missing_parts  # no runtime import: only looks for packages
+
+        out: list[str] = []
+        for name, role in self.roles:
+            if role.provider.kind == "local" and (only is None or name in only):
+                out += [m for m in missing_parts(role.model_id) if m not in out]
+        return out
+
+    def not_ready(self) -> list[str]:
+        """Every reason it cannot run now, one line per cause (not per model)."""
+        keys = self.missing_keys()
+        return ([f"set {', '.join(keys)} in the environment"] if keys else []) + self.missing_local()
+
+    @property
+    def ready(self) -> bool:
+        return not self.not_ready()
 
 
 def _known_keys() -> set[str]:
@@ -241,7 +261,7 @@ class EnsembleRegistry:
             if not folder.is_dir():
                 if source == "shipped":  # a broken install: say so, but keep the user's ensembles
                     registry.errors["(shipped)"] = ConfigError(
-                        "the shipped ensemble folder is missing: reinstall fusion-mcp", file=str(folder)
+                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)", file=str(folder)
                     )
                     continue
                 # A folder the user named and that is not there is a mistake to stop at, not skip
@@ -274,15 +294,22 @@ class EnsembleRegistry:
         raise UnknownEnsembleError(name, self.names())
 
     def default(self) -> tuple[str, str]:
-        """The ensemble used when none is named, and why."""
+        """The ensemble used when none is named, and why: never one that cannot run here."""
         chosen = os.environ.get(DEFAULT_ENSEMBLE_ENV)
         if chosen:
             return chosen, f"set by {DEFAULT_ENSEMBLE_ENV}"
-        if os.environ.get("OPENROUTER_API_KEY") and OPENROUTER_DEFAULT in self.ensembles:
+        ready = [n for n in self.names() if self.ensembles[n].ready]
+        if os.environ.get("OPENROUTER_API_KEY") and OPENROUTER_DEFAULT in ready:
             return OPENROUTER_DEFAULT, "OPENROUTER_API_KEY is set"
-        if LOCAL_DEFAULT in self.ensembles:
+        if LOCAL_DEFAULT in ready:
             return LOCAL_DEFAULT, "no OPENROUTER_API_KEY: the embedded local model needs no key"
-        names = self.names()
-        if not names:
+        if ready:
+            return ready[0], "the first ensemble that is ready"
+        if not self.names():
             raise UnknownEnsembleError("(default)", [])
-        return names[0], "first ensemble found"
+        causes: dict[str, list[str]] = {}  # one entry per cause, naming the ensembles it stops
+        for n in self.names():
+            for why in self.ensembles[n].not_ready():
+                causes.setdefault(why, []).append(n)
+        why = "; ".join(f"{', '.join(names)}: {cause}" for cause, names in causes.items())
+        raise NoReadyEnsembleError(f"no ensemble is ready to run ({why}); see `fusion-mcp ensembles`")

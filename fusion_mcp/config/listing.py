@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..errors import UnknownEnsembleError
+from ..errors import NoReadyEnsembleError, UnknownEnsembleError
 from .ensembles import Ensemble, EnsembleRegistry, ModelRole
 from .pricing import price_for
 
@@ -36,8 +36,11 @@ class EnsembleInfo(BaseModel):
     name: str
     description: str
     default: bool
-    ready: bool = Field(description="True when every API key it needs is set.")
+    ready: bool = Field(description="True when every API key it needs is set and its local models are installed.")
     missing_keys: list[str] = Field(default_factory=list, description="Environment variables to set.")
+    missing_local: list[str] = Field(
+        default_factory=list, description="What its local models lack here, with the command that installs it."
+    )
     deadline_s: float
     models: list[ModelInfo]
     estimated_cost_usd: float | None = Field(
@@ -83,6 +86,8 @@ def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
         default, why = registry.default()
     except UnknownEnsembleError:
         default, why = None, "no ensemble found"
+    except NoReadyEnsembleError as exc:
+        default, why = None, str(exc)
     infos = []
     for name in registry.names():
         e = registry.ensembles[name]
@@ -90,8 +95,9 @@ def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
             name=name,
             description=e.description,
             default=name == default,
-            ready=not e.missing_keys(),
+            ready=e.ready,
             missing_keys=e.missing_keys(),
+            missing_local=e.missing_local(),
             deadline_s=e.deadline_s,
             models=[ModelInfo(role=role, model=r.ref, priced=r.provider.kind == "local" or price_for(r.ref) is not None)
                     for role, r in e.roles],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from functools import lru_cache
@@ -79,3 +80,11 @@ def format_cost(cost: float | None, complete: bool = True, unknown: int = 0) -> 
     if not complete:
         text = f"≥ {text}" + (f" ({unknown} call(s) of unknown cost)" if unknown else "")
     return text
+
+
+def cost_column(costs: list[float | None]) -> list[str]:
+    """Costs for one table column, all at one precision (two significant digits of the smallest
+    non-zero one, 2 to 6 places), so they line up and compare; unknown stays unknown."""
+    nonzero = [abs(c) for c in costs if c]
+    places = 2 if not nonzero else max(2, min(6, 1 - math.floor(math.log10(min(nonzero)))))
+    return ["unknown" if c is None else f"${c:.{places}f}" for c in costs]

@@ -12,10 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..config.pricing import format_cost
+from ..config.pricing import cost_column
 from .datasets import Dataset
 from .runner import EvalRun
-from .strategies import NOTES, ORACLE, gold_text
+from .strategies import BASELINE, NOTES, ORACLE, gold_text
 
 Z95 = 1.959963984540054
 
@@ -118,24 +118,37 @@ COLUMNS = ["ensemble / model", "strategy", "accuracy", "95% CI", "n", "unparseab
            "cost", "cost/item", "p50", "p95", "Pareto"]
 
 
-def row_cells(r: Row) -> list[str]:
-    strategy = r.strategy + (" (ceiling)" if r.strategy == ORACLE else "")
-    return [
-        r.target, strategy, f"{r.accuracy:.1%}", f"{r.ci_low:.1%}–{r.ci_high:.1%}", str(r.n), str(r.unparseable),
-        str(r.failed), format_cost(r.cost_usd, r.cost_complete), format_cost(r.cost_per_item_usd, r.cost_complete),
-        fmt_s(r.latency_p50_s), fmt_s(r.latency_p95_s), "✓" if r.pareto else "",
-    ]
+def table_cells(rows: list[Row]) -> list[list[str]]:
+    """One list of cells per row, COLUMNS order; each cost column at one precision."""
+    totals = cost_column([r.cost_usd for r in rows])
+    per_item = cost_column([r.cost_per_item_usd for r in rows])
+    out = []
+    for r, total, each in zip(rows, totals, per_item):
+        strategy = r.strategy + (" (ceiling)" if r.strategy == ORACLE else "")
+        if r.strategy == BASELINE:
+            strategy = "baseline (model alone)"
+        at_least = "" if r.cost_complete or r.cost_usd is None else "≥ "
+        out.append([
+            r.target, strategy, f"{r.accuracy:.1%}", f"{r.ci_low:.1%}–{r.ci_high:.1%}", str(r.n), str(r.unparseable),
+            str(r.failed), at_least + total, at_least + each, fmt_s(r.latency_p50_s), fmt_s(r.latency_p95_s),
+            "✓" if r.pareto else "",
+        ])
+    return out
 
 
 def markdown(rows: list[Row], dataset: Dataset, run: EvalRun) -> str:
+    from .verdict import sentences  # the verdict reads rows: imported here, not at the top
+
+    verdict = sentences(rows, run)
     lines = [
+        f"**Verdict.** {verdict[0]}", "", *(f"- {v}" for v in verdict[1:]), "",
         f"Dataset: **{dataset.name}** ({dataset.source}); {len(run.items)} of {dataset.total} items"
         + (f" (seeded sample, seed {dataset.seed})" if dataset.seed is not None else "") + ".",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
     ]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in table_cells(rows)]
     lines += ["", summary_line(run)]
     if run.stopped:
         lines.append(f"Stopped early: {run.stopped}.")
@@ -155,12 +168,19 @@ def summary_line(run: EvalRun) -> str:
             f"spent ${run.spent_usd:.4f} this run{unknown}.")
 
 
-def rich_table(rows: list[Row]) -> Table:
-    table = Table(header_style="bold", box=None)
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col not in ("ensemble / model", "strategy") else "left")
-    for r in rows:
-        table.add_row(*row_cells(r), style="bold" if r.pareto else None)
+NARROW_COLUMNS = ["ensemble / model", "strategy", "accuracy", "95% CI", "n", "cost/item", "p50"]
+WIDE = 140  # below this the table keeps NARROW_COLUMNS and folds long names instead of cutting them
+
+
+def rich_table(rows: list[Row], width: int = WIDE) -> Table:
+    columns = COLUMNS if width >= WIDE else NARROW_COLUMNS
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for col in columns:
+        text = col in ("ensemble / model", "strategy")
+        table.add_column(col, justify="left" if text else "right", overflow="fold", no_wrap=not text,
+                         min_width=(16 if col == "strategy" else 8) if text else None)
+    for r, cells in zip(rows, table_cells(rows)):
+        table.add_row(*(cells[COLUMNS.index(c)] for c in columns), style="bold" if r.pareto else None)
     return table
 
 
@@ -174,7 +194,8 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
-    colours = plt.get_cmap("tab20").colors
+    colours = plt.get_cmap("tab10").colors
+    markers = "osDv^P<X>hp*d"
     number = {id(r): i + 1 for i, r in enumerate(rows)}
     panels = [
         (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd),
@@ -187,10 +208,12 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
         for r in shown:
             x, y = xof(r), r.accuracy * 100
             err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
-            marker = "^" if r.strategy == ORACLE else ("*" if r.pareto else "o")
-            colour = colours[(number[id(r)] - 1) % len(colours)]
-            handles[number[id(r)]] = ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, color=colour,
-                                                 markersize=10 if r.pareto else 6)
+            i = number[id(r)] - 1  # each row its own colour and marker (pairs repeat only after 130 rows)
+            marker, colour = markers[i % len(markers)], colours[(i + i // len(markers)) % len(colours)]
+            handles[number[id(r)]] = ax.errorbar(
+                [x], [y], yerr=err, fmt=marker, capsize=3, color=colour, markersize=11 if r.pareto else 7,
+                markeredgecolor="black" if r.pareto else colour, markeredgewidth=1.5 if r.pareto else 1,
+                mfc="none" if r.strategy == ORACLE else colour)
             spots.setdefault((round(x, 9), round(y, 6)), []).append(str(number[id(r)]))
         for (x, y), names in spots.items():
             ax.annotate(",".join(names), (x, y), textcoords="offset points", xytext=(6, 3), fontsize=8)
@@ -205,12 +228,13 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
         ax.set_ylabel("accuracy (%) with 95% CI")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
-    legend = [f"{number[id(r)]}  {r.label}{' (ceiling)' if r.strategy == ORACLE else ''}: {r.accuracy:.1%}"
+    tags = {ORACLE: " (ceiling)", BASELINE: " (baseline: the model alone)"}
+    legend = [f"{number[id(r)]}  {r.label}{tags.get(r.strategy, '')}: {r.accuracy:.1%}"
               + ("  [Pareto]" if r.pareto else "") for r in rows]
     fig.legend([handles[number[id(r)]] for r in rows if number[id(r)] in handles],
                [text for r, text in zip(rows, legend) if number[id(r)] in handles],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(title + "  (★ on the cost–accuracy Pareto front, dashed; ▲ oracle ceiling)")
+    fig.suptitle(title + "  (black edge: on the cost–accuracy Pareto front, dashed; hollow: oracle ceiling)")
     fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(rows) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -258,8 +282,16 @@ def write(out_dir: Path, rows: list[Row], dataset: Dataset, run: EvalRun, config
 
 def print_report(console: Console, rows: list[Row], dataset: Dataset, run: EvalRun, paths: dict[str, Path]) -> None:
     console.print(f"[bold]{dataset.name}[/]: {len(run.items)} of {dataset.total} items", highlight=False)
-    console.print(rich_table(rows))
+    from .verdict import sentences
+
+    for line in sentences(rows, run):
+        console.print(line, markup=False, highlight=False)
+    console.print(rich_table(rows, console.width))
+    if console.width < WIDE:
+        console.print("bold: on the cost–accuracy Pareto front; all columns in results.md", style="dim")
     console.print(summary_line(run), markup=False, highlight=False)
     if run.stopped:
         console.print(f"stopped early: {run.stopped}", style="yellow", markup=False, highlight=False)
-    console.print("written: " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
+    console.print("written:", markup=False, highlight=False)
+    for p in paths.values():
+        console.print(f"  {p}", markup=False, highlight=False, overflow="fold")

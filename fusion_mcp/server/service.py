@@ -17,7 +17,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config.ensembles import Ensemble, EnsembleRegistry
-from ..errors import ConfigError, FusionError, UnknownEnsembleError
+from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent
 from .background import BackgroundRuns, RunHandle, RunKind, Work
@@ -92,6 +92,8 @@ class FusionService:
             ensemble = self.registry.get(name or None)
         except UnknownEnsembleError as exc:
             raise ToolError(f"{exc}. Call list_ensembles to see each one's models and readiness.") from None
+        except NoReadyEnsembleError as exc:
+            raise ToolError(str(exc)) from None
         except ConfigError as exc:
             raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. Fix the file, then restart the server.") from None
         missing = ensemble.missing_keys(roles)
@@ -101,6 +103,10 @@ class FusionService:
                 "environment: add it to the `env` block of the host's MCP config and restart the server, "
                 "or pick a ready ensemble from list_ensembles."
             )
+        local = ensemble.missing_local(roles)
+        if local:
+            raise ToolError(f"ensemble {ensemble.name!r} cannot run on this machine: {'; '.join(local)}. "
+                            "Install that where the server runs, or pick a ready ensemble from list_ensembles.")
         return ensemble
 
     def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,

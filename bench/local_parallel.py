@@ -1,0 +1,52 @@
+"""How much the local model's parallel slots buy: one call alone vs three at once (a fusion run's
+drafts), same prompt, same token count. Timing targets live here, not in the tests.
+
+    .venv/bin/python bench/local_parallel.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import anyio
+
+from fusion_mcp.providers.base import ChatRequest, Message
+from fusion_mcp.providers.local import LocalProvider
+from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
+
+
+async def main(quick: bool) -> None:
+    provider = LocalProvider(BUILTIN_PROVIDERS["local"])
+    tokens = 48 if quick else 96
+    request = ChatRequest(messages=[Message(role="user", content="Count from 1 to 500, comma separated.")],
+                          temperature=0, seed=3, max_tokens=tokens)
+
+    async def one() -> float:
+        t = time.perf_counter()
+        c = await provider.complete("smollm2", request, timeout_s=300)
+        assert c.usage.output_tokens == tokens
+        return time.perf_counter() - t
+
+    t = time.perf_counter()
+    await one()
+    print(f"first call (load included): {time.perf_counter() - t:.2f} s")
+    rounds = 1 if quick else 3
+    singles, triples = [], []
+    for _ in range(rounds):
+        singles.append(await one())
+        t = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(one)
+        triples.append(time.perf_counter() - t)
+    s, p = statistics.median(singles), statistics.median(triples)
+    print(f"one call: {s:.2f} s ({tokens / s:.0f} tokens/s); three at once: {p:.2f} s ({3 * tokens / p:.0f} tokens/s); "
+          f"three at once take {p / s:.2f}x one call (sequential would be 3x)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round, shorter calls")
+    anyio.run(main, parser.parse_args().quick)
