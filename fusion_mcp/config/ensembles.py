@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,10 +53,12 @@ class RoleTable(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
+    reasoning: Literal["minimal", "low", "medium", "high"] | None = None
 
 
 class DrafterTable(RoleTable):
     weight: float = Field(default=1.0, gt=0)
+    web: bool = False
 
 
 class EnsembleFile(_Strict):
@@ -79,10 +81,17 @@ class ModelRole:
     max_tokens: int | None = None
     seed: int | None = None
     weight: float = 1.0
+    reasoning: str | None = None
+    web: bool = False  # OpenRouter's web search plugin, for this drafter's calls
 
     @property
     def ref(self) -> str:
         return f"{self.provider.name}:{self.model_id}"
+
+    @property
+    def output_limit(self) -> int | None:
+        """The output cap this role's calls are sent with, when one is set."""
+        return self.max_tokens or self.provider.default_max_tokens
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class Ensemble:
     drafters: tuple[ModelRole, ...]
     reviewer: ModelRole | None
     synthesizer: ModelRole | None
+    # The providers its model references may name: the built-in ones and its own tables.
+    providers: dict[str, ProviderSpec] = field(default_factory=lambda: dict(BUILTIN_PROVIDERS))
 
     @property
     def roles(self) -> list[tuple[str, ModelRole]]:
@@ -175,6 +186,10 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
                 file=where,
                 key=f"{key}.model",
             )
+        web = getattr(table, "web", False)
+        if web and not spec.web_plugin:
+            raise ConfigError(f"web = true needs a provider with OpenRouter's web plugin (web_plugin = true); "
+                              f"{pname!r} has none", file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,
@@ -182,6 +197,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
             max_tokens=table.max_tokens,
             seed=table.seed,
             weight=getattr(table, "weight", 1.0),
+            reasoning=table.reasoning,
+            web=web,
         )
 
     drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
@@ -199,6 +216,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         drafters=drafters,
         reviewer=resolve(parsed.reviewer, "reviewer") if parsed.reviewer else None,
         synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
+        providers=providers,
     )
 
 

@@ -15,7 +15,7 @@ from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .events import Progress
 from .requests import draft_request
-from .result import Draft
+from .result import Citation, Draft
 from .timing import TimePlan
 
 
@@ -47,7 +47,8 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
                            timeout_s=max(0.01, plan.left(plan.quorum_at)), sample=i)
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                      output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+                      output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached,
+                      truncated=c.truncated, citations=[Citation(**x.model_dump()) for x in c.citations])
         except ProviderError as exc:
             d = _failed(labels[i], role, exc.kind, exc.reason, time.perf_counter() - t0)
         drafts[i] = d

@@ -1,4 +1,5 @@
-"""The review stage: one model scores the anonymized drafts; its reply becomes scores by label."""
+"""The review stage: one model scores the anonymized drafts and compares them, in one call; its reply
+becomes scores by label and an analysis whose labels are mapped back to models."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from ..errors import ProviderError
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
-from .result import Draft, Scores, Stage
-from .review_parser import ReviewParseError, parse_review
+from .result import Analysis, Draft, Scores, Stage
+from .review_parser import ReviewParseError, read_review
 from .timing import TimePlan
 
 
@@ -19,6 +20,7 @@ from .timing import TimePlan
 class ReviewOutcome:
     stage: Stage
     scores: dict[str, Scores] = field(default_factory=dict)
+    analysis: Analysis | None = None
 
     @property
     def degradation(self) -> str | None:
@@ -27,6 +29,8 @@ class ReviewOutcome:
             return f"review {self.stage.status}: {self.stage.error}; drafts weighted by their configured weights"
         if self.stage.status == "partial":
             return f"review partial: {self.stage.error}; those drafts got the mean score"
+        if self.stage.truncated:
+            return f"review cut off by its token limit: {self.stage.error}"
         return None
 
 
@@ -51,12 +55,18 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
     try:
-        scores = parse_review(c.text, labels)
+        reading = read_review(c.text, labels)
     except ReviewParseError as exc:
         return ReviewOutcome(stage.model_copy(update={"status": "unparseable", "error": str(exc)}))
-    missing = [label for label in labels if label not in scores]
-    if missing:
-        stage = stage.model_copy(update={"status": "partial", "error": f"no scores for {', '.join(missing)}"})
-    return ReviewOutcome(stage, scores)
+    missing = [label for label in labels if label not in reading.scores]
+    notes = [f"no scores for {', '.join(missing)}"] if missing else []
+    if reading.repaired:
+        limit = f" ({role.output_limit} tokens)" if role.output_limit else ""
+        notes.append(f"the reply was cut off{limit}; its complete entries were kept (raise the reviewer's max_tokens)")
+    stage = stage.model_copy(update={"status": "partial" if missing else "ok", "error": "; ".join(notes) or None,
+                                     "truncated": c.truncated or reading.repaired})
+    model_of = {d.label: d.model for d in by_label}
+    analysis = reading.analysis.with_models(model_of) if reading.analysis else None
+    return ReviewOutcome(stage, reading.scores, analysis)

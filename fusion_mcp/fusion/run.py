@@ -18,7 +18,7 @@ from . import accounting
 from .calls import ModelCaller
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
-from .result import AnswerSource, Draft, FusionResult, Stage
+from .result import Analysis, AnswerSource, Draft, FusionResult, Stage
 from .review import ReviewOutcome, review
 from .synthesis import synthesize
 from .timing import TimePlan
@@ -81,17 +81,19 @@ class Run:
 
         if not synthesize_answer:
             synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
-            return self._result(drafts, outcome.stage, synthesis, None, "none")
-        return await self._answer(drafts, outcome.stage, progress, reused=False)
+            return self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+        return await self._answer(drafts, outcome.stage, progress, outcome.analysis, reused=False)
 
     async def resume(self, previous: FusionResult) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, calling no drafter."""
         if not previous.ok_drafts():
             raise NoDraftsError(self.spec.ensemble.name, {d.model: f"{d.status}: {d.error}" for d in previous.drafts})
         self.degraded = list(previous.degraded_reasons)
-        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), reused=True)
+        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), previous.analysis,
+                                  reused=True)
 
-    async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, *, reused: bool) -> FusionResult:
+    async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, analysis: Analysis | None,
+                      *, reused: bool) -> FusionResult:
         """The synthesis, or the best-weighted draft when there is nothing to fuse or it failed."""
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
@@ -102,7 +104,7 @@ class Run:
             synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis"), self.plan)
+                                       self._nonce("synthesis"), self.plan, analysis)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"
@@ -114,10 +116,10 @@ class Run:
         await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
                             status=synthesis.status, latency_s=synthesis.latency_s)
         self.times.synthesis_s = time.perf_counter() - t0
-        return self._result(drafts, review_stage, synthesis, answer, source, reused=reused)
+        return self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
-                source: AnswerSource, *, reused: bool = False) -> FusionResult:
+                source: AnswerSource, analysis: Analysis | None, *, reused: bool = False) -> FusionResult:
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
         return FusionResult(
@@ -131,6 +133,7 @@ class Run:
             review=review_stage,
             synthesis=synthesis,
             agreement=mean([d.agreement for d in ok if d.agreement is not None]),
+            analysis=analysis,
             totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,

@@ -9,7 +9,7 @@ from ..config.ensembles import ModelRole
 from ..errors import ProviderError
 from .calls import ModelCaller
 from .requests import synthesis_request
-from .result import Draft, Stage
+from .result import Analysis, Draft, Stage
 from .review import failed_stage
 from .timing import TimePlan
 
@@ -21,7 +21,7 @@ class SynthesisOutcome:
 
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                     ok: list[Draft], nonce: str, plan: TimePlan) -> SynthesisOutcome:
+                     ok: list[Draft], nonce: str, plan: TimePlan, analysis: Analysis | None = None) -> SynthesisOutcome:
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
@@ -30,9 +30,9 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
     ranked = sorted(ok, key=lambda d: -d.weight)
     t0 = time.perf_counter()
     try:
-        c = await call(role, synthesis_request(role, question, context, ranked, nonce), timeout_s=plan.left(until))
+        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), timeout_s=plan.left(until))
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
     stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
     return SynthesisOutcome(stage, c.text)

@@ -13,7 +13,7 @@ from .http import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 2048  # the Messages API requires max_tokens
+DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens; a provider's default_max_tokens wins
 
 
 class AnthropicProvider:
@@ -31,12 +31,11 @@ class AnthropicProvider:
             headers["x-api-key"] = key
         return headers
 
-    @staticmethod
-    def _body(model: str, request: ChatRequest) -> dict[str, Any]:
+    def _body(self, model: str, request: ChatRequest) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": request.max_tokens or self.spec.default_max_tokens or DEFAULT_MAX_TOKENS,
             "messages": [m.model_dump() for m in request.messages if m.role != "system"],
         }
         if system:
@@ -61,6 +60,7 @@ class AnthropicProvider:
         if not text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        stop = body.get("stop_reason") if isinstance(body.get("stop_reason"), str) else None
         return Completion(
             provider=self.name,
             model=model,
@@ -70,4 +70,6 @@ class AnthropicProvider:
                 output_tokens=int_or_none(raw_usage.get("output_tokens")),
             ),
             latency_s=time.perf_counter() - started,
+            finish_reason=stop,
+            truncated=stop == "max_tokens",
         )

@@ -227,6 +227,7 @@ class LocalProvider:
         if not isinstance(text, str) or not text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         usage = raw.get("usage") or {}
+        finish = raw["choices"][0].get("finish_reason")
         return Completion(
             provider=self.name,
             model=model,
@@ -235,4 +236,6 @@ class LocalProvider:
             cost_usd=0.0,
             cost_source="local",
             latency_s=latency_s,
+            finish_reason=finish if isinstance(finish, str) else None,
+            truncated=finish == "length",
         )

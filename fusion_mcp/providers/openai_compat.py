@@ -10,6 +10,7 @@ import httpx
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, Usage
 from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
 
 
@@ -23,6 +24,8 @@ class OpenAICompatProvider:
         # `{"type": "json_object", "schema": ...}`, the only shape llama.cpp's server (0.3) takes.
         # Per model: on OpenRouter one model's refusal says nothing about the others.
         self._json_object_models: set[str] = set()
+        # Models whose server refused `max_tokens` and asked for `max_completion_tokens`.
+        self._completion_tokens_models: set[str] = set()
 
     def _headers(self, model: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -56,7 +59,7 @@ class OpenAICompatProvider:
                 }
         if self.spec.usage_accounting:
             body["usage"] = {"include": True}
-        return body
+        return add_options(body, self.spec, model, request, self._completion_tokens_models)
 
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
         headers = self._headers(model)
@@ -66,6 +69,11 @@ class OpenAICompatProvider:
         )
         if response.status_code >= 400 and self._rejects_json_schema(model, request, response):
             self._json_object_models.add(model)
+            return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
+        if (response.status_code >= 400 and request.max_tokens is not None and rejects_max_tokens(response.status_code, response.text)
+                and token_limit_field(self.spec, model, self._completion_tokens_models) == "max_tokens"
+                and self.spec.max_tokens_field == "auto"):
+            self._completion_tokens_models.add(model)
             return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
         if response.status_code >= 400:
             raise error_for_status(self.name, model, response)
@@ -104,6 +112,7 @@ class OpenAICompatProvider:
             input_tokens=int_or_none(raw_usage.get("prompt_tokens")),
             output_tokens=int_or_none(raw_usage.get("completion_tokens")),
         )
+        finish_reason, truncated = finish_of(first)
         upstream_cost = raw_usage.get("cost")
         cost = float(upstream_cost) if isinstance(upstream_cost, (int, float)) and not isinstance(upstream_cost, bool) else None
         return Completion(
@@ -114,4 +123,7 @@ class OpenAICompatProvider:
             cost_usd=cost,
             cost_source="upstream" if cost is not None else "unknown",
             latency_s=latency_s,
+            finish_reason=finish_reason,
+            truncated=truncated,
+            citations=citations_of(message),
         )
