@@ -15,8 +15,10 @@ import httpx
 from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
+from .budget import check_estimate
 from .call_cache import CallCache
 from .calls import ModelCaller
+from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
 from .result import FusionResult
 from .run import Run, RunInput
@@ -67,10 +69,16 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
         synthesize: bool = True,
         run_id: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> FusionResult:
-        """Draft, review and (unless `synthesize` is False) synthesize one answer."""
+        """Draft, review and (unless `synthesize` is False) synthesize one answer. With `max_cost_usd`,
+        a run whose estimate is over it is refused (OverBudgetError) before any call."""
         ens = self._ensemble(ensemble)
-        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s)
+        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
+        if max_cost_usd is not None:
+            estimate = estimate_run(ens, question, context, synthesize=synthesize)
+            check_estimate(estimate, max_cost_usd)
+            spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
             spec.run_id = run_id
         return await Run(self.call, spec, on_event).fuse(synthesize_answer=synthesize)
@@ -82,8 +90,14 @@ class FusionEngine:
         ensemble: str | Ensemble | None = None,
         deadline_s: float | None = None,
         on_event: ProgressCallback | None = None,
+        max_cost_usd: float | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         ens = self._ensemble(ensemble or previous.ensemble)
-        spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s)
+        spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
+                        max_cost_usd=max_cost_usd)
+        if max_cost_usd is not None:
+            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts)
+            check_estimate(estimate, max_cost_usd)
+            spec.estimated_cost_usd = round(estimate.total_usd, 6)
         return await Run(self.call, spec, on_event).resume(previous)

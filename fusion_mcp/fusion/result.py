@@ -156,6 +156,8 @@ class FusionResult(BaseModel):
     agreement: float | None = Field(default=None, description="Mean pairwise word overlap of the ok drafts.")
     analysis: Analysis | None = Field(default=None, description="The reviewer's comparison of the drafts.")
     totals: Totals
+    max_cost_usd: float | None = Field(default=None, description="The run's spending cap, if one was set.")
+    estimated_cost_usd: float | None = Field(default=None, description="The most it could cost, estimated first.")
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
 from . import accounting
+from .budget import Budget
 from .calls import ModelCaller
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
@@ -34,13 +35,15 @@ class RunInput:
     context: str | None
     deadline_s: float
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    max_cost_usd: float | None = None  # the spending cap, checked before each call
+    estimated_cost_usd: float | None = None  # the most the run could cost, worked out before it
 
 
 class Run:
     """The state of one run; lives for one `fuse` or `synthesize_from` call."""
 
     def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None) -> None:
-        self.call = call
+        self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
         self.plan = TimePlan.starting_now(spec.deadline_s)
@@ -134,6 +137,8 @@ class Run:
             synthesis=synthesis,
             agreement=mean([d.agreement for d in ok if d.agreement is not None]),
             analysis=analysis,
+            max_cost_usd=s.max_cost_usd,
+            estimated_cost_usd=s.estimated_cost_usd,
             totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,
