@@ -35,6 +35,9 @@ class Behaviour:
     cost: float | None = None  # OpenRouter-style usage.cost
     echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
     rejects_json_schema: bool = False  # like llama.cpp's server: 500 on OpenAI's json_schema format
+    finish_reason: str = "stop"  # "length": cut off by max_tokens (Anthropic: stop_reason "max_tokens")
+    annotations: list[dict[str, Any]] | None = None  # OpenRouter's web-search url_citation annotations
+    rejects_max_tokens: bool = False  # like OpenAI's reasoning models: 400 unless max_completion_tokens
 
 
 @dataclass
@@ -60,6 +63,10 @@ class Upstream:
         self.behaviours: dict[str, Behaviour] = {}
         self.default = Behaviour()
         self.requests: list[Recorded] = []
+        # GET .../models: the listing served (OpenRouter's shape: id, context_length, pricing per token)
+        self.models: list[dict[str, Any]] = []
+        self.models_status = 200
+        self.listing_requests: list[Recorded] = []
         self.disconnects: list[str] = []  # models whose caller hung up mid-request
         self.in_flight = 0
         self.max_in_flight = 0
@@ -111,6 +118,18 @@ class Upstream:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if not self.path.endswith("/models"):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                with upstream._lock:
+                    upstream.listing_requests.append(Recorded(self.path, "", headers, {}))
+                if upstream.models_status != 200:
+                    self._send(upstream.models_status, {"error": {"message": "scripted listing failure"}})
+                    return
+                self._send(200, {"object": "list", "data": upstream.models})
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length", 0))
@@ -194,6 +213,10 @@ class Upstream:
         if b.rejects_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             handler._send(500, {"error": {"message": "response_format: json_schema is not supported"}})
             return
+        if b.rejects_max_tokens and "max_tokens" in body:
+            handler._send(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with "
+                                                     "this model. Use 'max_completion_tokens' instead."}})
+            return
         if b.malformed:
             handler._send(200, None, raw=b'{"choices": [ {"message": oops')
             return
@@ -202,7 +225,7 @@ class Upstream:
             payload = {
                 "id": "msg_test", "type": "message", "role": "assistant", "model": model,
                 "content": [] if b.empty_choices else [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "stop_reason": "max_tokens" if b.finish_reason == "length" else "end_turn",
                 "usage": {"input_tokens": b.input_tokens, "output_tokens": b.output_tokens},
             }
         else:
@@ -212,10 +235,13 @@ class Upstream:
             }
             if b.cost is not None:
                 usage["cost"] = b.cost
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if b.annotations is not None:
+                message["annotations"] = b.annotations
             payload = {
                 "id": "chatcmpl-test", "object": "chat.completion", "model": model,
                 "choices": [] if b.empty_choices else [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    {"index": 0, "message": message, "finish_reason": b.finish_reason}
                 ],
                 "usage": usage,
             }

@@ -2,20 +2,23 @@
 
 from typing import Literal
 
-from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
 from ..config.ensembles import EnsembleRegistry
 from ..fusion.engine import FusionEngine
+from .descriptions import describe
 from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
 from .service import FusionService
+from .surface import FusionMCPServer
 from .tools import TOOLS
 
 INSTRUCTIONS = (
-    "Ask several LLMs the same question, have one review the drafts and one fuse the answer. "
-    "list_ensembles shows the model sets and whether their API keys are set."
+    "Ask several LLMs the same question, have one review and compare the drafts and one fuse the answer. "
+    "fused_answer for a fused answer with its confidence; compare_drafts for the drafts and the reviewer's "
+    "analysis, to write the answer yourself; list_ensembles and list_models to choose models. The models do "
+    "not see the conversation: questions must be self-contained."
 )
 
 
@@ -25,15 +28,15 @@ def create_server(
     engine: FusionEngine | None = None,
     max_runs: int = DEFAULT_MAX_RUNS,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
-) -> MCPServer:
+) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs)
-    server = MCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
+    server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                        lifespan=service.lifespan, log_level=log_level)
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
     for fn, title, annotations in TOOLS:
-        server.add_tool(fn, title=title, annotations=annotations)
+        server.add_tool(fn, title=title, annotations=annotations, description=describe(fn.__name__, registry))
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
