@@ -1,8 +1,10 @@
 """Reading JSON that was cut off mid-way (a reply that hit its token limit): keep what is complete.
 
 A cut can only fall where every entry before it is whole: right after a closed object or array,
-after a string that is an array element, or right after an opening bracket. The last such point
-is kept and the brackets still open are closed, so a half-written entry is dropped, not guessed.
+after a string that is an array element, or right after an opening bracket, and never inside an
+object that is itself an array element (a list entry is whole or dropped; a mapping such as the
+scores by label may keep its whole members). The last such point is kept and the brackets still
+open are closed, so a half-written entry is dropped, not guessed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ import json
 from typing import Any
 
 _CLOSER = {"{": "}", "[": "]"}
+
+
+def _whole(stack: list[str]) -> bool:
+    """No open object sits inside an open array: closing here cuts no list entry in half."""
+    return "[" not in stack or "{" not in stack[stack.index("[") :]
 
 
 def close_truncated(text: str) -> str | None:
@@ -32,21 +39,23 @@ def close_truncated(text: str) -> str | None:
                 escaped = True
             elif ch == '"':
                 in_string = False
-                if stack and stack[-1] == "[":
+                if stack and stack[-1] == "[" and _whole(stack):
                     cut = (i + 1, tuple(stack))
             continue
         if ch == '"':
             in_string = True
         elif ch in "{[":
             stack.append(ch)
-            cut = (i + 1, tuple(stack))
+            if _whole(stack):
+                cut = (i + 1, tuple(stack))
         elif ch in "}]":
             if not stack:
                 return None
             stack.pop()
             if not stack:
                 return None  # the value closed: it is not truncated
-            cut = (i + 1, tuple(stack))
+            if _whole(stack):
+                cut = (i + 1, tuple(stack))
     if cut is None:
         return None
     end, open_brackets = cut
