@@ -65,6 +65,7 @@ class EnsembleFile(_Strict):
     description: str = ""
     deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
     min_drafts: int | None = Field(default=None, ge=1)
+    review_analysis: bool = True
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     drafters: list[DrafterTable] = Field(min_length=1)
     reviewer: RoleTable | None = None
@@ -106,6 +107,8 @@ class Ensemble:
     synthesizer: ModelRole | None
     # The providers its model references may name: the built-in ones and its own tables.
     providers: dict[str, ProviderSpec] = field(default_factory=lambda: dict(BUILTIN_PROVIDERS))
+    # The reviewer also compares the drafts (consensus, contradictions, ...); off for small models.
+    review_analysis: bool = True
 
     @property
     def roles(self) -> list[tuple[str, ModelRole]]:
@@ -217,6 +220,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         reviewer=resolve(parsed.reviewer, "reviewer") if parsed.reviewer else None,
         synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
         providers=providers,
+        review_analysis=parsed.review_analysis,
     )
 
 

@@ -83,7 +83,8 @@ def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synt
         est.add("draft", d, prompt_tokens(draft_request(d, question, context)))
     drafts = _placeholders(ensemble)
     if ensemble.reviewer and len(drafts) > 1:
-        est.add("review", ensemble.reviewer, prompt_tokens(review_request(ensemble.reviewer, question, context, drafts, "0" * 12)))
+        est.add("review", ensemble.reviewer, prompt_tokens(review_request(
+            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)))
     if synthesize and ensemble.synthesizer and len(drafts) > 1:
         analysis_tokens = output_limit(ensemble.reviewer) if ensemble.reviewer else 0
         tokens = prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, drafts, "0" * 12))

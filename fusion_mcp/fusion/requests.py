@@ -36,13 +36,17 @@ def draft_request(role: ModelRole, question: str, context: str | None) -> ChatRe
     return _request(role, render("draft_system"), user).model_copy(update={"web": role.web})
 
 
-def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str) -> ChatRequest:
-    """Drafts by label, scored at temperature 0 unless the role says otherwise, under a JSON schema."""
+def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str,
+                   *, analysis: bool = True) -> ChatRequest:
+    """Drafts by label, scored (and, with `analysis`, compared) at temperature 0 unless the role says
+    otherwise, under a JSON schema."""
     labels = [d.label for d in drafts]
     user = render("review_user", context_block=context_block(context), question=question,
-                  drafts=drafts_block(drafts, nonce, with_weights=False), labels=", ".join(labels))
-    return _request(role, render("review_system", nonce=nonce), user, default_temperature=0.0,
-                    json_schema=review_schema(labels))
+                  drafts=drafts_block(drafts, nonce, with_weights=False), labels=", ".join(labels),
+                  and_compare=", compare them" if analysis else "")
+    system = render("review_system", nonce=nonce, compare=render("review_compare") + "\n" if analysis else "",
+                    shape=render("review_shape_analysis" if analysis else "review_shape_scores"))
+    return _request(role, system, user, default_temperature=0.0, json_schema=review_schema(labels, analysis=analysis))
 
 
 def analysis_text(analysis: Analysis, labels: set[str]) -> str:

@@ -29,8 +29,6 @@ class ReviewOutcome:
             return f"review {self.stage.status}: {self.stage.error}; drafts weighted by their configured weights"
         if self.stage.status == "partial":
             return f"review partial: {self.stage.error}; those drafts got the mean score"
-        if self.stage.truncated:
-            return f"review cut off by its token limit: {self.stage.error}"
         return None
 
 
@@ -41,7 +39,7 @@ def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
 
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                 ok: list[Draft], nonce: str, plan: TimePlan) -> ReviewOutcome:
+                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
     until = plan.review_until()
@@ -51,7 +49,7 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce), timeout_s=plan.left(until))
+        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis), timeout_s=plan.left(until))
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,

@@ -6,6 +6,9 @@ import re
 from typing import Any
 
 MAX_TEXT = 500  # characters kept of any one reason, point or stance
+# A placeholder of the prompt's example shape copied back (`<one sentence>`, `<topic>`): small
+# models do that, and it says nothing.
+_PLACEHOLDER = re.compile(r"<[^<>]*>|\.\.\.|…")
 
 
 def field(item: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -32,6 +35,6 @@ def text_of(value: Any) -> str | None:
     """A non-empty string, shortened; None for anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or _PLACEHOLDER.fullmatch(value.strip()):
         return None
     return value.strip()[:MAX_TEXT]

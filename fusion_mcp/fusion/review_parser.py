@@ -15,6 +15,7 @@ from .analysis_parser import analysis_properties, parse_analysis
 from .json_repair import load_truncated
 from .result import Analysis, Scores
 from .review_fields import field as _field
+from .review_fields import text_of
 from .review_fields import normalize_label as _normalize_label
 
 _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
@@ -30,7 +31,7 @@ _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
 }
 
 
-def review_schema(labels: list[str]) -> dict[str, Any]:
+def review_schema(labels: list[str], *, analysis: bool = True) -> dict[str, Any]:
     """Scores first (one required entry per draft label, so that a provider that enforces schemas,
     llama.cpp grammars or OpenAI structured output, cannot leave a draft unscored, and so that a
     reply cut short keeps its scores), then the analysis."""
@@ -40,7 +41,7 @@ def review_schema(labels: list[str]) -> dict[str, Any]:
         "required": list(labels),
         "additionalProperties": False,
     }
-    properties = {"scores": scores, **analysis_properties(labels)}
+    properties = {"scores": scores, **(analysis_properties(labels) if analysis else {})}
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
@@ -109,8 +110,7 @@ def _scores_from_item(item: Any) -> dict[str, Any] | None:
         if n is None:
             return None
         marks[key] = n
-    reason = _field(item, _REASON)
-    marks["reason"] = str(reason)[:500] if reason is not None else ""
+    marks["reason"] = text_of(_field(item, _REASON)) or ""
     return marks
 
 

@@ -70,7 +70,8 @@ class Run:
 
         t0 = time.perf_counter()
         if len(ok) >= 2 or not synthesize_answer:
-            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"), self.plan)
+            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"),
+                                   self.plan, analysis=s.ensemble.review_analysis)
             if outcome.degradation:
                 self.degraded.append(outcome.degradation)
             await progress.step("review", f"review: {outcome.stage.status}", model=outcome.stage.model,
