@@ -97,7 +97,7 @@ class FusionEngine:
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
                         max_cost_usd=max_cost_usd)
         if max_cost_usd is not None:
-            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts)
+            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         return await Run(self.call, spec, on_event).resume(previous)

@@ -16,7 +16,7 @@ from ..config.ensembles import Ensemble, ModelRole
 from ..config.pricing import Price, price_for
 from ..providers import ChatRequest
 from .requests import draft_request, review_request, synthesis_request
-from .result import Draft
+from .result import Analysis, Draft
 
 CHARS_PER_TOKEN = 3.0
 TOKENS_PER_MESSAGE = 8
@@ -92,11 +92,12 @@ def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synt
     return est
 
 
-def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, drafts: list[Draft]) -> Estimate:
-    """The one call a run resumed from earlier drafts makes."""
+def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, drafts: list[Draft],
+                       analysis: Analysis | None) -> Estimate:
+    """The one call a run resumed from earlier drafts (and their analysis) makes."""
     est = Estimate()
     ok = [d for d in drafts if d.status == "ok"]
     if ensemble.synthesizer and len(ok) > 1:
-        tokens = prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, ok, "0" * 12))
-        est.add("synthesis", ensemble.synthesizer, tokens + (output_limit(ensemble.reviewer) if ensemble.reviewer else 0))
+        est.add("synthesis", ensemble.synthesizer,
+                prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, ok, "0" * 12, analysis)))
     return est
