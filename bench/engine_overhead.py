@@ -65,7 +65,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--drafters", type=int, default=4)
     parser.add_argument("--delay", type=float, default=0.5)
-    anyio.run(bench, parser.parse_args())
+    parser.add_argument("--quick", action="store_true", help="a few runs, to check the benchmark still runs (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.delay = 3, 0.05
+    anyio.run(bench, args)
 
 
 if __name__ == "__main__":

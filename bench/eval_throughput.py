@@ -50,7 +50,7 @@ def bench(items: int, delay: float) -> None:
         print(f"{items} items, trio ensemble, each call {delay:.2f} s (critical path {critical:.2f} s per item)")
         for concurrency in (1, 4, 16):
             cache = folder / f"cache-{concurrency}.sqlite3"
-            base = ["eval", "--ensembles", str(folder / "ens"), "-d", str(data), "-e", "trio", "--cache", str(cache),
+            base = ["eval", "--ensemble-dir", str(folder / "ens"), "-d", str(data), "-e", "trio", "--cache", str(cache),
                     "--concurrency", str(concurrency), "--out", str(folder / f"out-{concurrency}")]
             total, result = run(base)
             wall = result["run"]["wall_s"]  # the runner alone, without startup and report writing
@@ -68,5 +68,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=60)
     parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--quick", action="store_true", help="a few items, to check the benchmark still runs (CI)")
     ns = parser.parse_args()
-    bench(ns.items, ns.delay)
+    bench(4 if ns.quick else ns.items, 0.01 if ns.quick else ns.delay)

@@ -63,5 +63,6 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ensemble", default="local")
     ap.add_argument("--question")
+    ap.add_argument("--quick", action="store_true", help="one run, to check the benchmark still runs (CI)")
     args = ap.parse_args()
-    anyio.run(main, args.runs, args.ensemble, args.question)
+    anyio.run(main, 1 if args.quick else args.runs, args.ensemble, args.question)

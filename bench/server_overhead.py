@@ -76,7 +76,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--spawns", type=int, default=3)
-    anyio.run(bench, parser.parse_args())
+    parser.add_argument("--quick", action="store_true", help="a few calls, to check the benchmark still runs (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.spawns = 3, 1
+    anyio.run(bench, args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,22 @@ def analysis_review(scores: dict[str, float], **analysis: Any) -> str:
         **{k: analysis.get(k, []) for k in ("consensus", "contradictions", "partial_coverage", "unique_insights",
                                              "blind_spots")},
     })
+def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll until `condition()` holds (or `timeout_s` passes): a condition to wait for, not a fixed sleep."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+async def eventually_async(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    import anyio
+
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        await anyio.sleep(0.02)
+    return True

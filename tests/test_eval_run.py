@@ -190,6 +190,7 @@ def test_a_new_synthesizer_recalls_only_the_synthesis(lab, upstream, ensemble_di
 def test_budget_cap_stops_before_spending_more(upstream, ensemble_dir, tmp_path, capsys):
     for model in ("alpha", "beta", "gamma", "judge", "fuser"):
         upstream.script(model, text="Answer: 1", cost=0.01)
+    upstream.script("gamma", text="Answer: 2", cost=0.01)  # drafts disagree: the review runs
     (ensemble_dir / "trio.toml").write_text(lab_toml(upstream.url, ["alpha", "beta", "gamma"]))
     data = write_dataset(tmp_path)
     # `--ensembles NAME` is issue 5's spelling of `-e NAME`

@@ -21,7 +21,7 @@ from fusion_mcp.errors import (
 )
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.http import error_for_status
-from tests.conftest import LAB_KEY, lab_toml, write_registry
+from tests.conftest import eventually_async, LAB_KEY, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
 
 ASK = ChatRequest(messages=[Message(role="system", content="be brief"), Message(role="user", content="2+2?")],
@@ -230,7 +230,7 @@ async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream
     async with FusionEngine() as engine:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=5))  # holds the only slot
-            await anyio.sleep(0.2)
+            assert await eventually_async(lambda: upstream.in_flight == 1)
             started = anyio.current_time()
             with pytest.raises(ProviderTimeoutError):
                 await engine.call(ens.drafters[0], ASK, timeout_s=0.5)

@@ -48,7 +48,9 @@ async def test_tools_with_lean_schemas_and_honest_annotations(upstream, ensemble
         if mode == "auto":
             assert client.protocol_version >= "2026"
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"fused_answer", "compare_drafts", "list_ensembles", "list_models"}
+    assert set(tools) == {"fused_answer", "compare_drafts", "get_run", "list_ensembles", "list_models"}
+    assert tools["get_run"].input_schema["required"] == ["run_id"]
+    assert tools["get_run"].annotations.read_only_hint is True and tools["get_run"].annotations.open_world_hint is False
     for name in ("fused_answer", "compare_drafts"):
         t = tools[name]
         assert t.annotations.read_only_hint is True and t.annotations.open_world_hint is True

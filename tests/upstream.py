@@ -1,8 +1,11 @@
 """A loopback LLM upstream for the tests: real HTTP on 127.0.0.1, both wire formats, scripted models.
 
 Each model id gets a `Behaviour`: fixed or computed text, a delay, HTTP errors (429 with
-Retry-After, 500, ...) for the first N calls, malformed JSON, empty choices, or a hang. Every request
-is recorded, and so is every client that hung up while its request was still being served.
+Retry-After, 500, ...) for the first N calls, malformed JSON, empty choices, or a hang. A model can
+be paced like a real one: a time to first token, then `output_tokens` tokens at `tokens_per_s`;
+a streamed request (`stream: true`, OpenAI chunks or Anthropic events) gets its text at that pace,
+a plain one gets it whole at the end. Every request is recorded, and so is every client that hung
+up while its request was still being served.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ class Behaviour:
     finish_reason: str = "stop"  # "length": cut off by max_tokens (Anthropic: stop_reason "max_tokens")
     annotations: list[dict[str, Any]] | None = None  # OpenRouter's web-search url_citation annotations
     rejects_max_tokens: bool = False  # like OpenAI's reasoning models: 400 unless max_completion_tokens
+    refuses_stream: bool = False  # a server that answers 400 to `stream: true`
+    ttft: float = 0.0  # seconds to the first token (after `delay`)
+    tokens_per_s: float | None = None  # when set, `output_tokens` tokens arrive at this rate
+
+    def duration(self) -> float:
+        """Seconds from the request to the last token."""
+        rate = self.tokens_per_s
+        return self.delay + self.ttft + ((self.output_tokens - 1) / rate if rate else 0.0)
 
 
 @dataclass
@@ -183,17 +194,21 @@ class Upstream:
     def _wait(self, handler: Any, seconds: float | None, model: str) -> bool:
         """Sleep, watching for the caller hanging up; False if it did."""
         end = None if seconds is None else time.monotonic() + seconds
-        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+        while not self._stop.is_set():
             if handler.client_gone():
                 with self._lock:
                     self.disconnects.append(model)
                 return False
-            time.sleep(0.02)
+            now = time.monotonic()
+            if end is not None and now >= end:
+                return True
+            time.sleep(0.02 if end is None else min(0.02, end - now))
         return True
 
     def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
         b = self.behaviours.get(model, self.default)
         credentials = handler.headers.get("authorization") or handler.headers.get("x-api-key") or ""
+        stream = body.get("stream") is True
         if b.hang:
             self._wait(handler, None, model)
             return
@@ -217,10 +232,18 @@ class Upstream:
             handler._send(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with "
                                                      "this model. Use 'max_completion_tokens' instead."}})
             return
+        if stream and b.refuses_stream:
+            handler._send(400, {"error": {"message": "stream: streaming is not supported by this server"}})
+            return
         if b.malformed:
             handler._send(200, None, raw=b'{"choices": [ {"message": oops')
             return
-        text = b.text(body) if callable(b.text) else b.text
+        text = "" if b.empty_choices else (b.text(body) if callable(b.text) else b.text)
+        if stream:
+            self._stream(handler, model, b, text, anthropic)
+            return
+        if (b.ttft or b.tokens_per_s) and not self._wait(handler, b.duration() - b.delay, model):
+            return
         if anthropic:
             payload = {
                 "id": "msg_test", "type": "message", "role": "assistant", "model": model,
@@ -229,12 +252,6 @@ class Upstream:
                 "usage": {"input_tokens": b.input_tokens, "output_tokens": b.output_tokens},
             }
         else:
-            usage: dict[str, Any] = {
-                "prompt_tokens": b.input_tokens, "completion_tokens": b.output_tokens,
-                "total_tokens": b.input_tokens + b.output_tokens,
-            }
-            if b.cost is not None:
-                usage["cost"] = b.cost
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if b.annotations is not None:
                 message["annotations"] = b.annotations
@@ -243,6 +260,89 @@ class Upstream:
                 "choices": [] if b.empty_choices else [
                     {"index": 0, "message": message, "finish_reason": b.finish_reason}
                 ],
-                "usage": usage,
+                "usage": self._usage(b),
             }
         handler._send(200, payload)
+
+    @staticmethod
+    def _usage(b: Behaviour) -> dict[str, Any]:
+        usage: dict[str, Any] = {"prompt_tokens": b.input_tokens, "completion_tokens": b.output_tokens,
+                                 "total_tokens": b.input_tokens + b.output_tokens}
+        if b.cost is not None:
+            usage["cost"] = b.cost
+        return usage
+
+    @staticmethod
+    def _pieces(text: str, n: int) -> list[str]:
+        """The text cut into n tokens (character slices), so any text (JSON too) streams at n tokens' pace."""
+        n = max(1, n)
+        if len(text) <= n:
+            return list(text) + [""] * (n - len(text))
+        step = len(text) / n
+        return [text[round(i * step):round((i + 1) * step)] for i in range(n)]
+
+    def _stream(self, handler: Any, model: str, b: Behaviour, text: str, anthropic: bool) -> None:
+        """Server-sent events at the model's pace; stops (and records it) when the caller hangs up."""
+        try:
+            handler.send_response(200)
+            handler.send_header("content-type", "text/event-stream")
+            handler.send_header("cache-control", "no-cache")
+            handler.send_header("connection", "close")
+            handler.end_headers()
+            handler.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+        def send(data: Any, event: str | None = None) -> bool:
+            line = (f"event: {event}\n" if event else "") + f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+            try:
+                handler.wfile.write(line.encode())
+                handler.wfile.flush()
+                return True
+            except (BrokenPipeError, ConnectionResetError):
+                with self._lock:
+                    self.disconnects.append(model)
+                return False
+
+        pieces = self._pieces(text, b.output_tokens)
+        gap = 1 / b.tokens_per_s if b.tokens_per_s else 0.0
+        if anthropic:
+            start = {"type": "message_start", "message": {"id": "msg_test", "type": "message", "role": "assistant",
+                     "model": model, "content": [], "usage": {"input_tokens": b.input_tokens, "output_tokens": 1}}}
+            if not send(start, "message_start"):
+                return
+            send({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                 "content_block_start")
+        if b.ttft and not self._wait(handler, b.ttft, model):
+            return
+        first = time.monotonic()
+        sent = 0
+        while sent < len(pieces):
+            # every token that is due by now goes out (tokens are due at first + i * gap), then a short nap
+            due = len(pieces) if not gap else min(len(pieces), int((time.monotonic() - first) / gap) + 1)
+            text_due = "".join(pieces[sent:due])
+            sent = due
+            if text_due:
+                if anthropic:
+                    ok = send({"type": "content_block_delta", "index": 0,
+                               "delta": {"type": "text_delta", "text": text_due}}, "content_block_delta")
+                else:
+                    ok = send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
+                               "choices": [{"index": 0, "delta": {"content": text_due}, "finish_reason": None}]})
+                if not ok:
+                    return
+            if sent < len(pieces) and not self._wait(handler, min(0.02, first + sent * gap - time.monotonic()), model):
+                return
+        if anthropic:
+            send({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            stop = "max_tokens" if b.finish_reason == "length" else "end_turn"
+            send({"type": "message_delta", "delta": {"stop_reason": stop},
+                  "usage": {"output_tokens": b.output_tokens}}, "message_delta")
+            send({"type": "message_stop"}, "message_stop")
+        else:
+            last: dict[str, Any] = {"annotations": b.annotations} if b.annotations is not None else {}
+            send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
+                  "choices": [{"index": 0, "delta": last, "finish_reason": b.finish_reason}]})
+            send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model, "choices": [],
+                  "usage": self._usage(b)})
+            send("[DONE]")

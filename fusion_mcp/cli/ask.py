@@ -55,7 +55,8 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
             progress = LiveProgress(err, models)
             with progress.live:
                 result = await engine.fuse(args.question, ensemble=ensemble, context=args.context,
-                                           deadline_s=args.deadline, on_event=progress, max_cost_usd=args.max_cost)
+                                           deadline_s=args.deadline, on_event=progress, on_text=progress.text,
+                                           max_cost_usd=args.max_cost)
         else:
             result = await engine.fuse(args.question, ensemble=ensemble, context=args.context, deadline_s=args.deadline,
                                        max_cost_usd=args.max_cost)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ..config.pricing import format_cost
 from ..fusion.events import ProgressEvent
@@ -29,21 +30,33 @@ def scores_text(result: FusionResult, label: str) -> str:
 
 
 class LiveProgress:
-    """A per-model status table that updates as drafts, review and synthesis finish."""
+    """A per-model status table that updates as drafts, review and synthesis finish, with the
+    synthesis shown as it is written (its last lines)."""
+
+    SHOWN_LINES = 12
 
     def __init__(self, console: Console, models: list[tuple[str, str]]) -> None:
         self.console = console
         self.rows = {f"{stage}:{i}": [stage, model, "running…", ""] for i, (stage, model) in enumerate(models)}
         self._pending = {stage: [k for k in self.rows if k.startswith(stage)] for stage in ("draft", "review", "synthesis")}
-        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=True)
+        self._written: list[str] = []
+        self.live = Live(self._view(), console=console, refresh_per_second=8, transient=True)
 
-    def _table(self) -> Table:
+    def _view(self) -> Group:
         table = Table(show_header=True, header_style="bold", box=None)
         for col in ("stage", "model", "status", "time"):
             table.add_column(col)
         for row in self.rows.values():
             table.add_row(*row)
-        return table
+        if not self._written:
+            return Group(table)
+        tail = "".join(self._written).splitlines()[-self.SHOWN_LINES:]
+        return Group(table, Text(""), Text("\n".join(tail), style="dim"))
+
+    def text(self, piece: str) -> None:
+        """A piece of the synthesis, as it is written."""
+        self._written.append(piece)
+        self.live.update(self._view())
 
     async def __call__(self, event: ProgressEvent) -> None:
         pending = self._pending.get(event.stage) or []
@@ -53,7 +66,7 @@ class LiveProgress:
         pending.remove(key)
         self.rows[key][2] = event.status or "done"
         self.rows[key][3] = f"{event.latency_s:.1f} s" if event.latency_s else ""
-        self.live.update(self._table())
+        self.live.update(self._view())
 
 
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:

@@ -12,7 +12,7 @@ import sys
 from rich.console import Console
 
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
-from .console import add_ensemble_dirs
+from .console import add_ensemble_dirs, positive_seconds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help=f"bearer token every HTTP request must carry (default: ${AUTH_TOKEN_ENV})")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="extra Host name clients use to reach a non-loopback server (repeatable)")
+    parser.add_argument("--tool-timeout", type=positive_seconds, default=None, metavar="SECONDS",
+                        help="longest a tool call waits for its run before answering 'running' "
+                             "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
+    parser.add_argument("--max-running", type=int, default=16, metavar="N",
+                        help="runs in flight at once, background runs included (default 16)")
     parser.set_defaults(run=run)
 
 
@@ -49,7 +54,10 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     from ..server.app import create_server
     from ..server.http import serve_http
 
-    server = create_server(registry)
+    if args.max_running < 1:
+        print("error: --max-running must be at least 1", file=sys.stderr)
+        return 2
+    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running)
     if args.transport == "stdio":
         server.run()
     else:

@@ -66,6 +66,7 @@ class EnsembleFile(_Strict):
     deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
     min_drafts: int | None = Field(default=None, ge=1)
     review_analysis: bool = True
+    skip_review_when_unanimous: bool = True
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     drafters: list[DrafterTable] = Field(min_length=1)
     reviewer: RoleTable | None = None
@@ -109,6 +110,7 @@ class Ensemble:
     providers: dict[str, ProviderSpec] = field(default_factory=lambda: dict(BUILTIN_PROVIDERS))
     # The reviewer also compares the drafts (consensus, contradictions, ...); off for small models.
     review_analysis: bool = True
+    skip_review_when_unanimous: bool = True
 
     @property
     def roles(self) -> list[tuple[str, ModelRole]]:
@@ -138,7 +140,9 @@ def _known_keys() -> set[str]:
 
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else " (see the README for the ensemble format)"
+    if close and close[0] == key:
+        return " here (it belongs in another table of the file: see docs/ensembles.md for the format)"
+    return f" (did you mean {close[0]!r}?)" if close else " (see docs/ensembles.md for the ensemble format)"
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -221,6 +225,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
         providers=providers,
         review_analysis=parsed.review_analysis,
+        skip_review_when_unanimous=parsed.skip_review_when_unanimous,
     )
 
 

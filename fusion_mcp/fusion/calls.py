@@ -9,31 +9,37 @@ from ..config.pricing import with_cost
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
 from .budget import Budget
+from ..providers.base import TextSink
 from .call_cache import CallCache, call_key
+from .paces import PaceBook
 
 log = logging.getLogger("fusion_mcp")
 
 
 class ModelCaller:
-    """Calls a role's model through the shared provider pool and the optional call cache."""
+    """Calls a role's model through the shared provider pool and the optional call cache, and teaches
+    the pace book how fast the model was."""
 
-    def __init__(self, providers: ProviderPool, cache: CallCache | None = None, budget: Budget | None = None) -> None:
+    def __init__(self, providers: ProviderPool, cache: CallCache | None = None, paces: PaceBook | None = None,
+                 budget: Budget | None = None) -> None:
         self.providers = providers
         self.cache = cache
+        self.paces = paces if paces is not None else PaceBook(priors={})
         self.budget = budget
 
     def with_budget(self, budget: Budget | None) -> "ModelCaller":
-        """The same caller, checking each call against one run's spending cap."""
-        return ModelCaller(self.providers, self.cache, budget)
+        """The same caller (cache, pace book), checking each call against one run's spending cap."""
+        return ModelCaller(self.providers, self.cache, self.paces, budget)
 
-    async def __call__(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int = 0) -> Completion:
+    async def __call__(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int = 0,
+                       stage: str = "call", sink: TextSink | None = None) -> Completion:
         if self.budget is None:
-            return await self._call(role, request, timeout_s=timeout_s, sample=sample)
+            return await self._call(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
         request = self.budget.capped(role, request)
         reserved = self.budget.reserve(role, request)
         cost: float | None = None  # unknown (a timeout, a cancelled call): it counts at its most
         try:
-            completion = await self._call(role, request, timeout_s=timeout_s, sample=sample)
+            completion = await self._call(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
             cost = 0.0 if completion.cached else completion.cost_usd
             return completion
         except ProviderError as exc:
@@ -43,7 +49,8 @@ class ModelCaller:
         finally:
             self.budget.settle(reserved, cost)
 
-    async def _call(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int) -> Completion:
+    async def _call(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int, stage: str,
+                    sink: TextSink | None) -> Completion:
         key = call_key(role.provider, role.model_id, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             try:
@@ -52,15 +59,20 @@ class ModelCaller:
                 log.exception("call cache read failed")
                 hit = None
             if hit is not None:
+                if sink is not None:
+                    sink.begin()
+                    sink.write(hit.text)
                 return hit.model_copy(update={"cached": True})
         try:
-            completion = await self.providers.get(role.provider).complete(role.model_id, request, timeout_s=timeout_s)
+            completion = await self.providers.get(role.provider).complete(role.model_id, request, timeout_s=timeout_s,
+                                                                          sink=sink)
         except ProviderError:
             raise
         except Exception as exc:  # a provider bug must cost one call, not the whole run
             log.exception("provider %s raised unexpectedly", role.provider.name)
             raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from exc
         completion = with_cost(completion)
+        self.paces.observe(role.ref, stage, completion)
         if self.cache is not None:
             try:
                 await self.cache.put(key, completion)

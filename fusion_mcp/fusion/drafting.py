@@ -33,22 +33,27 @@ def _failed(label: str, role: ModelRole, status: str, error: str, latency_s: flo
 
 async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
                     labels: list[str], plan: TimePlan, progress: Progress) -> list[Draft]:
-    """One draft per drafter, in the ensemble's order; a drafter cut off by the plan is a timeout."""
+    """One draft per drafter, in the ensemble's order; a drafter the plan cut off is a timeout."""
     drafters = ensemble.drafters
     drafts: list[Draft | None] = [None] * len(drafters)
+    began: list[float] = [anyio.current_time()] * len(drafters)
     changed = [anyio.Event()]
     reported = [0]  # drafts whose progress event has gone out
     started = time.perf_counter()
 
     async def one(i: int, role: ModelRole) -> None:
         t0 = time.perf_counter()
+        began[i] = anyio.current_time()
         try:
-            c = await call(role, draft_request(role, question, context),
-                           timeout_s=max(0.01, plan.left(plan.quorum_at)), sample=i)
+            c = await call(role, draft_request(role, question, context), stage="draft",
+                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())), sample=i)
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
-                      latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                      output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached,
-                      truncated=c.truncated, citations=[Citation(**x.model_dump()) for x in c.citations])
+                      latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
+                      input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
+                      cached=c.cached, truncated=c.truncated,
+                      citations=[Citation(**x.model_dump()) for x in c.citations])
+            if c.usage.output_tokens:
+                plan.draft_tokens.append(c.usage.output_tokens)
         except ProviderError as exc:
             d = _failed(labels[i], role, exc.kind, exc.reason, time.perf_counter() - t0)
         drafts[i] = d
@@ -63,20 +68,29 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
     def finished() -> bool:
         return reported[0] == len(drafters)
 
-    def quorum() -> bool:
-        return sum(1 for d in drafts if d is not None and d.status == "ok") >= ensemble.min_drafts
+    def n_ok() -> int:
+        return sum(1 for d in drafts if d is not None and d.status == "ok")
 
-    async def wait_until(condition: Callable[[], bool], until: float) -> None:
-        while not condition() and plan.left(until) > 0:
+    async def wait_until(condition: Callable[[], bool], until: Callable[[], float]) -> None:
+        while not condition() and plan.left(until()) > 0:
             changed[0] = anyio.Event()
-            with anyio.move_on_after(plan.left(until)):
+            with anyio.move_on_after(plan.left(until())):
                 await changed[0].wait()
 
     async with anyio.create_task_group() as tg:
         for i, role in enumerate(drafters):
             tg.start_soon(one, i, role)
-        await wait_until(finished, plan.drafts_done_at)
-        await wait_until(lambda: finished() or quorum(), plan.quorum_at)
+        await wait_until(lambda: finished() or n_ok() >= ensemble.min_drafts, plan.quorum_wait_until)
+        if not finished():
+            if n_ok() >= ensemble.min_drafts:
+                quorum_at = anyio.current_time()
+                pending = [(role, began[i]) for i, role in enumerate(drafters) if drafts[i] is None]
+                cut = plan.straggler_cut(quorum_at, pending, n_ok())
+                await wait_until(finished, lambda: cut)
+            if not finished():
+                plan.schedule.drafts_cut_at_s = plan.now_s()
+                plan.decide(f"stopped waiting for {len(drafters) - reported[0]} draft(s) with {n_ok()} in "
+                            f"(quorum {ensemble.min_drafts}), to leave the synthesis its time")
         tg.cancel_scope.cancel()
 
     elapsed = time.perf_counter() - started
@@ -84,8 +98,8 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
     for i, role in enumerate(drafters):
         d = drafts[i]
         if d is None:
-            d = _failed(labels[i], role, "timeout",
-                        f"no answer within {elapsed:.1f} s (the draft budget of a {plan.deadline_s:g} s deadline)", elapsed)
+            d = _failed(labels[i], role, "timeout", f"cut after {elapsed:.1f} s by the time plan of a "
+                        f"{plan.deadline_s:g} s deadline (see the result's schedule)", elapsed)
             progress.skip()
         out.append(d)
     return out

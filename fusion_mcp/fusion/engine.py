@@ -8,7 +8,7 @@ A plain library: no MCP, no HTTP server, no CLI in here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -20,6 +20,7 @@ from .call_cache import CallCache
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
+from .paces import PaceBook
 from .result import FusionResult
 from .run import Run, RunInput
 
@@ -37,6 +38,7 @@ class FusionEngine:
         client: httpx.AsyncClient | None = None,
         cache: CallCache | None = None,
         providers: Mapping[str, Provider] | None = None,
+        paces: PaceBook | None = None,
     ) -> None:
         check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
@@ -44,7 +46,8 @@ class FusionEngine:
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
         self.providers = ProviderPool(self._client, providers)
-        self.call = ModelCaller(self.providers, cache)
+        self.paces = paces if paces is not None else PaceBook.beside_cache()
+        self.call = ModelCaller(self.providers, cache, self.paces)
 
     async def __aenter__(self) -> "FusionEngine":
         return self
@@ -57,7 +60,12 @@ class FusionEngine:
             await self._client.aclose()
 
     def _ensemble(self, ensemble: str | Ensemble | None) -> Ensemble:
-        return ensemble if isinstance(ensemble, Ensemble) else self.registry.get(ensemble)
+        """The ensemble, with every provider it names built now: a provider that cannot be built
+        is a configuration error before any call, not a failed draft."""
+        ens = ensemble if isinstance(ensemble, Ensemble) else self.registry.get(ensemble)
+        for _, role in ens.roles:
+            self.providers.get(role.provider)
+        return ens
 
     async def fuse(
         self,
@@ -69,10 +77,12 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
         synthesize: bool = True,
         run_id: str | None = None,
+        on_text: Callable[[str], None] | None = None,
         max_cost_usd: float | None = None,
     ) -> FusionResult:
-        """Draft, review and (unless `synthesize` is False) synthesize one answer. With `max_cost_usd`,
-        a run whose estimate is over it is refused (OverBudgetError) before any call."""
+        """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
+        synthesis as it is written. With `max_cost_usd`, a run whose estimate is over it is refused
+        (OverBudgetError) before any call."""
         ens = self._ensemble(ensemble)
         spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
         if max_cost_usd is not None:
@@ -81,7 +91,10 @@ class FusionEngine:
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
             spec.run_id = run_id
-        return await Run(self.call, spec, on_event).fuse(synthesize_answer=synthesize)
+        try:
+            return await Run(self.call, spec, on_event, on_text).fuse(synthesize_answer=synthesize)
+        finally:
+            await self.paces.save()
 
     async def synthesize_from(
         self,
@@ -90,6 +103,7 @@ class FusionEngine:
         ensemble: str | Ensemble | None = None,
         deadline_s: float | None = None,
         on_event: ProgressCallback | None = None,
+        run_id: str | None = None,
         max_cost_usd: float | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
@@ -100,4 +114,9 @@ class FusionEngine:
             estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
-        return await Run(self.call, spec, on_event).resume(previous)
+        if run_id:
+            spec.run_id = run_id
+        try:
+            return await Run(self.call, spec, on_event).resume(previous)
+        finally:
+            await self.paces.save()

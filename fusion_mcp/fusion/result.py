@@ -11,7 +11,7 @@ DraftStatus = Literal[
     "over_budget",
 ]
 AnswerSource = Literal["synthesis", "best_draft", "none"]
-StageStatus = Literal["ok", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
+StageStatus = Literal["ok", "truncated", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
 
 
 class Scores(BaseModel):
@@ -45,6 +45,8 @@ class Draft(BaseModel):
     configured_weight: float = 1.0
     weight: float = Field(default=0.0, description="Share of the synthesis, 0-1; the weights of ok drafts sum to 1.")
     latency_s: float = 0.0
+    ttft_s: float | None = Field(default=None, description="Time to the first token, when streamed.")
+    output_tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
@@ -60,6 +62,8 @@ class Stage(BaseModel):
     status: StageStatus
     error: str | None = None
     latency_s: float = 0.0
+    ttft_s: float | None = None
+    output_tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
@@ -69,7 +73,7 @@ class Stage(BaseModel):
     @property
     def answered(self) -> bool:
         """The call came back, so its usage and cost count, whatever its content was."""
-        return self.status in ("ok", "partial", "unparseable")
+        return self.status in ("ok", "truncated", "partial", "unparseable")
 
 
 class Stance(BaseModel):
@@ -143,6 +147,18 @@ class Totals(BaseModel):
     critical_path_s: float = 0.0
 
 
+class Schedule(BaseModel):
+    """The run's time plan and what it decided, so a user can see why a draft was cut or a stage skipped.
+    Times are seconds from the start of the run."""
+
+    deadline_s: float
+    synthesis_start_by_s: float | None = Field(default=None, description="The latest start the plan left the synthesis.")
+    quorum_at_s: float | None = None
+    drafts_cut_at_s: float | None = Field(default=None, description="When drafting stopped waiting, if it cut a draft.")
+    predicted_s: dict[str, float] = Field(default_factory=dict, description="Predicted seconds per stage and model.")
+    decisions: list[str] = Field(default_factory=list)
+
+
 class FusionResult(BaseModel):
     run_id: str
     ensemble: str
@@ -158,6 +174,7 @@ class FusionResult(BaseModel):
     totals: Totals
     max_cost_usd: float | None = Field(default=None, description="The run's spending cap, if one was set.")
     estimated_cost_usd: float | None = Field(default=None, description="The most it could cost, estimated first.")
+    schedule: Schedule | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
 

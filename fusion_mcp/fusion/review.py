@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
+from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
@@ -32,6 +33,12 @@ class ReviewOutcome:
         return None
 
 
+def answered_stage(role: ModelRole, c: Completion) -> Stage:
+    return Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s,
+                 output_tokens_per_s=c.output_tokens_per_s, input_tokens=c.usage.input_tokens,
+                 output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
+
+
 def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
     status = "timeout" if exc.kind == "timeout" else "failed"
     return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=cost_of_failure(role),
@@ -42,18 +49,19 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
                  ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
-    until = plan.review_until()
+    until, why = plan.review_until(role, len(ok))
+    plan.decide(f"review {'runs' if until is not None else 'skipped'}: {why}")
     if until is None:
-        return ReviewOutcome(Stage(model=role.ref, status="skipped", error="no time left in the deadline"))
+        return ReviewOutcome(Stage(model=role.ref, status="skipped", error=why))
     by_label = sorted(ok, key=lambda d: d.label)
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis), timeout_s=plan.left(until))
+        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis),
+                       stage="review", timeout_s=plan.left(until))
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
-    stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
+    stage = answered_stage(role, c)
     try:
         reading = read_review(c.text, labels)
     except ReviewParseError as exc:
@@ -66,5 +74,5 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     stage = stage.model_copy(update={"status": "partial" if missing else "ok", "error": "; ".join(notes) or None,
                                      "truncated": c.truncated or reading.repaired})
     model_of = {d.label: d.model for d in by_label}
-    analysis = reading.analysis.with_models(model_of) if reading.analysis else None
-    return ReviewOutcome(stage, reading.scores, analysis)
+    found = reading.analysis.with_models(model_of) if reading.analysis else None
+    return ReviewOutcome(stage, reading.scores, found)

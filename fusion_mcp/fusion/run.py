@@ -10,6 +10,7 @@ import hashlib
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config.ensembles import Ensemble
@@ -23,6 +24,7 @@ from .result import Analysis, AnswerSource, Draft, FusionResult, Stage
 from .review import ReviewOutcome, review
 from .synthesis import synthesize
 from .timing import TimePlan
+from .unanimity import unanimous
 from .weights import mean, weigh
 
 
@@ -42,11 +44,13 @@ class RunInput:
 class Run:
     """The state of one run; lives for one `fuse` or `synthesize_from` call."""
 
-    def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None) -> None:
+    def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None,
+                 on_text: Callable[[str], None] | None = None) -> None:
         self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
-        self.plan = TimePlan.starting_now(spec.deadline_s)
+        self.on_text = on_text
+        self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces)
         self.times = accounting.StageTimes(started=time.perf_counter())
         self.degraded: list[str] = []
 
@@ -69,7 +73,13 @@ class Run:
         self.degraded += [f"draft {d.label} ({d.model}) {d.status}: {d.error}" for d in drafts if d.status != "ok"]
 
         t0 = time.perf_counter()
-        if len(ok) >= 2 or not synthesize_answer:
+        agreed = unanimous(ok) if synthesize_answer and s.ensemble.skip_review_when_unanimous else None
+        if agreed is not None and s.ensemble.reviewer is not None:
+            why = f"all {len(ok)} drafts give the same final answer ({agreed[:60]!r}): nothing for a review to weigh"
+            self.plan.decide(f"review skipped: {why}")
+            outcome = ReviewOutcome(Stage(model=s.ensemble.reviewer.ref, status="skipped", error=why))
+            progress.skip()
+        elif len(ok) >= 2 or not synthesize_answer:
             outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"),
                                    self.plan, analysis=s.ensemble.review_analysis)
             if outcome.degradation:
@@ -108,10 +118,12 @@ class Run:
             synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis"), self.plan, analysis)
+                                       self._nonce("synthesis"), self.plan, self.on_text, analysis)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"
+                if synthesis.status == "truncated":
+                    self.degraded.append(f"synthesis truncated ({synthesis.model}): {synthesis.error}")
             elif synthesis.status != "not_configured":
                 self.degraded.append(f"synthesis {synthesis.status}: {synthesis.error}; the answer is the best-weighted draft")
         if answer is None:
@@ -141,6 +153,7 @@ class Run:
             max_cost_usd=s.max_cost_usd,
             estimated_cost_usd=s.estimated_cost_usd,
             totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
+            schedule=self.plan.schedule,
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,
         )

@@ -1,16 +1,21 @@
-"""The synthesis stage: one model writes the answer from the drafts, heaviest first."""
+"""The synthesis stage: one model writes the answer from the drafts, heaviest first.
+
+It streams: `on_text` sees the answer as it is written, and at the deadline the text written so far is
+the answer, marked truncated, rather than nothing."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.ensembles import ModelRole
-from ..errors import ProviderError
+from ..errors import ProviderError, ProviderTimeoutError
+from ..providers.base import TextSink
 from .calls import ModelCaller
 from .requests import synthesis_request
 from .result import Analysis, Draft, Stage
-from .review import failed_stage
+from .review import answered_stage, failed_stage
 from .timing import TimePlan
 
 
@@ -21,18 +26,27 @@ class SynthesisOutcome:
 
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                     ok: list[Draft], nonce: str, plan: TimePlan, analysis: Analysis | None = None) -> SynthesisOutcome:
+                     ok: list[Draft], nonce: str, plan: TimePlan,
+                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None) -> SynthesisOutcome:
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
     if until is None:
         return SynthesisOutcome(Stage(model=role.ref, status="skipped", error="no time left in the deadline"))
     ranked = sorted(ok, key=lambda d: -d.weight)
+    sink = TextSink(on_text)
     t0 = time.perf_counter()
     try:
-        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), timeout_s=plan.left(until))
+        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), stage="synthesis",
+                       timeout_s=plan.left(until), sink=sink)
+    except ProviderTimeoutError as exc:
+        if not sink.text.strip():
+            return SynthesisOutcome(failed_stage(role, exc, t0))
+        stage = failed_stage(role, exc, t0).model_copy(update={
+            "status": "truncated",
+            "error": f"cut at the deadline after {len(sink.text)} characters: the answer is what was written by then",
+        })
+        return SynthesisOutcome(stage, sink.text)
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
-    stage = Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), input_tokens=c.usage.input_tokens,
-                  output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
-    return SynthesisOutcome(stage, c.text)
+    return SynthesisOutcome(answered_stage(role, c), c.text)

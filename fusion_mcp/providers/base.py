@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -49,6 +51,8 @@ class Completion(BaseModel):
     cost_usd: float | None = None
     cost_source: CostSource = "unknown"
     latency_s: float = 0.0
+    ttft_s: float | None = Field(default=None, description="Time to the first token, when streamed.")
+    output_tokens_per_s: float | None = Field(default=None, description="Output rate after the first token, when streamed.")
     attempts: int = 1
     cached: bool = False
     finish_reason: str | None = Field(default=None, description="The upstream's finish_reason / stop_reason.")
@@ -56,13 +60,46 @@ class Completion(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
 
 
+class TextSink:
+    """Receives a streamed answer as it arrives, so a caller keeps the text written before a deadline.
+
+    A provider calls `begin()` at the start of each attempt (a retry starts over) and `write()` per
+    piece of text; `on_text` (optional) sees each piece too, e.g. to show an answer as it is written.
+    """
+
+    def __init__(self, on_text: Callable[[str], None] | None = None) -> None:
+        self._on_text = on_text
+        self.parts: list[str] = []
+        self.first_at: float | None = None
+
+    def begin(self) -> None:
+        self.parts.clear()
+        self.first_at = None
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
+        self.parts.append(text)
+        if self._on_text is not None:
+            self._on_text(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Messages and parameters in; text, usage, cost and timing out; typed errors on failure.
 
-    `timeout_s` bounds this one call (all retries included, for wrappers that retry).
+    `timeout_s` bounds this one call (all retries included, for wrappers that retry). A provider that
+    streams writes the text to `sink` as it arrives; one that does not may write it whole at the end.
     """
 
     name: str
 
-    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion: ...
+    async def complete(
+        self, model: str, request: ChatRequest, *, timeout_s: float, sink: TextSink | None = None
+    ) -> Completion: ...

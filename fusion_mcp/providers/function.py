@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Union
 
-from .base import ChatRequest, Completion, Usage
+from .base import ChatRequest, Completion, TextSink, Usage
 
 Answer = Union[str, Completion]
 AnswerFn = Callable[[str, ChatRequest], Union[Answer, Awaitable[Answer]]]
@@ -27,12 +27,16 @@ class FunctionProvider:
         self._cost = cost_usd
         self.calls: list[tuple[str, ChatRequest]] = []
 
-    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
+                       sink: TextSink | None = None) -> Completion:
         started = time.perf_counter()
         self.calls.append((model, request))
         answer = self._fn(model, request)
         if inspect.isawaitable(answer):
             answer = await answer
+        if sink is not None:
+            sink.begin()
+            sink.write(answer.text if isinstance(answer, Completion) else answer)
         if isinstance(answer, Completion):
             return answer
         words = sum(len(m.content.split()) for m in request.messages)

@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import ProviderTimeoutError, UnknownModelError, UnparseableResponseError, UpstreamError
-from .base import ChatRequest, Completion, Usage
+from .base import ChatRequest, Completion, TextSink, Usage
 from .spec import ProviderSpec
 
 INSTALL_HINT = 'pip install "fusion-mcp[local]"'
@@ -169,7 +169,8 @@ class LocalProvider:
         self.spec = spec
         self.name = spec.name
 
-    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
+                       sink: TextSink | None = None) -> Completion:
         path = resolve_model_path(self.name, model)
         _import_llama(self.name, model)  # fail fast, in the caller's task, with the install hint
         entry = _entry(path)
@@ -185,7 +186,11 @@ class LocalProvider:
             raise ProviderTimeoutError(self.name, model, f"no answer within {timeout_s:.1f} s") from None
         finally:
             cancel.set()  # no-op when the call finished; otherwise tells the thread to stop
-        return self._parse(model, raw, time.perf_counter() - started)
+        completion = self._parse(model, raw, time.perf_counter() - started)
+        if sink is not None:  # not streamed: the whole text at once
+            sink.begin()
+            sink.write(completion.text)
+        return completion
 
     def _run(self, entry: _Loaded, model: str, request: ChatRequest, cancel: threading.Event) -> dict[str, Any]:
         """In a worker thread: wait for the model (giving up if abandoned), load it, generate."""

@@ -1,17 +1,36 @@
-"""OpenAI-compatible chat completions: OpenRouter, OpenAI, Ollama, llama.cpp and private endpoints."""
+"""OpenAI-compatible chat completions: OpenRouter, OpenAI, Ollama, llama.cpp and private endpoints.
+
+Streams by default (`stream: true`, usage in the last chunk), so a caller sees the text as it is
+written and keeps what came before a deadline; a server that refuses to stream is asked plainly from
+then on. Each call records its time to first token and output rate.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
-from .base import ChatRequest, Completion, Usage
+from .base import ChatRequest, Completion, TextSink, Usage
 from .http import api_key, error_for_status, int_or_none, json_body, post_json
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
+from .sse import events, open_stream, pace
+
+
+class _Refused(Exception):
+    """The server refused a feature of the request (named); ask again without it."""
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+
+
+def _upstream_cost(raw_usage: dict[str, Any]) -> float | None:
+    cost = raw_usage.get("cost")
+    return float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
 
 
 class OpenAICompatProvider:
@@ -26,6 +45,7 @@ class OpenAICompatProvider:
         self._json_object_models: set[str] = set()
         # Models whose server refused `max_tokens` and asked for `max_completion_tokens`.
         self._completion_tokens_models: set[str] = set()
+        self._streams = spec.stream  # until the server refuses a stream
 
     def _headers(self, model: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -37,12 +57,14 @@ class OpenAICompatProvider:
             headers["x-title"] = "fusion-mcp"
         return headers
 
-    def _body(self, model: str, request: ChatRequest) -> dict[str, Any]:
+    def _body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
             "messages": [m.model_dump() for m in request.messages],
-            "stream": False,
+            "stream": stream,
         }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -61,35 +83,117 @@ class OpenAICompatProvider:
             body["usage"] = {"include": True}
         return add_options(body, self.spec, model, request, self._completion_tokens_models)
 
-    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
-        headers = self._headers(model)
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
+                       sink: TextSink | None = None) -> Completion:
         started = time.perf_counter()
-        response = await post_json(
-            self._client, self.name, model, self._url, self._body(model, request), headers, timeout_s
-        )
-        if response.status_code >= 400 and self._rejects_json_schema(model, request, response):
-            self._json_object_models.add(model)
-            return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
-        if (response.status_code >= 400 and request.max_tokens is not None and rejects_max_tokens(response.status_code, response.text)
-                and token_limit_field(self.spec, model, self._completion_tokens_models) == "max_tokens"
-                and self.spec.max_tokens_field == "auto"):
-            self._completion_tokens_models.add(model)
-            return await self.complete(model, request, timeout_s=max(0.01, timeout_s - (time.perf_counter() - started)))
-        if response.status_code >= 400:
-            raise error_for_status(self.name, model, response)
-        body = json_body(self.name, model, response)
-        return self._parse(model, body, time.perf_counter() - started)
+        headers = self._headers(model)
+        for _ in range(4):  # at most: refused json_schema, max_tokens, stream, then the plain request
+            left = max(0.01, timeout_s - (time.perf_counter() - started))
+            try:
+                if self._streams:
+                    return await self._stream(model, request, headers, left, sink, started)
+                return await self._plain(model, request, headers, left, sink, started)
+            except _Refused as refused:
+                if refused.feature == "stream":
+                    self._streams = False
+                elif refused.feature == "max_tokens":
+                    self._completion_tokens_models.add(model)
+                else:
+                    self._json_object_models.add(model)
+        raise UpstreamError(self.name, model, "the server refused every form of the request")
 
-    def _rejects_json_schema(self, model: str, request: ChatRequest, response: httpx.Response) -> bool:
-        """A server that refused the `json_schema` response format (it names it in its error)."""
-        return (
-            request.json_schema is not None
-            and self.spec.structured_output
-            and model not in self._json_object_models
-            and response.status_code in (400, 422, 500)
-            and "json_schema" in response.text
-            and "response_format" in response.text
+    def _refusal(self, model: str, request: ChatRequest, status: int, text: str, *, streaming: bool) -> _Refused | None:
+        """A server that refused the `json_schema` response format, `max_tokens` or streaming (it names
+        it in its error)."""
+        if status not in (400, 422, 500):
+            return None
+        if (request.json_schema is not None and self.spec.structured_output and model not in self._json_object_models
+                and "json_schema" in text and "response_format" in text):
+            return _Refused("json_schema")
+        if (rejects_max_tokens(status, text) and request.max_tokens is not None and self.spec.max_tokens_field == "auto"
+                and token_limit_field(self.spec, model, self._completion_tokens_models) == "max_tokens"):
+            return _Refused("max_tokens")  # an OpenAI reasoning model under an id `auto` did not know
+        if streaming and "stream" in text.lower():
+            return _Refused("stream")
+        return None
+
+    async def _plain(self, model: str, request: ChatRequest, headers: dict[str, str], timeout_s: float,
+                     sink: TextSink | None, started: float) -> Completion:
+        response = await post_json(self._client, self.name, model, self._url,
+                                   self._body(model, request, stream=False), headers, timeout_s)
+        if response.status_code >= 400:
+            refused = self._refusal(model, request, response.status_code, response.text, streaming=False)
+            if refused:
+                raise refused
+            raise error_for_status(self.name, model, response)
+        completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
+        if sink is not None:
+            sink.begin()
+            sink.write(completion.text)
+        return completion
+
+    async def _stream(self, model: str, request: ChatRequest, headers: dict[str, str], timeout_s: float,
+                      sink: TextSink | None, started: float) -> Completion:
+        sink = sink if sink is not None else TextSink()
+        sink.begin()
+        usage: dict[str, Any] = {}
+        finish: dict[str, Any] = {}  # the last finish_reason seen
+        annotations: list[Any] = []  # OpenRouter's web citations arrive in the deltas
+        body = self._body(model, request, stream=True)
+        async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                refused = self._refusal(model, request, response.status_code, response.text, streaming=True)
+                if refused:
+                    raise refused
+                raise error_for_status(self.name, model, response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignores `stream` and answers with one JSON body.
+                await response.aread()
+                completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
+                sink.write(completion.text)
+                return completion
+            async for _event, data in events(response):
+                if data.strip() == "[DONE]":
+                    break
+                chunk = self._chunk(model, data)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    content = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(content, str):
+                        sink.write(content)
+                    if isinstance(delta, dict) and isinstance(delta.get("annotations"), list):
+                        annotations += delta["annotations"]
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        finish = choice
+        ended = time.perf_counter()
+        if not sink.text.strip():
+            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+        output_tokens = int_or_none(usage.get("completion_tokens"))
+        ttft, rate = pace(started, sink.first_at, ended, output_tokens)
+        cost = _upstream_cost(usage)
+        finish_reason, truncated = finish_of(finish)
+        return Completion(
+            provider=self.name, model=model, text=sink.text,
+            usage=Usage(input_tokens=int_or_none(usage.get("prompt_tokens")), output_tokens=output_tokens),
+            cost_usd=cost, cost_source="upstream" if cost is not None else "unknown",
+            latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
+            finish_reason=finish_reason, truncated=truncated, citations=citations_of({"annotations": annotations}),
         )
+
+    def _chunk(self, model: str, data: str) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError:
+            raise UnparseableResponseError(self.name, model, f"stream chunk is not JSON: {data[:80]!r}") from None
+        if not isinstance(chunk, dict):
+            raise UnparseableResponseError(self.name, model, "stream chunk is not a JSON object")
+        if isinstance(chunk.get("error"), dict):  # OpenRouter reports mid-stream errors as a chunk
+            message = chunk["error"].get("message", "unknown error")
+            raise UpstreamError(self.name, model, f"upstream error mid-stream: {message}")
+        return chunk
 
     def _parse(self, model: str, body: dict[str, Any], latency_s: float) -> Completion:
         choices = body.get("choices")
@@ -108,18 +212,16 @@ class OpenAICompatProvider:
         if not content.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        usage = Usage(
-            input_tokens=int_or_none(raw_usage.get("prompt_tokens")),
-            output_tokens=int_or_none(raw_usage.get("completion_tokens")),
-        )
         finish_reason, truncated = finish_of(first)
-        upstream_cost = raw_usage.get("cost")
-        cost = float(upstream_cost) if isinstance(upstream_cost, (int, float)) and not isinstance(upstream_cost, bool) else None
+        cost = _upstream_cost(raw_usage)
         return Completion(
             provider=self.name,
             model=model,
             text=content,
-            usage=usage,
+            usage=Usage(
+                input_tokens=int_or_none(raw_usage.get("prompt_tokens")),
+                output_tokens=int_or_none(raw_usage.get("completion_tokens")),
+            ),
             cost_usd=cost,
             cost_source="upstream" if cost is not None else "unknown",
             latency_s=latency_s,
@@ -127,3 +229,6 @@ class OpenAICompatProvider:
             truncated=truncated,
             citations=citations_of(message),
         )
+
+
+

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ..errors import ConfigError
 from .base import Provider
 from .resilience import ResilientProvider
 
@@ -41,7 +42,7 @@ def _local(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
 
 
 def _handed_in(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
-    raise LookupError(
+    raise ConfigError(
         f"provider {spec.name!r} is of kind 'function': pass it ready-made, as FusionEngine(providers={{{spec.name!r}: ...}})"
     )
 
@@ -68,7 +69,7 @@ def build_provider(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
     try:
         factory = _KINDS[spec.kind]
     except KeyError:
-        raise ValueError(f"unknown provider kind {spec.kind!r}; known: {', '.join(known_kinds())}") from None
+        raise ConfigError(f"unknown provider kind {spec.kind!r}; known: {', '.join(known_kinds())}") from None
     return factory(spec, client)
 
 

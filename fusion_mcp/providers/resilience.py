@@ -8,7 +8,7 @@ import time
 import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
-from .base import ChatRequest, Completion, Provider
+from .base import ChatRequest, Completion, Provider, TextSink
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -31,7 +31,8 @@ class ResilientProvider:
         self.per_attempt_timeout_s = timeout_s
         self.limiter = anyio.CapacityLimiter(max_concurrency)
 
-    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
+    async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
+                       sink: TextSink | None = None) -> Completion:
         started = time.perf_counter()
         deadline = anyio.current_time() + timeout_s
         attempt = 0
@@ -43,7 +44,7 @@ class ResilientProvider:
                     async with self.limiter:
                         budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
                         with anyio.fail_after(budget):
-                            result = await self.inner.complete(model, request, timeout_s=budget)
+                            result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)
                 return result.model_copy(
                     update={"attempts": attempt + 1, "latency_s": time.perf_counter() - started}
                 )

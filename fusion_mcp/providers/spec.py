@@ -36,6 +36,7 @@ class ProviderSpec(BaseModel):
     models_path: str | None = Field(
         default="/models", description="Model listing under base_url (list_models); empty for none."
     )
+    stream: bool = Field(default=True, description="Stream answers (HTTP kinds); off for servers that cannot.")
 
     @field_validator("kind")
     @classmethod

@@ -10,7 +10,7 @@ from ..fusion.engine import FusionEngine
 from .descriptions import describe
 from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
-from .service import FusionService
+from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
 from .tools import TOOLS
 
@@ -18,7 +18,8 @@ INSTRUCTIONS = (
     "Ask several LLMs the same question, have one review and compare the drafts and one fuse the answer. "
     "fused_answer for a fused answer with its confidence; compare_drafts for the drafts and the reviewer's "
     "analysis, to write the answer yourself; list_ensembles and list_models to choose models. The models do "
-    "not see the conversation: questions must be self-contained."
+    "not see the conversation: questions must be self-contained. A long run answers status 'running' with a "
+    "run_id: call get_run(run_id) until its status is 'done'."
 )
 
 
@@ -27,11 +28,15 @@ def create_server(
     *,
     engine: FusionEngine | None = None,
     max_runs: int = DEFAULT_MAX_RUNS,
+    tool_timeout_s: float | None = None,
+    max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
 ) -> FusionMCPServer:
-    """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine."""
+    """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
+    `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run."""
     registry = registry if registry is not None else EnsembleRegistry.load()
-    service = FusionService(registry, engine=engine, max_runs=max_runs)
+    service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
+                            max_running=max_running)
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                        lifespan=service.lifespan, log_level=log_level)
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding

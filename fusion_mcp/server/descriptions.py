@@ -5,6 +5,7 @@ from ..config.ensembles import EnsembleRegistry
 from ..config.listing import ensemble_list_of
 
 _ISOLATED = ("The models do not see this conversation: put everything they need in question and context.")
+_POLL = "A run past the tool-time limit answers status 'running' with a run_id: call get_run(run_id) until 'done'."
 _MODELS = ("Optional per call: drafters (up to 8), reviewer, synthesizer as 'provider:model-id' (list_models); "
            "max_cost_usd refuses a run whose estimate could pass it.")
 
@@ -30,7 +31,7 @@ def describe(tool: str, registry: EnsembleRegistry) -> str | None:
             "one fused answer with a confidence picture (agreement, disputed topics). For hard, high-stakes or "
             "contested questions where independent opinions pay off; not for quick lookups or chit-chat. Takes "
             "about 10-60 s and cents per call. " + _ISOLATED + " With from_run (a compare_drafts run_id), fuses "
-            "those drafts without drafting again; question is then not needed. " + _MODELS + " "
+            "those drafts without drafting again; question is then not needed. " + _MODELS + " " + _POLL + " "
             + ensembles_line(registry)
         )
     if tool == "compare_drafts":
@@ -39,7 +40,7 @@ def describe(tool: str, registry: EnsembleRegistry) -> str | None:
             "each model's stance, partial coverage, unique insights, blind spots, and per-draft scores; no "
             "synthesis. Use it to write the final answer yourself from the analysis, or to see dissent; "
             "fused_answer(from_run=run_id) fuses these drafts later. Same time and cost as fused_answer less "
-            "the synthesis. " + _ISOLATED + " " + _MODELS
+            "the synthesis. " + _ISOLATED + " " + _MODELS + " " + _POLL
         )
     if tool == "list_ensembles":
         return ("The ensembles: models by role, whether their API keys are set, deadline and estimated cost. "

@@ -1,4 +1,7 @@
-"""The MCP resources: `ensemble://{name}` (an ensemble's TOML) and `run://{run_id}` (a whole run)."""
+"""The MCP resources: `ensemble://{name}` (an ensemble's TOML) and `run://{run_id}` (a whole run, or
+where a running one has got to)."""
+
+import json
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
@@ -24,8 +27,17 @@ def ensemble_resource(name: str, ctx: Context) -> str:
     return ensemble_text(ens)
 
 
-def run_resource(run_id: str, ctx: Context) -> str:
+async def run_resource(run_id: str, ctx: Context) -> str:
+    service = service_of(ctx)
+    handle = service.background.handles.get(run_id)
+    if handle is not None and not handle.finished:
+        ev = handle.last_event
+        return json.dumps({"run_id": run_id, "status": "running", "kind": handle.kind, "ensemble": handle.ensemble,
+                           "elapsed_s": handle.elapsed_s(), "time_left_s": handle.time_left_s(),
+                           "progress": ev.message if ev else None}, indent=2)
+    if handle is not None and handle.error is not None:
+        return json.dumps({"run_id": run_id, "status": "failed", "error": handle.error}, indent=2)
     try:
-        return service_of(ctx).runs.get(run_id).model_dump_json(indent=2)
+        return service.runs.get(run_id).model_dump_json(indent=2)
     except UnknownRunError as exc:
         raise ResourceNotFoundError(str(exc)) from None

@@ -32,6 +32,25 @@ class Usage(BaseModel):
     wall_s: float = 0.0
 
 
+class Running(BaseModel):
+    """A run still going when its tool call had to return."""
+
+    elapsed_s: float
+    time_left_s: float = Field(description="Until the run's own deadline.")
+    progress: str | None = Field(default=None, description="The last step finished, e.g. 'draft B (...): ok'.")
+    steps_done: int = 0
+    steps_total: int | None = None
+    next: str = Field(description="What to do now.")
+
+
+def running_of(run_id: str, elapsed_s: float, time_left_s: float, done: int, total: int | None,
+               progress: str | None, wait_s: float) -> Running:
+    return Running(
+        elapsed_s=elapsed_s, time_left_s=time_left_s, progress=progress, steps_done=done, steps_total=total,
+        next=f"call get_run with run_id {run_id!r} (it waits up to {wait_s:g} s); repeat until status is 'done'",
+    )
+
+
 def _stage(stage: Stage) -> StageInfo:
     return StageInfo(model=stage.model, status=stage.status, error=stage.error)
 
@@ -62,17 +81,20 @@ class DraftInfo(BaseModel):
 
 
 class FusedAnswer(BaseModel):
-    answer: str
-    answer_source: Literal["synthesis", "best_draft", "none"]
+    status: Literal["done", "running"] = Field(
+        default="done", description="'running': the run goes on; call get_run(run_id) until 'done'.")
     run_id: str = Field(description="Read run://<run_id> for every detail.")
     ensemble: str
-    confidence: Confidence
-    drafts: list[DraftInfo]
-    review: StageInfo
-    synthesis: StageInfo
-    usage: Usage
-    degraded: bool
+    answer: str = ""
+    answer_source: Literal["synthesis", "best_draft", "none"] = "none"
+    confidence: Confidence | None = None
+    drafts: list[DraftInfo] = Field(default_factory=list)
+    review: StageInfo | None = None
+    synthesis: StageInfo | None = None
+    usage: Usage | None = None
+    degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
+    running: Running | None = None
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -115,17 +137,20 @@ class ComparedDraft(BaseModel):
 
 
 class Comparison(BaseModel):
+    status: Literal["done", "running"] = Field(
+        default="done", description="'running': the run goes on; call get_run(run_id) until 'done'.")
     run_id: str = Field(description="Pass as fused_answer(from_run=...) to fuse these drafts without re-drafting.")
     ensemble: str
-    drafts: list[ComparedDraft]
+    drafts: list[ComparedDraft] = Field(default_factory=list)
     agreement: float | None = Field(default=None, description="Mean overlap between drafts, 0-1; low = they disagree.")
     most_agreed: str | None = Field(default=None, description="Label of the draft closest to the others.")
     least_agreed: str | None = Field(default=None, description="Label of the outlier draft.")
     best: str | None = Field(default=None, description="Label of the best-weighted draft.")
     analysis: Analysis | None = Field(default=None, description="The reviewer's comparison; labels mapped to models.")
-    review: StageInfo
-    usage: Usage
+    review: StageInfo | None = None
+    usage: Usage | None = None
     degraded_reasons: list[str] = Field(default_factory=list)
+    running: Running | None = None
 
 
 def comparison_of(result: FusionResult) -> Comparison:

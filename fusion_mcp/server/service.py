@@ -6,23 +6,40 @@ as the SDK's example servers do. No `from __future__ import annotations` in the 
 then silently lose the outputSchema.
 """
 
-from collections.abc import AsyncIterator, Awaitable
+import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config.ensembles import Ensemble, EnsembleRegistry
-from ..errors import ConfigError, FusionError, NoDraftsError, UnknownEnsembleError
+from ..errors import ConfigError, FusionError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent
-from ..fusion.result import FusionResult
+from .background import BackgroundRuns, RunHandle, RunKind, Work
 from .runs import DEFAULT_MAX_RUNS, RunStore
 
-# A run has its own deadline; this is the safety net on top, for a stage that overruns it.
-DEADLINE_GRACE_S = 5.0
+TOOL_TIMEOUT_ENV = "FUSION_MCP_TOOL_TIMEOUT"
+# Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive. 40 s leaves room.
+DEFAULT_TOOL_TIMEOUT_S = 40.0
+DEFAULT_MAX_RUNNING = 16
+
+
+def tool_timeout_from_env() -> float:
+    raw = os.environ.get(TOOL_TIMEOUT_ENV)
+    if not raw:
+        return DEFAULT_TOOL_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{TOOL_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    if not 1 <= value <= 3600:
+        raise ConfigError(f"{TOOL_TIMEOUT_ENV}={raw!r} must be between 1 and 3600 seconds")
+    return value
 
 
 class FusionService:
@@ -30,23 +47,34 @@ class FusionService:
     for SSE; counting entries keeps one engine (and its HTTP client) while any connection is open."""
 
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
-                 max_runs: int = DEFAULT_MAX_RUNS) -> None:
+                 max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
+                 max_running: int = DEFAULT_MAX_RUNNING) -> None:
         self.registry = registry
         self.runs = RunStore(max_runs)
+        self.background = BackgroundRuns(self.runs, max_running)
+        self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
         self._given_engine = engine
         self._engine: FusionEngine | None = engine
-        self._users = 0
+        self._groups: list[TaskGroup] = []
 
     @asynccontextmanager
     async def lifespan(self, _server: Any) -> AsyncIterator["FusionService"]:
+        """One engine while any lifespan is entered; background runs live in the newest entry's task
+        group and are cancelled when it exits (shutdown; for SSE, the connection closing)."""
         if self._engine is None:
             self._engine = FusionEngine(self.registry)
-        self._users += 1
         try:
-            yield self
+            async with anyio.create_task_group() as group:
+                self._groups.append(group)
+                self.background.attach(group)
+                try:
+                    yield self
+                finally:
+                    self._groups.remove(group)
+                    self.background.attach(self._groups[-1] if self._groups else None)
+                    group.cancel_scope.cancel()
         finally:
-            self._users -= 1
-            if self._users == 0 and self._given_engine is None and self._engine is not None:
+            if not self._groups and self._given_engine is None and self._engine is not None:
                 engine, self._engine = self._engine, None
                 with anyio.CancelScope(shield=True):
                     await engine.aclose()
@@ -75,26 +103,12 @@ class FusionService:
             )
         return ensemble
 
-    async def run(self, deadline_s: float, work: Awaitable[FusionResult]) -> FusionResult:
-        """Run one engine call under the deadline's safety net, turning failures into tool errors."""
+    def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
+              work: Work) -> RunHandle:
         try:
-            with anyio.move_on_after(deadline_s + DEADLINE_GRACE_S) as scope:
-                result: FusionResult = await work
-        except NoDraftsError as exc:
-            reasons = "; ".join(f"{model}: {why}" for model, why in exc.reasons.items())
-            raise ToolError(
-                f"every draft of ensemble {exc.ensemble!r} failed ({reasons}). Check the keys and model ids "
-                "(list_ensembles), raise deadline_s if they timed out, or try another ensemble."
-            ) from None
+            return self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work)
         except FusionError as exc:
             raise ToolError(str(exc)) from None
-        if scope.cancelled_caught:
-            raise ToolError(
-                f"the run did not finish within its {deadline_s:g} s deadline (+{DEADLINE_GRACE_S:g} s); "
-                "its model calls were cancelled. Try a faster ensemble or a shorter question."
-            )
-        self.runs.put(result)
-        return result
 
 
 def service_of(ctx: Context) -> FusionService:

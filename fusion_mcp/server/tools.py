@@ -1,7 +1,10 @@
-"""The MCP tools, at module level: each resolves an ensemble, runs the engine through the service in
-the lifespan context, and returns a compact model (schemas.py). No `from __future__ import annotations`
+"""The MCP tools, at module level: each resolves an ensemble, starts a run through the service in the
+lifespan context, waits for it up to the tool-time limit (background.py), and returns a compact model
+(schemas.py) or a `running` view to poll with get_run. No `from __future__ import annotations`
 (see service.py)."""
 
+import uuid
+from collections.abc import Awaitable
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
@@ -9,10 +12,21 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..fusion.events import ProgressCallback
+from ..fusion.result import FusionResult
+from .background import RunHandle
 from .choice import chosen_ensemble
 from .model_tools import list_models
 from .runs import UnknownRunError
-from .schemas import Comparison, EnsembleList, FusedAnswer, comparison_of, ensemble_list_of, fused_answer_of
+from .schemas import (
+    Comparison,
+    EnsembleList,
+    FusedAnswer,
+    comparison_of,
+    ensemble_list_of,
+    fused_answer_of,
+    running_of,
+)
 from .service import progress_of, service_of
 
 MAX_DEADLINE_S = 600.0
@@ -52,6 +66,31 @@ def tool_result(model: BaseModel) -> CallToolResult:
     )
 
 
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def view_of(handle: RunHandle, wait_s: float) -> BaseModel:
+    """The finished run in the shape of the tool that started it, or a `running` view of it."""
+    if handle.error is not None:
+        raise ToolError(handle.error)
+    fused = handle.kind == "fused_answer"
+    if handle.result is not None:
+        return fused_answer_of(handle.result, handle.include_drafts) if fused else comparison_of(handle.result)
+    ev = handle.last_event
+    running = running_of(handle.run_id, handle.elapsed_s(), handle.time_left_s(), ev.done if ev else 0,
+                         ev.total if ev else None, ev.message if ev else None, wait_s)
+    shape = FusedAnswer if fused else Comparison
+    return shape(status="running", run_id=handle.run_id, ensemble=handle.ensemble, running=running)
+
+
+async def _answer(ctx: Context, handle: RunHandle) -> CallToolResult:
+    """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`."""
+    service = service_of(ctx)
+    await service.background.wait(handle, service.tool_timeout_s, progress_of(ctx), cancel_with_caller=True)
+    return tool_result(view_of(handle, service.tool_timeout_s))
+
+
 async def fused_answer(
     ctx: Context,
     question: OptionalQuestion = None,
@@ -65,8 +104,9 @@ async def fused_answer(
     synthesizer: Synthesizer = None,
     max_cost_usd: MaxCost = None,
 ) -> Annotated[CallToolResult, FusedAnswer]:
-    """Answer with several models at once: parallel drafts, a review, one synthesized answer, with per-model status, weights, cost and time."""  # noqa: E501
+    """Several models draft at once, one reviews, one fuses the answer; with per-model status, weights, cost, time. If status is 'running', call get_run(run_id) until 'done'."""  # noqa: E501
     service = service_of(ctx)
+    run_id = _new_run_id()
     if from_run:
         try:
             previous = service.runs.get(from_run)
@@ -88,18 +128,21 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
                               roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
-        work = service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=progress_of(ctx),
-                                              max_cost_usd=max_cost_usd)
+
+        def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
+            return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
+                                                  run_id=run_id, max_cost_usd=max_cost_usd)
     else:
         if not question or not question.strip():
             raise ToolError("invalid arguments to fused_answer: question is required (or from_run, the run_id "
                             "of an earlier compare_drafts)")
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
-        work = service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
-                                   on_event=progress_of(ctx), max_cost_usd=max_cost_usd)
-    result = await service.run(deadline, work)
-    return tool_result(fused_answer_of(result, include_drafts))
+
+        def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
+            return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
+                                       on_event=on_event, run_id=run_id, max_cost_usd=max_cost_usd)
+    return await _answer(ctx, service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work))
 
 
 async def compare_drafts(
@@ -112,13 +155,39 @@ async def compare_drafts(
     reviewer: Reviewer = None,
     max_cost_usd: MaxCost = None,
 ) -> Annotated[CallToolResult, Comparison]:
-    """Drafts from several models side by side, with review scores, reasons and agreement; no synthesis. Returns a run_id that fused_answer(from_run=...) can fuse later."""  # noqa: E501
+    """Drafts side by side with review scores, reasons, agreement; no synthesis; fused_answer(from_run=run_id) fuses them later. If status is 'running', call get_run(run_id)."""  # noqa: E501
     service = service_of(ctx)
     ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
     deadline = deadline_s or ens.deadline_s
-    work = service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=progress_of(ctx),
-                               synthesize=False, max_cost_usd=max_cost_usd)
-    return tool_result(comparison_of(await service.run(deadline, work)))
+    run_id = _new_run_id()
+
+    def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
+        return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
+                                   synthesize=False, run_id=run_id, max_cost_usd=max_cost_usd)
+
+    return await _answer(ctx, service.start(run_id, "compare_drafts", ens.name, False, deadline, work))
+
+
+async def get_run(
+    run_id: Annotated[str, Field(min_length=1, max_length=64, title="Run id",
+                                 description="The run_id a running answer gave.")],
+    ctx: Context,
+    wait_s: Annotated[float | None, Field(
+        gt=0, le=3600, title="Wait (seconds)", description="Wait up to this long for the run (capped at the server's tool-time limit)."
+    )] = None,
+) -> CallToolResult:
+    """Wait for a run that answered status 'running'; returns it in its tool's shape once done, or 'running' again (then call again)."""  # noqa: E501
+    service = service_of(ctx)
+    handle = service.background.handles.get(run_id)
+    if handle is None:
+        try:
+            result = service.runs.get(run_id)
+        except UnknownRunError as exc:
+            raise ToolError(str(exc)) from None
+        return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result))
+    wait = min(wait_s or service.tool_timeout_s, service.tool_timeout_s)
+    await service.background.wait(handle, wait, progress_of(ctx), cancel_with_caller=False)
+    return tool_result(view_of(handle, service.tool_timeout_s))
 
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:
@@ -129,6 +198,7 @@ async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList
 TOOLS = [
     (fused_answer, "Fused answer", MODEL_CALLING),
     (compare_drafts, "Compare drafts", MODEL_CALLING),
+    (get_run, "Get run", LOCAL_ONLY),
     (list_ensembles, "List ensembles", LOCAL_ONLY),
     (list_models, "List models", MODEL_LISTING),
 ]
