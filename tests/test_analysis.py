@@ -193,3 +193,22 @@ async def test_an_ensemble_can_keep_its_reviewer_to_scores(upstream: Upstream, e
     assert "contradictions" not in sent.all_text() and "compare them" not in sent.user_text()
     assert all(d.scores is not None for d in result.drafts) and result.analysis is None
     assert "<analysis-" not in upstream.calls("fuser")[0].user_text()
+
+
+@pytest.mark.anyio
+async def test_drafts_giving_one_final_answer_read_high_confidence(upstream: Upstream, ensemble_dir: Path):
+    for model, text in (("alpha", "Paris."), ("beta", "paris"), ("gamma", "Paris")):
+        upstream.script(model, text=text)
+    upstream.script("fuser", text="Paris.")
+    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+    assert upstream.calls("judge") == []  # nothing for a review to weigh
+    assert out["confidence"]["level"] == "high" and out["confidence"]["unanimous"] is True
+
+
+@pytest.mark.anyio
+async def test_most_drafts_failing_reads_low_confidence(upstream: Upstream, ensemble_dir: Path):
+    script(upstream)
+    upstream.script("beta", status=500)
+    upstream.script("gamma", status=500)
+    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+    assert out["confidence"]["level"] == "low" and out["confidence"]["drafts_ok"] == 1

@@ -33,11 +33,14 @@ async def test_openai_reasoning_models_get_max_completion_tokens(upstream: Upstr
     assert upstream.calls("gpt-4.1")[0].body["max_tokens"] == 50
 
 
-async def test_a_model_that_refuses_max_tokens_is_retried_and_remembered(upstream: Upstream, ensemble_dir: Path):
+@pytest.mark.parametrize("stream", ["true", "false"])
+async def test_a_model_that_refuses_max_tokens_is_retried_and_remembered(upstream: Upstream, ensemble_dir: Path,
+                                                                         stream: str):
     upstream.script("picky", text="Paris.", rejects_max_tokens=True)
     upstream.script("plain", text="Paris, France.")
     toml = lab_toml(upstream.url, [{"model": "picky", "max_tokens": 40}, {"model": "plain", "max_tokens": 40}],
-                    reviewer=None, synthesizer=None, provider_extra='max_retries = 0\nmax_tokens_field = "auto"')
+                    reviewer=None, synthesizer=None,
+                    provider_extra=f'max_retries = 0\nmax_tokens_field = "auto"\nstream = {stream}')
     async with FusionEngine(write_registry(ensemble_dir, lab=toml)) as engine:
         first = await engine.fuse("Capital?", ensemble="lab")
         await engine.fuse("Capital of Italy?", ensemble="lab")
@@ -60,7 +63,8 @@ async def test_reasoning_effort_in_openrouter_and_openai_fields(upstream: Upstre
         write_registry(ensemble_dir, bad=lab_toml(upstream.url, [{"model": "a", "reasoning": "max"}])).get("bad")
 
 
-async def test_web_search_drafters_keep_their_citations(upstream: Upstream, ensemble_dir: Path):
+@pytest.mark.parametrize("stream", ["true", "false"])
+async def test_web_search_drafters_keep_their_citations(upstream: Upstream, ensemble_dir: Path, stream: str):
     upstream.script("searcher", text="Paris [1].", annotations=[
         {"type": "url_citation", "url_citation": {"url": "https://example.org/paris", "title": "Paris",
                                                   "start_index": 6, "end_index": 9}},
@@ -68,7 +72,7 @@ async def test_web_search_drafters_keep_their_citations(upstream: Upstream, ense
         {"type": "file", "file": {}}])
     upstream.script("beta", text="Paris.")
     toml = lab_toml(upstream.url, [{"model": "searcher", "web": True}, "beta"],
-                    provider_extra="max_retries = 0\nweb_plugin = true")
+                    provider_extra=f"max_retries = 0\nweb_plugin = true\nstream = {stream}")
     server = create_server(write_registry(ensemble_dir, lab=toml))
     async with Client(server) as client:
         out = (await client.call_tool("compare_drafts", {"question": "Capital?", "ensemble": "lab"})).structured_content
@@ -80,20 +84,24 @@ async def test_web_search_drafters_keep_their_citations(upstream: Upstream, ense
         write_registry(ensemble_dir, bad=lab_toml(upstream.url, [{"model": "a", "web": True}])).get("bad")
 
 
-async def test_a_draft_cut_by_its_token_limit_is_marked_truncated(upstream: Upstream, ensemble_dir: Path):
+@pytest.mark.parametrize("stream", ["true", "false"])
+async def test_a_draft_cut_by_its_token_limit_is_marked_truncated(upstream: Upstream, ensemble_dir: Path, stream: str):
     upstream.script("alpha", text="Paris is the capital of", finish_reason="length")
     upstream.script("beta", text="Paris.")
-    server = create_server(write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])))
+    toml = lab_toml(upstream.url, ["alpha", "beta"], provider_extra=f"max_retries = 0\nstream = {stream}")
+    server = create_server(write_registry(ensemble_dir, lab=toml))
     async with Client(server) as client:
         out = (await client.call_tool("fused_answer", {"question": "Capital?", "ensemble": "lab"})).structured_content
     assert {d["model"]: d["truncated"] for d in out["drafts"]} == {"lab:alpha": True, "lab:beta": False}
 
 
-async def test_anthropic_output_cap_is_configurable_and_stop_reason_read(upstream: Upstream, ensemble_dir: Path):
+@pytest.mark.parametrize("stream", ["true", "false"])
+async def test_anthropic_output_cap_is_configurable_and_stop_reason_read(upstream: Upstream, ensemble_dir: Path,
+                                                                         stream: str):
     upstream.script("claude-a", text="Paris.", finish_reason="length")
     upstream.script("claude-b", text="Paris, France.")
     toml = lab_toml(upstream.url, ["claude-a", "claude-b"], reviewer=None, synthesizer=None, kind="anthropic",
-                    provider_extra="max_retries = 0\ndefault_max_tokens = 1234")
+                    provider_extra=f"max_retries = 0\ndefault_max_tokens = 1234\nstream = {stream}")
     result = await _fuse(upstream, ensemble_dir, toml)
     assert upstream.calls("claude-a")[0].body["max_tokens"] == 1234
     assert {d.model: d.truncated for d in result.drafts} == {"lab:claude-a": True, "lab:claude-b": False}

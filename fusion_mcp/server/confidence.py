@@ -9,13 +9,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..fusion.result import FusionResult
+from ..fusion.unanimity import unanimous
 
 Level = Literal["high", "medium", "low", "unknown"]
 
 
 class Confidence(BaseModel):
-    level: Level = Field(description="high: drafts agree, nothing disputed; medium: one dispute; low: more, or "
-                                     "drafts failed; unknown: no review to judge by.")
+    level: Level = Field(description="high: drafts agree (or give one final answer), nothing disputed; medium: "
+                                     "one dispute; low: more, or most drafts failed; unknown: no review to judge by.")
+    unanimous: bool = Field(default=False, description="Every draft gave the same final answer.")
     agreement: float | None = Field(default=None, description="Word overlap between drafts, 0-1.")
     drafts_ok: int
     drafts_total: int
@@ -28,10 +30,13 @@ def confidence_of(result: FusionResult) -> Confidence:
     ok, total = len(result.ok_drafts()), len(result.drafts)
     analysis = result.analysis
     topics = [c.topic for c in analysis.contradictions] if analysis else []
+    same = unanimous(result.drafts) is not None
     level: Level
-    if analysis is None or ok < 2:
-        level = "unknown"
-    elif len(topics) > 1 or ok * 2 < total:
+    if ok * 2 < total:
+        level = "low"  # most drafts failed
+    elif analysis is None:
+        level = "high" if same else "unknown"  # a review skipped because every draft gave one answer
+    elif len(topics) > 1:
         level = "low"
     elif topics:
         level = "medium"
@@ -39,6 +44,7 @@ def confidence_of(result: FusionResult) -> Confidence:
         level = "high"
     return Confidence(
         level=level,
+        unanimous=same,
         agreement=result.agreement,
         drafts_ok=ok,
         drafts_total=total,
