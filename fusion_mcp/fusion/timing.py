@@ -29,6 +29,8 @@ UNKNOWN_REVIEW_SHARE = 0.4  # of the time left, for a reviewer of unknown pace
 MIN_STAGE_S = 0.5
 DEFAULT_DRAFT_TOKENS = 800
 REVIEW_TOKENS_BASE, REVIEW_TOKENS_PER_DRAFT = 60, 90
+# The analysis across drafts (consensus, contradictions, ...) that a review writes after the scores.
+ANALYSIS_TOKENS_BASE, ANALYSIS_TOKENS_PER_DRAFT = 150, 40
 
 
 class TimePlan:
@@ -69,6 +71,8 @@ class TimePlan:
             default: float = DEFAULT_DRAFT_TOKENS
         elif stage == "review":
             default = REVIEW_TOKENS_BASE + REVIEW_TOKENS_PER_DRAFT * max(1, n_drafts)
+            if self.ensemble.review_analysis:
+                default += ANALYSIS_TOKENS_BASE + ANALYSIS_TOKENS_PER_DRAFT * max(1, n_drafts)
         else:  # a synthesis is about as long as the drafts it fuses
             default = sum(self.draft_tokens) / len(self.draft_tokens) if self.draft_tokens else DEFAULT_DRAFT_TOKENS
         seconds = self.book.predict(role.ref, self._tokens(role, stage, default))
