@@ -90,11 +90,6 @@ class ModelRole:
     def ref(self) -> str:
         return f"{self.provider.name}:{self.model_id}"
 
-    @property
-    def output_limit(self) -> int | None:
-        """The output cap this role's calls are sent with, when one is set."""
-        return self.max_tokens or self.provider.default_max_tokens
-
 
 @dataclass(frozen=True)
 class Ensemble:
@@ -195,8 +190,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
             )
         web = getattr(table, "web", False)
         if web and not spec.web_plugin:
-            raise ConfigError(f"web = true needs a provider with OpenRouter's web plugin (web_plugin = true); "
-                              f"{pname!r} has none", file=where, key=f"{key}.web")
+            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none", file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,

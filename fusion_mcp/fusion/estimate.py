@@ -26,7 +26,8 @@ WEB_SEARCH_USD = 0.02
 
 
 def output_limit(role: ModelRole) -> int:
-    return role.output_limit or DEFAULT_OUTPUT_LIMIT
+    """The output cap the role's calls are sent with, or the one a cap sends them with."""
+    return role.max_tokens or role.provider.default_max_tokens or DEFAULT_OUTPUT_LIMIT
 
 
 def prompt_tokens(request: ChatRequest) -> int:

@@ -69,7 +69,8 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     missing = [label for label in labels if label not in reading.scores]
     notes = [f"no scores for {', '.join(missing)}"] if missing else []
     if reading.repaired:
-        limit = f" ({role.output_limit} tokens)" if role.output_limit else ""
+        cap = role.max_tokens or role.provider.default_max_tokens
+        limit = f" ({cap} tokens)" if cap else ""
         notes.append(f"the reply was cut off{limit}; its complete entries were kept (raise the reviewer's max_tokens)")
     stage = stage.model_copy(update={"status": "partial" if missing else "ok", "error": "; ".join(notes) or None,
                                      "truncated": c.truncated or reading.repaired})
