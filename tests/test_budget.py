@@ -129,3 +129,10 @@ def test_cli_max_cost_refuses_with_the_estimate(prices: Path, upstream: Upstream
         main(["ask", "Capital?", "--max-cost", "-1"])
     assert "more than 0 dollars" in capsys.readouterr().err
 
+
+
+def test_web_search_adds_its_cost_to_the_estimate(prices: Path, upstream: Upstream, ensemble_dir: Path) -> None:
+    toml = lab_toml(upstream.url, [{"model": "alpha", "web": True}, "beta"], provider_extra="max_retries = 0\nweb_plugin = true")
+    plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])).get("lab"), "Q?", None)
+    searching = estimate_run(write_registry(ensemble_dir, lab=toml).get("lab"), "Q?", None)
+    assert searching.total_usd - plain.total_usd == pytest.approx(0.02)

@@ -46,7 +46,8 @@ def call_cost(role: ModelRole, input_tokens: int) -> float | None:
     price = role_price(role)
     if price is None:
         return None
-    return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if role.web else 0.0)
+    searches = role.web or role.model_id.endswith(":online")  # OpenRouter's suffix for the same plugin
+    return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if searches else 0.0)
 
 
 @dataclass
