@@ -136,3 +136,13 @@ def test_web_search_adds_its_cost_to_the_estimate(prices: Path, upstream: Upstre
     plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])).get("lab"), "Q?", None)
     searching = estimate_run(write_registry(ensemble_dir, lab=toml).get("lab"), "Q?", None)
     assert searching.total_usd - plain.total_usd == pytest.approx(0.02)
+
+
+def test_an_online_variant_is_priced_as_its_model_plus_the_search(prices: Path, upstream: Upstream,
+                                                                   ensemble_dir: Path) -> None:
+    from fusion_mcp.config.overrides import with_roles
+
+    lab = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])).get("lab")
+    plain = estimate_run(lab, "Q?", None)
+    online = estimate_run(with_roles(lab, ["lab:alpha:online", "lab:beta"]), "Q?", None)
+    assert online.unpriced == [] and online.total_usd - plain.total_usd == pytest.approx(0.02)

@@ -70,6 +70,8 @@ def price_for(ref: str) -> Price | None:
     listed = listed_model(ref)
     if listed and listed.input_usd_per_mtok is not None and listed.output_usd_per_mtok is not None:
         return Price(input=listed.input_usd_per_mtok, output=listed.output_usd_per_mtok)
+    if ref.endswith(":online"):  # OpenRouter's web-search variant is priced as its model (plus the search)
+        return price_for(ref.removesuffix(":online"))
     return price_table(None).get(ref)
 
 
