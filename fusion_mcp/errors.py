@@ -8,7 +8,8 @@ from typing import Literal
 from .redaction import redact
 
 FailureKind = Literal[
-    "auth", "rate_limited", "timeout", "upstream_error", "bad_response", "unknown_model", "missing_key"
+    "auth", "rate_limited", "timeout", "upstream_error", "bad_response", "unknown_model", "missing_key",
+    "over_budget",
 ]
 
 

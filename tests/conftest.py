@@ -25,10 +25,11 @@ def anyio_backend() -> str:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FUSION_MCP_ENSEMBLES",
-                "FUSION_MCP_DEFAULT_ENSEMBLE", "FUSION_MCP_PRICES", "FUSION_MCP_AUTH_TOKEN"):
+                "FUSION_MCP_DEFAULT_ENSEMBLE", "FUSION_MCP_PRICES", "FUSION_MCP_AUTH_TOKEN", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
+    monkeypatch.setenv("FUSION_MCP_MODELS_CACHE", str(tmp_path / "models"))
 
 
 @pytest.fixture
@@ -106,6 +107,14 @@ def scoring_reviewer(score_of: dict[str, float]) -> Behaviour:
     return Behaviour(text=answer)
 
 
+def analysis_review(scores: dict[str, float], **analysis: Any) -> str:
+    """A review reply in the shape the prompt asks for: scores by label, then the analysis."""
+    return json.dumps({
+        "scores": {label: {"reason": f"reason {label}", "consistency": v, "accuracy": v, "completeness": v}
+                   for label, v in scores.items()},
+        **{k: analysis.get(k, []) for k in ("consensus", "contradictions", "partial_coverage", "unique_insights",
+                                             "blind_spots")},
+    })
 def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     """Poll until `condition()` holds (or `timeout_s` passes): a condition to wait for, not a fixed sleep."""
     end = time.monotonic() + timeout_s

@@ -45,7 +45,8 @@ def test_make_inspect_launches_a_working_server(tmp_path: Path) -> None:
     server = words[3:]
     assert Path(server[0]).is_absolute() and server[1:] == ["serve"]
     tools = anyio.run(_session, server, tmp_path, {"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
-    assert tools == {"fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True}
+    assert tools == {"fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True,
+                     "list_models": True}
 
 
 def test_mcp_dev_launches_a_working_server(tmp_path: Path) -> None:
@@ -57,7 +58,8 @@ def test_mcp_dev_launches_a_working_server(tmp_path: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)  # where `pip install uv` put uv
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     tools = anyio.run(_session, command, tmp_path, env)
-    assert tools == {"fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True}
+    assert tools == {"fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True,
+                     "list_models": True}
 
 
 @pytest.mark.parametrize("target", ["inspect", "dev"])

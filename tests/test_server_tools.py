@@ -43,27 +43,44 @@ def error_text(result: Any) -> str:
     return result.content[0].text
 
 
-async def test_four_tools_with_schemas_and_honest_annotations(upstream, ensemble_dir, mode):
+async def test_tools_with_lean_schemas_and_honest_annotations(upstream, ensemble_dir, mode):
     async with Client(lab_server(upstream, ensemble_dir), mode=mode) as client:
         if mode == "auto":
             assert client.protocol_version >= "2026"
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"fused_answer", "compare_drafts", "get_run", "list_ensembles"}
+    assert set(tools) == {"fused_answer", "compare_drafts", "get_run", "list_ensembles", "list_models"}
     assert tools["get_run"].input_schema["required"] == ["run_id"]
     assert tools["get_run"].annotations.read_only_hint is True and tools["get_run"].annotations.open_world_hint is False
     for name in ("fused_answer", "compare_drafts"):
         t = tools[name]
         assert t.annotations.read_only_hint is True and t.annotations.open_world_hint is True
-        assert t.input_schema["required"] == ["question"]
         assert "ctx" not in t.input_schema["properties"]
+        # when to call it, and that the models see nothing of the conversation
+        assert "do not see this conversation" in t.description
+        assert "max_cost_usd" in t.description and "provider:model-id" in t.description
+    assert tools["compare_drafts"].input_schema["required"] == ["question"]
+    assert "required" not in tools["fused_answer"].input_schema  # from_run needs no question
+    assert "not for quick lookups" in tools["fused_answer"].description
+    # the ensembles that exist, and whether each is ready, as of start-up
+    assert "lab (ready" in tools["fused_answer"].description
+    assert "budget-trio (needs OPENROUTER_API_KEY" in tools["fused_answer"].description
     assert tools["list_ensembles"].annotations.read_only_hint is True
     assert set(tools["fused_answer"].input_schema["properties"]) == {
-        "question", "ensemble", "context", "deadline_s", "include_drafts", "from_run"}
+        "question", "ensemble", "context", "deadline_s", "include_drafts", "from_run", "drafters", "reviewer",
+        "synthesizer", "max_cost_usd"}
+    assert {"deadline_s", "drafters", "reviewer", "max_cost_usd"} <= set(tools["compare_drafts"].input_schema["properties"])
+    props = tools["fused_answer"].input_schema["properties"]
+    assert props["deadline_s"]["title"] == "Deadline (seconds)" and props["max_cost_usd"]["title"] == "Spending cap (USD)"
+    assert props["reviewer"]["type"] == ["string", "null"] and "default" not in props["reviewer"]
     assert "answer" in tools["fused_answer"].output_schema["properties"]
-    assert "run_id" in tools["compare_drafts"].output_schema["properties"]
+    assert "analysis" in tools["compare_drafts"].output_schema["properties"]
     assert "ensembles" in tools["list_ensembles"].output_schema["properties"]
-    for t in tools.values():  # schemas cost the host context on every turn
-        assert len(t.description) < 200
+    assert "models" in tools["list_models"].output_schema["properties"]
+    listed = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.values()])
+    assert '"title": "fused_answerArguments"' not in listed and "Deadline S" not in listed
+    for t in tools.values():  # what a host model reads on every turn: descriptions and input schemas
+        assert len(t.description) + len(json.dumps(t.input_schema)) < 3000, t.name
+    assert len(listed) < 16_000  # the whole tools/list, output schemas included
 
 
 async def test_fused_answer_with_provenance_and_progress(upstream, ensemble_dir, mode):

@@ -105,7 +105,7 @@ def authed_base(http_server: Any) -> str:
 async def exercise(client: Client) -> None:
     """What a host does: list the tools, call one that runs models, call one that does not."""
     names = {t.name for t in (await client.list_tools()).tools}
-    assert names == {"fused_answer", "compare_drafts", "get_run", "list_ensembles"}
+    assert names == {"fused_answer", "compare_drafts", "get_run", "list_ensembles", "list_models"}
     result = await client.call_tool("fused_answer", {"question": "Capital of France?"})
     assert not result.is_error, result.content
     assert result.structured_content["answer"] == "Paris, the capital."
@@ -213,4 +213,4 @@ def test_the_entry_file_for_mcp_dev_exposes_the_server(server_env, monkeypatch):
     tools = anyio.run(module.server.list_tools)
     # get_run answers in the shape of whichever tool started the run, so it declares no single schema
     assert {t.name: t.output_schema is not None for t in tools} == {
-        "fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True}
+        "fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True, "list_models": True}

@@ -38,6 +38,9 @@ class Behaviour:
     cost: float | None = None  # OpenRouter-style usage.cost
     echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
     rejects_json_schema: bool = False  # like llama.cpp's server: 500 on OpenAI's json_schema format
+    finish_reason: str = "stop"  # "length": cut off by max_tokens (Anthropic: stop_reason "max_tokens")
+    annotations: list[dict[str, Any]] | None = None  # OpenRouter's web-search url_citation annotations
+    rejects_max_tokens: bool = False  # like OpenAI's reasoning models: 400 unless max_completion_tokens
     refuses_stream: bool = False  # a server that answers 400 to `stream: true`
     ttft: float = 0.0  # seconds to the first token (after `delay`)
     tokens_per_s: float | None = None  # when set, `output_tokens` tokens arrive at this rate
@@ -71,6 +74,10 @@ class Upstream:
         self.behaviours: dict[str, Behaviour] = {}
         self.default = Behaviour()
         self.requests: list[Recorded] = []
+        # GET .../models: the listing served (OpenRouter's shape: id, context_length, pricing per token)
+        self.models: list[dict[str, Any]] = []
+        self.models_status = 200
+        self.listing_requests: list[Recorded] = []
         self.disconnects: list[str] = []  # models whose caller hung up mid-request
         self.in_flight = 0
         self.max_in_flight = 0
@@ -122,6 +129,18 @@ class Upstream:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if not self.path.endswith("/models"):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                with upstream._lock:
+                    upstream.listing_requests.append(Recorded(self.path, "", headers, {}))
+                if upstream.models_status != 200:
+                    self._send(upstream.models_status, {"error": {"message": "scripted listing failure"}})
+                    return
+                self._send(200, {"object": "list", "data": upstream.models})
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length", 0))
@@ -209,6 +228,10 @@ class Upstream:
         if b.rejects_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             handler._send(500, {"error": {"message": "response_format: json_schema is not supported"}})
             return
+        if b.rejects_max_tokens and "max_tokens" in body:
+            handler._send(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with "
+                                                     "this model. Use 'max_completion_tokens' instead."}})
+            return
         if stream and b.refuses_stream:
             handler._send(400, {"error": {"message": "stream: streaming is not supported by this server"}})
             return
@@ -225,14 +248,17 @@ class Upstream:
             payload = {
                 "id": "msg_test", "type": "message", "role": "assistant", "model": model,
                 "content": [] if b.empty_choices else [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "stop_reason": "max_tokens" if b.finish_reason == "length" else "end_turn",
                 "usage": {"input_tokens": b.input_tokens, "output_tokens": b.output_tokens},
             }
         else:
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if b.annotations is not None:
+                message["annotations"] = b.annotations
             payload = {
                 "id": "chatcmpl-test", "object": "chat.completion", "model": model,
                 "choices": [] if b.empty_choices else [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    {"index": 0, "message": message, "finish_reason": b.finish_reason}
                 ],
                 "usage": self._usage(b),
             }
@@ -309,12 +335,14 @@ class Upstream:
                 return
         if anthropic:
             send({"type": "content_block_stop", "index": 0}, "content_block_stop")
-            send({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            stop = "max_tokens" if b.finish_reason == "length" else "end_turn"
+            send({"type": "message_delta", "delta": {"stop_reason": stop},
                   "usage": {"output_tokens": b.output_tokens}}, "message_delta")
             send({"type": "message_stop"}, "message_stop")
         else:
+            last: dict[str, Any] = {"annotations": b.annotations} if b.annotations is not None else {}
             send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
-                  "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                  "choices": [{"index": 0, "delta": last, "finish_reason": b.finish_reason}]})
             send({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model, "choices": [],
                   "usage": self._usage(b)})
             send("[DONE]")

@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from .console import add_ensemble_dirs, positive_seconds
+from .console import add_ensemble_dirs, positive_seconds, positive_usd
 
 EXAMPLES = """\
 examples:
@@ -31,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")
     ask.add_argument("--context", help="background text the models should use")
     ask.add_argument("--deadline", type=positive_seconds, help="whole-run deadline in seconds (default: the ensemble's)")
+    ask.add_argument("--drafter", action="append", dest="drafters", metavar="MODEL",
+                     help="a drafting model for this call, provider:model-id (repeatable, up to 8; replaces the ensemble's)")
+    ask.add_argument("--reviewer", metavar="MODEL", help="the reviewer for this call, provider:model-id")
+    ask.add_argument("--synthesizer", metavar="MODEL", help="the synthesizer for this call, provider:model-id")
+    ask.add_argument("--max-cost", type=positive_usd, metavar="USD",
+                     help="refuse the run if its estimated cost could pass this; no call starts past it")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON (draft texts included)")
     ask.add_argument("--no-draft-text", action="store_true", help="with --json: leave the draft texts out")
     ask.add_argument("--show-drafts", action="store_true", help="print each draft and the reviewer's reasons too")
@@ -56,6 +62,7 @@ def check_ready(ensemble: object) -> None:
 
 async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..config.ensembles import EnsembleRegistry
+    from ..config.overrides import with_roles
     from ..errors import ConfigError
     from ..fusion.engine import FusionEngine
     from .render import LiveProgress, print_result
@@ -63,7 +70,7 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
     if not args.question.strip():
         raise ConfigError('the question is empty: give one, e.g. fusion-mcp ask "What is 2+2?"')
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
-    ensemble = registry.get(args.ensemble)
+    ensemble = with_roles(registry.get(args.ensemble), args.drafters, args.reviewer, args.synthesizer)
     check_ready(ensemble)
     async with FusionEngine(registry) as engine:
         if err.is_terminal and not args.json:
@@ -73,9 +80,11 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
             progress = LiveProgress(err, models)
             with progress.live:
                 result = await engine.fuse(args.question, ensemble=ensemble, context=args.context,
-                                           deadline_s=args.deadline, on_event=progress, on_text=progress.text)
+                                           deadline_s=args.deadline, on_event=progress, on_text=progress.text,
+                                           max_cost_usd=args.max_cost)
         else:
-            result = await engine.fuse(args.question, ensemble=ensemble, context=args.context, deadline_s=args.deadline)
+            result = await engine.fuse(args.question, ensemble=ensemble, context=args.context, deadline_s=args.deadline,
+                                       max_cost_usd=args.max_cost)
     if args.json:
         payload = result.model_dump(mode="json")
         if args.no_draft_text:

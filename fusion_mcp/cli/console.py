@@ -30,6 +30,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def positive_usd(text: str) -> float:
+    """An argparse type: an amount of US dollars above zero."""
+    try:
+        value = float(text.removeprefix("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of dollars, e.g. 0.05") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 dollars, not {text}")
+    return value
+
+
 def add_ensemble_dirs(parser: argparse.ArgumentParser, *flags: str) -> None:
     """The option that adds folders of ensemble files (`args.ensemble_dirs`)."""
     parser.add_argument(*flags, dest="ensemble_dirs", action="append", metavar="DIR",

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
                 console.print(f"{e.name} needs: {why}", style="yellow", markup=False, highlight=False)
     console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
     console.print(f"cost: {listing.cost_assumption}", style="dim", markup=False, highlight=False)
+    for e in listing.ensembles:
+        for warning in e.warnings:
+            console.print(f"warning: {e.name}: {warning}", style="yellow", markup=False, highlight=False)
     for error in listing.broken_files.values():
         console.print(f"error: {error}", style="red", markup=False, highlight=False)
     return 0

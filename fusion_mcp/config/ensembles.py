@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,16 +53,19 @@ class RoleTable(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
+    reasoning: Literal["minimal", "low", "medium", "high"] | None = None
 
 
 class DrafterTable(RoleTable):
     weight: float = Field(default=1.0, gt=0)
+    web: bool = False
 
 
 class EnsembleFile(_Strict):
     description: str = ""
     deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
     min_drafts: int | None = Field(default=None, ge=1)
+    review_analysis: bool = True
     skip_review_when_unanimous: bool = True
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     drafters: list[DrafterTable] = Field(min_length=1)
@@ -80,6 +83,8 @@ class ModelRole:
     max_tokens: int | None = None
     seed: int | None = None
     weight: float = 1.0
+    reasoning: str | None = None
+    web: bool = False  # OpenRouter's web search plugin, for this drafter's calls
 
     @property
     def ref(self) -> str:
@@ -96,6 +101,10 @@ class Ensemble:
     drafters: tuple[ModelRole, ...]
     reviewer: ModelRole | None
     synthesizer: ModelRole | None
+    # The providers its model references may name: the built-in ones and its own tables.
+    providers: dict[str, ProviderSpec] = field(default_factory=lambda: dict(BUILTIN_PROVIDERS))
+    # The reviewer also compares the drafts (consensus, contradictions, ...); off for small models.
+    review_analysis: bool = True
     skip_review_when_unanimous: bool = True
 
     @property
@@ -199,6 +208,9 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
                 file=where,
                 key=f"{key}.model",
             )
+        web = getattr(table, "web", False)
+        if web and not spec.web_plugin:
+            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none", file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,
@@ -206,6 +218,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
             max_tokens=table.max_tokens,
             seed=table.seed,
             weight=getattr(table, "weight", 1.0),
+            reasoning=table.reasoning,
+            web=web,
         )
 
     drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
@@ -223,6 +237,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         drafters=drafters,
         reviewer=resolve(parsed.reviewer, "reviewer") if parsed.reviewer else None,
         synthesizer=resolve(parsed.synthesizer, "synthesizer") if parsed.synthesizer else None,
+        providers=providers,
+        review_analysis=parsed.review_analysis,
         skip_review_when_unanimous=parsed.skip_review_when_unanimous,
     )
 

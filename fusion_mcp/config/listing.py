@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import NoReadyEnsembleError, UnknownEnsembleError
 from .ensembles import Ensemble, EnsembleRegistry, ModelRole
+from .model_catalog import unlisted_warning
 from .pricing import price_for
 
 # The token budget behind `list_ensembles`' cost estimate. Stated in the result, because real
@@ -46,6 +47,7 @@ class EnsembleInfo(BaseModel):
     estimated_cost_usd: float | None = Field(
         default=None, description="Per call, see cost_assumption; null when a model's price is unknown."
     )
+    warnings: list[str] = Field(default_factory=list, description="Model ids missing from their provider's listing.")
 
 
 class EnsembleList(BaseModel):
@@ -81,6 +83,12 @@ def estimate_cost(ensemble: Ensemble) -> float | None:
     return round(sum(c for c in costs if c is not None), 6)
 
 
+def model_warnings(ensemble: Ensemble) -> list[str]:
+    """A warning, with the closest ids, for each model not in its provider's cached listing."""
+    refs = dict.fromkeys((r.ref, r.provider.name, r.model_id) for _, r in ensemble.roles)
+    return [w for ref, provider, model_id in refs if (w := unlisted_warning(ref, provider, model_id))]
+
+
 def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
     try:
         default, why = registry.default()
@@ -102,6 +110,7 @@ def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
             models=[ModelInfo(role=role, model=r.ref, priced=r.provider.kind == "local" or price_for(r.ref) is not None)
                     for role, r in e.roles],
             estimated_cost_usd=estimate_cost(e),
+            warnings=model_warnings(e),
         ))
     return EnsembleList(
         ensembles=infos, default=default, default_reason=why,

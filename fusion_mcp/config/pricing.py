@@ -55,8 +55,25 @@ def check_price_table() -> None:
     price_table(os.environ.get(PRICES_ENV))
 
 
+@lru_cache(maxsize=4)
+def _own_table(path: str) -> dict[str, Price]:
+    return _load(Path(path))
+
+
 def price_for(ref: str) -> Price | None:
-    return price_table(os.environ.get(PRICES_ENV)).get(ref)
+    """Your price file (FUSION_MCP_PRICES) first, then the provider's cached model listing, then the
+    shipped table (the offline fallback)."""
+    extra = os.environ.get(PRICES_ENV)
+    if extra and ref in _own_table(extra):
+        return _own_table(extra)[ref]
+    from .model_catalog import listed_model  # it imports the provider specs, which need this module later
+
+    listed = listed_model(ref)
+    if listed and listed.input_usd_per_mtok is not None and listed.output_usd_per_mtok is not None:
+        return Price(input=listed.input_usd_per_mtok, output=listed.output_usd_per_mtok)
+    if ref.endswith(":online"):  # OpenRouter's web-search variant is priced as its model (plus the search)
+        return price_for(ref.removesuffix(":online"))
+    return price_table(None).get(ref)
 
 
 def with_cost(completion: Completion) -> Completion:

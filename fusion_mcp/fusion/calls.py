@@ -6,8 +6,9 @@ import logging
 
 from ..config.ensembles import ModelRole
 from ..config.pricing import with_cost
-from ..errors import ProviderError, UpstreamError
+from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
+from .budget import Budget
 from ..providers.base import TextSink
 from .call_cache import CallCache, call_key
 from .paces import PaceBook
@@ -19,13 +20,37 @@ class ModelCaller:
     """Calls a role's model through the shared provider pool and the optional call cache, and teaches
     the pace book how fast the model was."""
 
-    def __init__(self, providers: ProviderPool, cache: CallCache | None = None, paces: PaceBook | None = None) -> None:
+    def __init__(self, providers: ProviderPool, cache: CallCache | None = None, paces: PaceBook | None = None,
+                 budget: Budget | None = None) -> None:
         self.providers = providers
         self.cache = cache
         self.paces = paces if paces is not None else PaceBook(priors={})
+        self.budget = budget
+
+    def with_budget(self, budget: Budget | None) -> "ModelCaller":
+        """The same caller (cache, pace book), checking each call against one run's spending cap."""
+        return ModelCaller(self.providers, self.cache, self.paces, budget)
 
     async def __call__(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int = 0,
                        stage: str = "call", sink: TextSink | None = None) -> Completion:
+        if self.budget is None:
+            return await self._call(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
+        request = self.budget.capped(role, request)
+        reserved = self.budget.reserve(role, request)
+        cost: float | None = None  # unknown (a timeout, a cancelled call): it counts at its most
+        try:
+            completion = await self._call(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
+            cost = 0.0 if completion.cached else completion.cost_usd
+            return completion
+        except ProviderError as exc:
+            if not isinstance(exc, ProviderTimeoutError):
+                cost = 0.0  # refused outright: not billed
+            raise
+        finally:
+            self.budget.settle(reserved, cost)
+
+    async def _call(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int, stage: str,
+                    sink: TextSink | None) -> Completion:
         key = call_key(role.provider, role.model_id, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             try:

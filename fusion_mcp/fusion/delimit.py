@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 
-_ANY_MARKER_TAG = re.compile(r"</?draft-[0-9a-f]{6,}[^>]*>", re.IGNORECASE)
+_ANY_MARKER_TAG = re.compile(r"</?(?:draft|analysis)-[0-9a-f]{6,}[^>]*>", re.IGNORECASE)
+
+
+def clean_data(text: str, nonce: str) -> str:
+    """Untrusted text with the marker and any marker-shaped tag removed."""
+    return _ANY_MARKER_TAG.sub("", text.replace(nonce, "")).strip()
 
 
 def wrap_draft(text: str, label: str, nonce: str, note: str = "") -> str:
-    clean = text.replace(nonce, "").strip()
-    clean = _ANY_MARKER_TAG.sub("", clean)
+    clean = clean_data(text, nonce)
     header = f'<draft-{nonce} label="{label}"{note}>'
     return f"{header}\n{clean}\n</draft-{nonce}>"

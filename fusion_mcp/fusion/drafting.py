@@ -15,7 +15,7 @@ from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .events import Progress
 from .requests import draft_request
-from .result import Draft
+from .result import Citation, Draft
 from .timing import TimePlan
 
 
@@ -50,7 +50,8 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
                       input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
-                      cached=c.cached)
+                      cached=c.cached, truncated=c.truncated,
+                      citations=[Citation(**x.model_dump()) for x in c.citations])
             if c.usage.output_tokens:
                 plan.draft_tokens.append(c.usage.output_tokens)
         except ProviderError as exc:

@@ -15,8 +15,10 @@ import httpx
 from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
+from .budget import check_estimate
 from .call_cache import CallCache
 from .calls import ModelCaller
+from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
 from .paces import PaceBook
 from .result import FusionResult
@@ -76,11 +78,17 @@ class FusionEngine:
         synthesize: bool = True,
         run_id: str | None = None,
         on_text: Callable[[str], None] | None = None,
+        max_cost_usd: float | None = None,
     ) -> FusionResult:
         """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
-        synthesis as it is written."""
+        synthesis as it is written. With `max_cost_usd`, a run whose estimate is over it is refused
+        (OverBudgetError) before any call."""
         ens = self._ensemble(ensemble)
-        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s)
+        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
+        if max_cost_usd is not None:
+            estimate = estimate_run(ens, question, context, synthesize=synthesize)
+            check_estimate(estimate, max_cost_usd)
+            spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
             spec.run_id = run_id
         try:
@@ -96,10 +104,16 @@ class FusionEngine:
         deadline_s: float | None = None,
         on_event: ProgressCallback | None = None,
         run_id: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         ens = self._ensemble(ensemble or previous.ensemble)
-        spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s)
+        spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
+                        max_cost_usd=max_cost_usd)
+        if max_cost_usd is not None:
+            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
+            check_estimate(estimate, max_cost_usd)
+            spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
             spec.run_id = run_id
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..config.ensembles import ModelRole
 from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
-from .delimit import wrap_draft
-from .result import Draft
+from .delimit import clean_data, wrap_draft
+from .result import Analysis, Draft
 from .review_parser import review_schema
 
 
@@ -18,6 +18,7 @@ def _request(role: ModelRole, system: str, user: str, *, default_temperature: fl
         max_tokens=role.max_tokens,
         seed=role.seed,
         json_schema=json_schema,
+        reasoning=role.reasoning,
     )
 
 
@@ -32,19 +33,41 @@ def drafts_block(drafts: list[Draft], nonce: str, *, with_weights: bool) -> str:
 
 def draft_request(role: ModelRole, question: str, context: str | None) -> ChatRequest:
     user = render("draft_user", context_block=context_block(context), question=question)
-    return _request(role, render("draft_system"), user)
+    return _request(role, render("draft_system"), user).model_copy(update={"web": role.web})
 
 
-def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str) -> ChatRequest:
-    """Drafts by label, scored at temperature 0 unless the role says otherwise, under a JSON schema."""
+def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str,
+                   *, analysis: bool = True) -> ChatRequest:
+    """Drafts by label, scored (and, with `analysis`, compared) at temperature 0 unless the role says
+    otherwise, under a JSON schema."""
     labels = [d.label for d in drafts]
     user = render("review_user", context_block=context_block(context), question=question,
-                  drafts=drafts_block(drafts, nonce, with_weights=False), labels=", ".join(labels))
-    return _request(role, render("review_system", nonce=nonce), user, default_temperature=0.0,
-                    json_schema=review_schema(labels))
+                  drafts=drafts_block(drafts, nonce, with_weights=False), labels=", ".join(labels),
+                  and_compare=", compare them" if analysis else "")
+    system = render("review_system", nonce=nonce, compare=render("review_compare") + "\n" if analysis else "",
+                    shape=render("review_shape_analysis" if analysis else "review_shape_scores"))
+    return _request(role, system, user, default_temperature=0.0, json_schema=review_schema(labels, analysis=analysis))
 
 
-def synthesis_request(role: ModelRole, question: str, context: str | None, ranked: list[Draft], nonce: str) -> ChatRequest:
+def analysis_text(analysis: Analysis, labels: set[str]) -> str:
+    """The reviewer's analysis as short lines by draft label (the synthesizer sees no model names);
+    entries about drafts it does not see are left out."""
+    lines = [f"Consensus: {p}" for p in analysis.consensus]
+    for c in analysis.contradictions:
+        stances = "; ".join(f"{s.label}: {s.stance}" for s in c.stances if s.label in labels)
+        if stances:
+            lines.append(f"Contradiction on {c.topic}: {stances}")
+    lines += [f"Covered only by {', '.join(p.labels)}: {p.point}" for p in analysis.partial_coverage
+              if set(p.labels) & labels]
+    lines += [f"Unique to {u.label}: {u.insight}" for u in analysis.unique_insights if u.label in labels]
+    lines += [f"Blind spot: {b}" for b in analysis.blind_spots]
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def synthesis_request(role: ModelRole, question: str, context: str | None, ranked: list[Draft], nonce: str,
+                      analysis: Analysis | None = None) -> ChatRequest:
+    text = analysis_text(analysis, {d.label for d in ranked}) if analysis else ""
+    block = "\n" + render("analysis_block", nonce=nonce, analysis=clean_data(text, nonce)) + "\n" if text else ""
     user = render("synthesis_user", context_block=context_block(context), question=question,
-                  drafts=drafts_block(ranked, nonce, with_weights=True))
+                  drafts=drafts_block(ranked, nonce, with_weights=True), analysis_block=block)
     return _request(role, render("synthesis_system", nonce=nonce), user)

@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 DraftStatus = Literal[
-    "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error"
+    "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error",
+    "over_budget",
 ]
 AnswerSource = Literal["synthesis", "best_draft", "none"]
 StageStatus = Literal["ok", "truncated", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
@@ -24,6 +25,13 @@ class Scores(BaseModel):
     @property
     def overall(self) -> float:
         return (self.consistency + self.accuracy + self.completeness) / 3
+
+
+class Citation(BaseModel):
+    """A source the upstream's web search cited (OpenRouter's `url_citation` annotations)."""
+
+    url: str
+    title: str | None = None
 
 
 class Draft(BaseModel):
@@ -43,6 +51,8 @@ class Draft(BaseModel):
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    truncated: bool = Field(default=False, description="The draft was cut off by its token limit.")
+    citations: list[Citation] = Field(default_factory=list, description="Web sources, for web-search drafters.")
 
 
 class Stage(BaseModel):
@@ -58,11 +68,61 @@ class Stage(BaseModel):
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    truncated: bool = Field(default=False, description="The reply was cut off by its token limit.")
 
     @property
     def answered(self) -> bool:
         """The call came back, so its usage and cost count, whatever its content was."""
         return self.status in ("ok", "truncated", "partial", "unparseable")
+
+
+class Stance(BaseModel):
+    label: str
+    model: str | None = Field(default=None, description="The draft's model, mapped back from its label.")
+    stance: str
+
+
+class Contradiction(BaseModel):
+    topic: str
+    stances: list[Stance]
+
+
+class Coverage(BaseModel):
+    point: str
+    labels: list[str]
+    models: list[str] = Field(default_factory=list)
+
+
+class Insight(BaseModel):
+    label: str
+    model: str | None = None
+    insight: str
+
+
+class Analysis(BaseModel):
+    """What the reviewer found across the drafts, beyond per-draft scores."""
+
+    consensus: list[str] = Field(default_factory=list, description="What all or most drafts agree on.")
+    contradictions: list[Contradiction] = Field(default_factory=list, description="Each disputed topic, every stance.")
+    partial_coverage: list[Coverage] = Field(default_factory=list, description="Points only some drafts cover.")
+    unique_insights: list[Insight] = Field(default_factory=list, description="Points only one draft makes.")
+    blind_spots: list[str] = Field(default_factory=list, description="What no draft addressed.")
+
+    def is_empty(self) -> bool:
+        return not (self.consensus or self.contradictions or self.partial_coverage or self.unique_insights
+                    or self.blind_spots)
+
+    def with_models(self, model_of: dict[str, str]) -> "Analysis":
+        """Labels mapped back to the models that wrote the drafts."""
+        return Analysis(
+            consensus=self.consensus,
+            contradictions=[c.model_copy(update={"stances": [s.model_copy(update={"model": model_of.get(s.label)})
+                                                             for s in c.stances]}) for c in self.contradictions],
+            partial_coverage=[p.model_copy(update={"models": [model_of[x] for x in p.labels if x in model_of]})
+                              for p in self.partial_coverage],
+            unique_insights=[u.model_copy(update={"model": model_of.get(u.label)}) for u in self.unique_insights],
+            blind_spots=self.blind_spots,
+        )
 
 
 class CriticalStep(BaseModel):
@@ -110,7 +170,10 @@ class FusionResult(BaseModel):
     review: Stage
     synthesis: Stage
     agreement: float | None = Field(default=None, description="Mean pairwise word overlap of the ok drafts.")
+    analysis: Analysis | None = Field(default=None, description="The reviewer's comparison of the drafts.")
     totals: Totals
+    max_cost_usd: float | None = Field(default=None, description="The run's spending cap, if one was set.")
+    estimated_cost_usd: float | None = Field(default=None, description="The most it could cost, estimated first.")
     schedule: Schedule | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)

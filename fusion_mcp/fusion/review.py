@@ -1,4 +1,5 @@
-"""The review stage: one model scores the anonymized drafts; its reply becomes scores by label."""
+"""The review stage: one model scores the anonymized drafts and compares them, in one call; its reply
+becomes scores by label and an analysis whose labels are mapped back to models."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
-from .result import Draft, Scores, Stage
-from .review_parser import ReviewParseError, parse_review
+from .result import Analysis, Draft, Scores, Stage
+from .review_parser import ReviewParseError, read_review
 from .timing import TimePlan
 
 
@@ -20,6 +21,7 @@ from .timing import TimePlan
 class ReviewOutcome:
     stage: Stage
     scores: dict[str, Scores] = field(default_factory=dict)
+    analysis: Analysis | None = None
 
     @property
     def degradation(self) -> str | None:
@@ -34,7 +36,7 @@ class ReviewOutcome:
 def answered_stage(role: ModelRole, c: Completion) -> Stage:
     return Stage(model=role.ref, status="ok", latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s,
                  output_tokens_per_s=c.output_tokens_per_s, input_tokens=c.usage.input_tokens,
-                 output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached)
+                 output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, cached=c.cached, truncated=c.truncated)
 
 
 def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
@@ -44,7 +46,7 @@ def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
 
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                 ok: list[Draft], nonce: str, plan: TimePlan) -> ReviewOutcome:
+                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
     until, why = plan.review_until(role, len(ok))
@@ -55,16 +57,23 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce), stage="review",
-                       timeout_s=plan.left(until))
+        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis),
+                       stage="review", timeout_s=plan.left(until))
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = answered_stage(role, c)
     try:
-        scores = parse_review(c.text, labels)
+        reading = read_review(c.text, labels)
     except ReviewParseError as exc:
         return ReviewOutcome(stage.model_copy(update={"status": "unparseable", "error": str(exc)}))
-    missing = [label for label in labels if label not in scores]
-    if missing:
-        stage = stage.model_copy(update={"status": "partial", "error": f"no scores for {', '.join(missing)}"})
-    return ReviewOutcome(stage, scores)
+    missing = [label for label in labels if label not in reading.scores]
+    notes = [f"no scores for {', '.join(missing)}"] if missing else []
+    if reading.repaired:
+        cap = role.max_tokens or role.provider.default_max_tokens
+        limit = f" ({cap} tokens)" if cap else ""
+        notes.append(f"the reply was cut off{limit}; its complete entries were kept (raise the reviewer's max_tokens)")
+    stage = stage.model_copy(update={"status": "partial" if missing else "ok", "error": "; ".join(notes) or None,
+                                     "truncated": c.truncated or reading.repaired})
+    model_of = {d.label: d.model for d in by_label}
+    found = reading.analysis.with_models(model_of) if reading.analysis else None
+    return ReviewOutcome(stage, reading.scores, found)

@@ -1,12 +1,22 @@
-"""The review's reply format: the JSON schema asked for, and a robust parser for what comes back."""
+"""The review's reply format: the JSON schema asked for, and a robust parser for what comes back.
+
+One reply carries the per-draft scores and the analysis across drafts (analysis_parser.py). A
+reply cut off by its token limit keeps every entry it completed (json_repair.py).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from .result import Scores
+from .analysis_parser import analysis_properties, parse_analysis
+from .json_repair import load_truncated
+from .result import Analysis, Scores
+from .review_fields import field as _field
+from .review_fields import text_of
+from .review_fields import normalize_label as _normalize_label
 
 _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -21,15 +31,18 @@ _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
 }
 
 
-def review_schema(labels: list[str]) -> dict[str, Any]:
-    """A JSON schema with one required entry per draft label, so that a provider that enforces
-    schemas (llama.cpp grammars, OpenAI structured output) cannot leave a draft unscored."""
-    return {
+def review_schema(labels: list[str], *, analysis: bool = True) -> dict[str, Any]:
+    """Scores first (one required entry per draft label, so that a provider that enforces schemas,
+    llama.cpp grammars or OpenAI structured output, cannot leave a draft unscored, and so that a
+    reply cut short keeps its scores), then the analysis."""
+    scores = {
         "type": "object",
         "properties": {label: _DRAFT_REVIEW_SCHEMA for label in labels},
         "required": list(labels),
         "additionalProperties": False,
     }
+    properties = {"scores": scores, **(analysis_properties(labels) if analysis else {})}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 _ALIASES = {
@@ -47,12 +60,16 @@ class ReviewParseError(ValueError):
     pass
 
 
-def _json_candidates(text: str) -> list[Any]:
-    """Every JSON value that can be read from the text: fenced blocks first, then embedded objects."""
+def _json_candidates(text: str) -> list[tuple[Any, bool]]:
+    """Every JSON value that can be read from the text, and whether it was repaired: fenced blocks
+    first, then the complete entries of a cut-off value, then embedded objects."""
     sources = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    found: list[Any] = []
+    found: list[tuple[Any, bool]] = []
     decoder = json.JSONDecoder()
     for source in sources:
+        repaired = load_truncated(_TRAILING_COMMA.sub(r"\1", source))
+        if repaired is not None:
+            found.append((repaired, True))
         for variant in (source, _TRAILING_COMMA.sub(r"\1", source)):
             for i, ch in enumerate(variant):
                 if ch not in "{[":
@@ -61,7 +78,7 @@ def _json_candidates(text: str) -> list[Any]:
                     value, _ = decoder.raw_decode(variant, i)
                 except json.JSONDecodeError:
                     continue
-                found.append(value)
+                found.append((value, False))
                 break
     return found
 
@@ -76,13 +93,6 @@ def _number(value: Any) -> float | None:
         return float(match.group()) if match else None
     return None
 
-
-def _field(item: dict[str, Any], names: tuple[str, ...]) -> Any:
-    lowered = {str(k).lower(): v for k, v in item.items()}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    return None
 
 
 def _scores_from_item(item: Any) -> dict[str, Any] | None:
@@ -100,8 +110,7 @@ def _scores_from_item(item: Any) -> dict[str, Any] | None:
         if n is None:
             return None
         marks[key] = n
-    reason = _field(item, _REASON)
-    marks["reason"] = str(reason)[:500] if reason is not None else ""
+    marks["reason"] = text_of(_field(item, _REASON)) or ""
     return marks
 
 
@@ -126,15 +135,6 @@ def _items(value: Any) -> list[tuple[str, Any]]:
     return []
 
 
-def _normalize_label(raw: str, labels: set[str]) -> str | None:
-    text = raw.strip().strip('"').upper()
-    if text in labels:
-        return text
-    match = re.fullmatch(r"(?:DRAFT|RESPONSE|ANSWER)?[\s_\-]*([A-Z])", text)
-    if match and match.group(1) in labels:
-        return match.group(1)
-    return None
-
 
 def _scale(marks: list[dict[str, Any]]) -> float:
     """Reviewers mix scales: 0-1, 0-10 and 0-100 are all seen. Find a factor to 0-10."""
@@ -147,10 +147,33 @@ def _scale(marks: list[dict[str, Any]]) -> float:
     return 1.0
 
 
-def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:
-    """Scores by draft label; raises ReviewParseError when no draft's scores can be read."""
+@dataclass
+class ReviewReading:
+    """What one review reply says: scores by label, the analysis if any, and whether the reply had
+    to be repaired (it was cut off, so later entries are missing)."""
+
+    scores: dict[str, Scores]
+    analysis: Analysis | None = None
+    repaired: bool = False
+
+
+def _scores(parsed: dict[str, dict[str, Any]]) -> dict[str, Scores]:
+    factor = _scale(list(parsed.values()))
+    return {
+        label: Scores(
+            consistency=min(10.0, max(0.0, marks["consistency"] * factor)),
+            accuracy=min(10.0, max(0.0, marks["accuracy"] * factor)),
+            completeness=min(10.0, max(0.0, marks["completeness"] * factor)),
+            reason=marks["reason"],
+        )
+        for label, marks in parsed.items()
+    }
+
+
+def read_review(text: str, labels: list[str]) -> ReviewReading:
+    """Scores and analysis; raises ReviewParseError when no draft's scores can be read."""
     wanted = set(labels)
-    for candidate in _json_candidates(text):
+    for candidate, repaired in _json_candidates(text):
         parsed: dict[str, dict[str, Any]] = {}
         for raw_label, item in _items(candidate):
             label = _normalize_label(raw_label, wanted)
@@ -158,15 +181,11 @@ def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:
             if label and marks and label not in parsed:
                 parsed[label] = marks
         if parsed:
-            factor = _scale(list(parsed.values()))
-            out = {}
-            for label, marks in parsed.items():
-                out[label] = Scores(
-                    consistency=min(10.0, max(0.0, marks["consistency"] * factor)),
-                    accuracy=min(10.0, max(0.0, marks["accuracy"] * factor)),
-                    completeness=min(10.0, max(0.0, marks["completeness"] * factor)),
-                    reason=marks["reason"],
-                )
-            return out
+            return ReviewReading(_scores(parsed), parse_analysis(candidate, labels), repaired)
     snippet = text.strip().replace("\n", " ")[:120]
     raise ReviewParseError(f"no scores for drafts {', '.join(labels)} in the review: {snippet!r}")
+
+
+def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:
+    """Scores by draft label; raises ReviewParseError when no draft's scores can be read."""
+    return read_review(text, labels).scores

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
 from . import accounting
+from .budget import Budget
 from .calls import ModelCaller
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
-from .result import AnswerSource, Draft, FusionResult, Stage
+from .result import Analysis, AnswerSource, Draft, FusionResult, Stage
 from .review import ReviewOutcome, review
 from .synthesis import synthesize
 from .timing import TimePlan
@@ -36,6 +37,8 @@ class RunInput:
     context: str | None
     deadline_s: float
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    max_cost_usd: float | None = None  # the spending cap, checked before each call
+    estimated_cost_usd: float | None = None  # the most the run could cost, worked out before it
 
 
 class Run:
@@ -43,7 +46,7 @@ class Run:
 
     def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None,
                  on_text: Callable[[str], None] | None = None) -> None:
-        self.call = call
+        self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
         self.on_text = on_text
@@ -77,7 +80,8 @@ class Run:
             outcome = ReviewOutcome(Stage(model=s.ensemble.reviewer.ref, status="skipped", error=why))
             progress.skip()
         elif len(ok) >= 2 or not synthesize_answer:
-            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"), self.plan)
+            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"),
+                                   self.plan, analysis=s.ensemble.review_analysis)
             if outcome.degradation:
                 self.degraded.append(outcome.degradation)
             await progress.step("review", f"review: {outcome.stage.status}", model=outcome.stage.model,
@@ -91,17 +95,19 @@ class Run:
 
         if not synthesize_answer:
             synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
-            return self._result(drafts, outcome.stage, synthesis, None, "none")
-        return await self._answer(drafts, outcome.stage, progress, reused=False)
+            return self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+        return await self._answer(drafts, outcome.stage, progress, outcome.analysis, reused=False)
 
     async def resume(self, previous: FusionResult) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, calling no drafter."""
         if not previous.ok_drafts():
             raise NoDraftsError(self.spec.ensemble.name, {d.model: f"{d.status}: {d.error}" for d in previous.drafts})
         self.degraded = list(previous.degraded_reasons)
-        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), reused=True)
+        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), previous.analysis,
+                                  reused=True)
 
-    async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, *, reused: bool) -> FusionResult:
+    async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, analysis: Analysis | None,
+                      *, reused: bool) -> FusionResult:
         """The synthesis, or the best-weighted draft when there is nothing to fuse or it failed."""
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
@@ -112,7 +118,7 @@ class Run:
             synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis"), self.plan, self.on_text)
+                                       self._nonce("synthesis"), self.plan, self.on_text, analysis)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"
@@ -126,10 +132,10 @@ class Run:
         await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
                             status=synthesis.status, latency_s=synthesis.latency_s)
         self.times.synthesis_s = time.perf_counter() - t0
-        return self._result(drafts, review_stage, synthesis, answer, source, reused=reused)
+        return self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
-                source: AnswerSource, *, reused: bool = False) -> FusionResult:
+                source: AnswerSource, analysis: Analysis | None, *, reused: bool = False) -> FusionResult:
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
         return FusionResult(
@@ -143,6 +149,9 @@ class Run:
             review=review_stage,
             synthesis=synthesis,
             agreement=mean([d.agreement for d in ok if d.agreement is not None]),
+            analysis=analysis,
+            max_cost_usd=s.max_cost_usd,
+            estimated_cost_usd=s.estimated_cost_usd,
             totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
             schedule=self.plan.schedule,
             degraded=bool(self.degraded),

@@ -14,7 +14,7 @@ from ..errors import ProviderError, ProviderTimeoutError
 from ..providers.base import TextSink
 from .calls import ModelCaller
 from .requests import synthesis_request
-from .result import Draft, Stage
+from .result import Analysis, Draft, Stage
 from .review import answered_stage, failed_stage
 from .timing import TimePlan
 
@@ -27,7 +27,7 @@ class SynthesisOutcome:
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                      ok: list[Draft], nonce: str, plan: TimePlan,
-                     on_text: Callable[[str], None] | None = None) -> SynthesisOutcome:
+                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None) -> SynthesisOutcome:
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
@@ -37,7 +37,7 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
     sink = TextSink(on_text)
     t0 = time.perf_counter()
     try:
-        c = await call(role, synthesis_request(role, question, context, ranked, nonce), stage="synthesis",
+        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), stage="synthesis",
                        timeout_s=plan.left(until), sink=sink)
     except ProviderTimeoutError as exc:
         if not sink.text.strip():

@@ -29,6 +29,8 @@ UNKNOWN_REVIEW_SHARE = 0.4  # of the time left, for a reviewer of unknown pace
 MIN_STAGE_S = 0.5
 DEFAULT_DRAFT_TOKENS = 800
 REVIEW_TOKENS_BASE, REVIEW_TOKENS_PER_DRAFT = 60, 90
+# The analysis across drafts (consensus, contradictions, ...) that a review writes after the scores.
+ANALYSIS_TOKENS_BASE, ANALYSIS_TOKENS_PER_DRAFT = 150, 40
 
 
 class TimePlan:
@@ -67,7 +69,11 @@ class TimePlan:
     def predict(self, role: ModelRole, stage: str, n_drafts: int = 0) -> float | None:
         # a draft still out, or a synthesis, is about as long as the drafts already in
         typical = sum(self.draft_tokens) / len(self.draft_tokens) if self.draft_tokens else DEFAULT_DRAFT_TOKENS
-        default = REVIEW_TOKENS_BASE + REVIEW_TOKENS_PER_DRAFT * max(1, n_drafts) if stage == "review" else typical
+        default = typical
+        if stage == "review":
+            default = REVIEW_TOKENS_BASE + REVIEW_TOKENS_PER_DRAFT * max(1, n_drafts)
+            if self.ensemble.review_analysis:
+                default += ANALYSIS_TOKENS_BASE + ANALYSIS_TOKENS_PER_DRAFT * max(1, n_drafts)
         seconds = self.book.predict(role.ref, self._tokens(role, stage, default))
         if seconds is not None:
             self.schedule.predicted_s[f"{stage} {role.ref}"] = round(seconds, 1)

@@ -15,7 +15,7 @@ from .spec import ProviderSpec
 from .sse import events, open_stream, pace
 
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 2048  # the Messages API requires max_tokens
+DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens; a provider's default_max_tokens wins
 
 
 class AnthropicProvider:
@@ -34,12 +34,11 @@ class AnthropicProvider:
             headers["x-api-key"] = key
         return headers
 
-    @staticmethod
-    def _body(model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    def _body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": request.max_tokens or self.spec.default_max_tokens or DEFAULT_MAX_TOKENS,
             "messages": [m.model_dump() for m in request.messages if m.role != "system"],
         }
         if stream:
@@ -79,11 +78,14 @@ class AnthropicProvider:
             sink.begin()
             sink.write(text)
         raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        stop = body.get("stop_reason") if isinstance(body.get("stop_reason"), str) else None
         return Completion(
             provider=self.name, model=model, text=text,
             usage=Usage(input_tokens=int_or_none(raw_usage.get("input_tokens")),
                         output_tokens=int_or_none(raw_usage.get("output_tokens"))),
             latency_s=time.perf_counter() - started,
+            finish_reason=stop,
+            truncated=stop == "max_tokens",
         )
 
     async def _stream(self, model: str, request: ChatRequest, headers: dict[str, str], timeout_s: float,
@@ -93,6 +95,7 @@ class AnthropicProvider:
         sink.begin()
         input_tokens: int | None = None
         output_tokens: int | None = None
+        stop: str | None = None
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
@@ -119,6 +122,8 @@ class AnthropicProvider:
                 elif kind == "message_delta":
                     usage = payload.get("usage") or {}
                     output_tokens = int_or_none(usage.get("output_tokens")) or output_tokens
+                    reason = (payload.get("delta") or {}).get("stop_reason")
+                    stop = reason if isinstance(reason, str) else stop
                 elif kind == "message_stop":
                     break
         ended = time.perf_counter()
@@ -129,6 +134,7 @@ class AnthropicProvider:
             provider=self.name, model=model, text=sink.text,
             usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
+            finish_reason=stop, truncated=stop == "max_tokens",
         )
 
     def _payload(self, model: str, data: str) -> dict[str, Any]:

@@ -27,11 +27,18 @@ class ChatRequest(BaseModel):
     json_schema: dict[str, Any] | None = Field(
         default=None, description="Ask for JSON matching this schema where the provider can enforce it."
     )
+    reasoning: str | None = Field(default=None, description="Reasoning effort (minimal, low, medium, high).")
+    web: bool = Field(default=False, description="Ask the upstream's web search plugin (OpenRouter).")
 
 
 class Usage(BaseModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+
+class Citation(BaseModel):
+    url: str
+    title: str | None = None
 
 
 class Completion(BaseModel):
@@ -48,6 +55,9 @@ class Completion(BaseModel):
     output_tokens_per_s: float | None = Field(default=None, description="Output rate after the first token, when streamed.")
     attempts: int = 1
     cached: bool = False
+    finish_reason: str | None = Field(default=None, description="The upstream's finish_reason / stop_reason.")
+    truncated: bool = Field(default=False, description="Cut off by the output token limit.")
+    citations: list[Citation] = Field(default_factory=list)
 
 
 class TextSink:

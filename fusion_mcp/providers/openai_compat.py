@@ -16,6 +16,7 @@ import httpx
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
 from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
 from .sse import events, open_stream, pace
 
@@ -42,6 +43,8 @@ class OpenAICompatProvider:
         # `{"type": "json_object", "schema": ...}`, the only shape llama.cpp's server (0.3) takes.
         # Per model: on OpenRouter one model's refusal says nothing about the others.
         self._json_object_models: set[str] = set()
+        # Models whose server refused `max_tokens` and asked for `max_completion_tokens`.
+        self._completion_tokens_models: set[str] = set()
         self._streams = spec.stream  # until the server refuses a stream
 
     def _headers(self, model: str) -> dict[str, str]:
@@ -78,13 +81,13 @@ class OpenAICompatProvider:
                 }
         if self.spec.usage_accounting:
             body["usage"] = {"include": True}
-        return body
+        return add_options(body, self.spec, model, request, self._completion_tokens_models)
 
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
                        sink: TextSink | None = None) -> Completion:
         started = time.perf_counter()
         headers = self._headers(model)
-        for _ in range(3):  # at most: refused json_schema, refused stream, then the plain request
+        for _ in range(4):  # at most: refused json_schema, max_tokens, stream, then the plain request
             left = max(0.01, timeout_s - (time.perf_counter() - started))
             try:
                 if self._streams:
@@ -93,17 +96,23 @@ class OpenAICompatProvider:
             except _Refused as refused:
                 if refused.feature == "stream":
                     self._streams = False
+                elif refused.feature == "max_tokens":
+                    self._completion_tokens_models.add(model)
                 else:
                     self._json_object_models.add(model)
         raise UpstreamError(self.name, model, "the server refused every form of the request")
 
     def _refusal(self, model: str, request: ChatRequest, status: int, text: str, *, streaming: bool) -> _Refused | None:
-        """A server that refused the `json_schema` response format or streaming (it names it in its error)."""
+        """A server that refused the `json_schema` response format, `max_tokens` or streaming (it names
+        it in its error)."""
         if status not in (400, 422, 500):
             return None
         if (request.json_schema is not None and self.spec.structured_output and model not in self._json_object_models
                 and "json_schema" in text and "response_format" in text):
             return _Refused("json_schema")
+        if (rejects_max_tokens(status, text) and request.max_tokens is not None and self.spec.max_tokens_field == "auto"
+                and token_limit_field(self.spec, model, self._completion_tokens_models) == "max_tokens"):
+            return _Refused("max_tokens")  # an OpenAI reasoning model under an id `auto` did not know
         if streaming and "stream" in text.lower():
             return _Refused("stream")
         return None
@@ -128,6 +137,8 @@ class OpenAICompatProvider:
         sink = sink if sink is not None else TextSink()
         sink.begin()
         usage: dict[str, Any] = {}
+        finish: dict[str, Any] = {}  # the last finish_reason seen
+        annotations: list[Any] = []  # OpenRouter's web citations arrive in the deltas
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
@@ -153,17 +164,23 @@ class OpenAICompatProvider:
                     content = delta.get("content") if isinstance(delta, dict) else None
                     if isinstance(content, str):
                         sink.write(content)
+                    if isinstance(delta, dict) and isinstance(delta.get("annotations"), list):
+                        annotations += delta["annotations"]
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        finish = choice
         ended = time.perf_counter()
         if not sink.text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         output_tokens = int_or_none(usage.get("completion_tokens"))
         ttft, rate = pace(started, sink.first_at, ended, output_tokens)
         cost = _upstream_cost(usage)
+        finish_reason, truncated = finish_of(finish)
         return Completion(
             provider=self.name, model=model, text=sink.text,
             usage=Usage(input_tokens=int_or_none(usage.get("prompt_tokens")), output_tokens=output_tokens),
             cost_usd=cost, cost_source="upstream" if cost is not None else "unknown",
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
+            finish_reason=finish_reason, truncated=truncated, citations=citations_of({"annotations": annotations}),
         )
 
     def _chunk(self, model: str, data: str) -> dict[str, Any]:
@@ -195,6 +212,7 @@ class OpenAICompatProvider:
         if not content.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        finish_reason, truncated = finish_of(first)
         cost = _upstream_cost(raw_usage)
         return Completion(
             provider=self.name,
@@ -207,6 +225,9 @@ class OpenAICompatProvider:
             cost_usd=cost,
             cost_source="upstream" if cost is not None else "unknown",
             latency_s=latency_s,
+            finish_reason=finish_reason,
+            truncated=truncated,
+            citations=citations_of(message),
         )
 
 

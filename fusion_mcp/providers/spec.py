@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -20,6 +22,20 @@ class ProviderSpec(BaseModel):
         default=False, description="Send OpenAI `response_format` JSON schemas (for the review)."
     )
     usage_accounting: bool = Field(default=False, description="Ask OpenRouter to report each call's cost.")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens", "auto"] = Field(
+        default="max_tokens",
+        description="Field for the output cap; auto: max_completion_tokens for OpenAI o-series and GPT-5 ids.",
+    )
+    reasoning_field: Literal["reasoning", "reasoning_effort"] = Field(
+        default="reasoning", description="How a role's reasoning effort is sent: OpenRouter's or OpenAI's field.",
+    )
+    web_plugin: bool = Field(default=False, description="Offers OpenRouter's web search plugin (drafters' web = true).")
+    default_max_tokens: int | None = Field(
+        default=None, ge=1, description="Output cap when a role sets none (Anthropic requires one; 4096 there)."
+    )
+    models_path: str | None = Field(
+        default="/models", description="Model listing under base_url (list_models); empty for none."
+    )
     stream: bool = Field(default=True, description="Stream answers (HTTP kinds); off for servers that cannot.")
 
     @field_validator("kind")
@@ -51,6 +67,7 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
             max_concurrency=8,
             structured_output=True,
             usage_accounting=True,
+            web_plugin=True,
         ),
         ProviderSpec(
             name="openai",
@@ -58,6 +75,8 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
             base_url="https://api.openai.com/v1",
             api_key_env="OPENAI_API_KEY",
             structured_output=True,
+            max_tokens_field="auto",
+            reasoning_field="reasoning_effort",
         ),
         ProviderSpec(
             name="anthropic",

@@ -2,22 +2,25 @@
 
 from typing import Literal
 
-from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
 from ..config.ensembles import EnsembleRegistry
 from ..fusion.engine import FusionEngine
 from .apps_view import apps_extension, tool_meta
+from .descriptions import describe
 from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
+from .surface import FusionMCPServer
 from .tools import TOOLS
 
 INSTRUCTIONS = (
-    "Ask several LLMs the same question, have one review the drafts and one fuse the answer. "
-    "list_ensembles shows the model sets and whether their API keys are set. A long run answers "
-    "status 'running' with a run_id: call get_run(run_id) until its status is 'done'."
+    "Ask several LLMs the same question, have one review and compare the drafts and one fuse the answer. "
+    "fused_answer for a fused answer with its confidence; compare_drafts for the drafts and the reviewer's "
+    "analysis, to write the answer yourself; list_ensembles and list_models to choose models. The models do "
+    "not see the conversation: questions must be self-contained. A long run answers status 'running' with a "
+    "run_id: call get_run(run_id) until its status is 'done'."
 )
 
 
@@ -29,17 +32,18 @@ def create_server(
     tool_timeout_s: float | None = None,
     max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
-) -> MCPServer:
+) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
     `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
                             max_running=max_running)
-    server = MCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
-                       lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
+    server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
+                             lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
     for fn, title, annotations in TOOLS:
-        server.add_tool(fn, title=title, annotations=annotations, meta=tool_meta(fn.__name__))
+        server.add_tool(fn, title=title, annotations=annotations, description=describe(fn.__name__, registry),
+                        meta=tool_meta(fn.__name__))
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",

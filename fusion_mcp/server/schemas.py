@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
-from ..fusion.result import Draft, FusionResult, Stage
+from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
+from .confidence import Confidence, confidence_of
 
 # -- shared pieces ---------------------------------------------------------------------------
 
@@ -75,6 +76,7 @@ class DraftInfo(BaseModel):
     score: float | None = Field(default=None, description="Reviewer's mean score, 0-10.")
     error: str | None = None
     latency_s: float
+    truncated: bool = Field(default=False, description="Cut off by its token limit.")
     text: str | None = Field(default=None, description="Only with include_drafts.")
 
 
@@ -85,6 +87,7 @@ class FusedAnswer(BaseModel):
     ensemble: str
     answer: str = ""
     answer_source: Literal["synthesis", "best_draft", "none"] = "none"
+    confidence: Confidence | None = None
     drafts: list[DraftInfo] = Field(default_factory=list)
     review: StageInfo | None = None
     synthesis: StageInfo | None = None
@@ -100,9 +103,10 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         answer_source=result.answer_source,
         run_id=result.run_id,
         ensemble=result.ensemble,
+        confidence=confidence_of(result),
         drafts=[
             DraftInfo(label=d.label, model=d.model, status=d.status, weight=d.weight, score=_score(d), error=d.error,
-                      latency_s=d.latency_s, text=d.text if include_drafts else None)
+                      latency_s=d.latency_s, truncated=d.truncated, text=d.text if include_drafts else None)
             for d in result.drafts
         ],
         review=_stage(result.review),
@@ -128,6 +132,8 @@ class ComparedDraft(BaseModel):
     reason: str | None = Field(default=None, description="The reviewer's reason.")
     agreement: float | None = Field(default=None, description="Word overlap with the other drafts, 0-1.")
     weight: float = Field(description="Weight a synthesis would give it, 0-1.")
+    truncated: bool = Field(default=False, description="Cut off by its token limit.")
+    citations: list[Citation] = Field(default_factory=list, description="Web sources (web-search drafters).")
 
 
 class Comparison(BaseModel):
@@ -140,6 +146,7 @@ class Comparison(BaseModel):
     most_agreed: str | None = Field(default=None, description="Label of the draft closest to the others.")
     least_agreed: str | None = Field(default=None, description="Label of the outlier draft.")
     best: str | None = Field(default=None, description="Label of the best-weighted draft.")
+    analysis: Analysis | None = Field(default=None, description="The reviewer's comparison; labels mapped to models.")
     review: StageInfo | None = None
     usage: Usage | None = None
     degraded_reasons: list[str] = Field(default_factory=list)
@@ -156,7 +163,7 @@ def comparison_of(result: FusionResult) -> Comparison:
             label=d.label, model=d.model, status=d.status, error=d.error, text=d.text,
             consistency=s.consistency if s else None, accuracy=s.accuracy if s else None,
             completeness=s.completeness if s else None, reason=(s.reason or None) if s else None,
-            agreement=d.agreement, weight=d.weight,
+            agreement=d.agreement, weight=d.weight, truncated=d.truncated, citations=d.citations,
         ))
     return Comparison(
         run_id=result.run_id,
@@ -166,6 +173,7 @@ def comparison_of(result: FusionResult) -> Comparison:
         most_agreed=max(ok, key=lambda d: d.agreement or 0.0).label if len(ok) > 1 else None,
         least_agreed=min(ok, key=lambda d: d.agreement or 0.0).label if len(ok) > 1 else None,
         best=best.label if best else None,
+        analysis=result.analysis,
         review=_stage(result.review),
         usage=_usage(result),
         degraded_reasons=result.degraded_reasons,

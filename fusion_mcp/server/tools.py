@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from ..fusion.events import ProgressCallback
 from ..fusion.result import FusionResult
 from .background import RunHandle
+from .choice import chosen_ensemble
+from .model_tools import list_models
 from .runs import UnknownRunError
 from .schemas import (
     Comparison,
@@ -30,17 +32,27 @@ from .service import progress_of, service_of
 MAX_DEADLINE_S = 600.0
 MODEL_CALLING = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 LOCAL_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+MODEL_LISTING = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
-Question = Annotated[str, Field(min_length=1, max_length=100_000, description="The question to answer.")]
-EnsembleName = Annotated[str | None, Field(description="Ensemble from list_ensembles; omit for the default.")]
-Background = Annotated[str | None, Field(max_length=400_000, description="Background text the models should use.")]
-Deadline = Annotated[float | None, Field(
-    gt=0, le=MAX_DEADLINE_S, description="Whole-run deadline in seconds; default the ensemble's (45)."
-)]
-IncludeDrafts = Annotated[bool, Field(description="Also return each draft's text.")]
-FromRun = Annotated[str | None, Field(
-    description="run_id of an earlier compare_drafts: fuse its drafts without drafting again."
-)]
+Question = Annotated[str, Field(min_length=1, max_length=100_000, title="Question", description=(
+    "The question, self-contained: the models do not see this conversation."))]
+OptionalQuestion = Annotated[str | None, Field(min_length=1, max_length=100_000, title="Question", description=(
+    "The question, self-contained: the models do not see this conversation. Not needed with from_run."))]
+EnsembleName = Annotated[str | None, Field(title="Ensemble", description="Ensemble name; omit for the default.")]
+Background = Annotated[str | None, Field(max_length=400_000, title="Context", description=(
+    "Everything else the models need (facts, code, constraints): they see nothing else."))]
+Deadline = Annotated[float | None, Field(gt=0, le=MAX_DEADLINE_S, title="Deadline (seconds)", description=(
+    "Whole-run deadline; default the ensemble's (45)."))]
+IncludeDrafts = Annotated[bool, Field(title="Include drafts", description="Also return each draft's text.")]
+FromRun = Annotated[str | None, Field(title="From run", description=(
+    "run_id of an earlier compare_drafts: fuse its drafts without drafting again."))]
+Drafters = Annotated[list[str] | None, Field(min_length=1, max_length=8, title="Drafters", description=(
+    "This call's drafting models, 'provider:model-id' (list_models); default the ensemble's."))]
+Reviewer = Annotated[str | None, Field(title="Reviewer", description="This call's reviewer, 'provider:model-id'.")]
+Synthesizer = Annotated[str | None, Field(title="Synthesizer", description=(
+    "This call's synthesizer, 'provider:model-id'."))]
+MaxCost = Annotated[float | None, Field(gt=0, title="Spending cap (USD)", description=(
+    "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
 
 def tool_result(model: BaseModel) -> CallToolResult:
@@ -80,13 +92,17 @@ async def _answer(ctx: Context, handle: RunHandle) -> CallToolResult:
 
 
 async def fused_answer(
-    question: Question,
     ctx: Context,
+    question: OptionalQuestion = None,
     ensemble: EnsembleName = None,
     context: Background = None,
     deadline_s: Deadline = None,
     include_drafts: IncludeDrafts = False,
     from_run: FromRun = None,
+    drafters: Drafters = None,
+    reviewer: Reviewer = None,
+    synthesizer: Synthesizer = None,
+    max_cost_usd: MaxCost = None,
 ) -> Annotated[CallToolResult, FusedAnswer]:
     """Several models draft at once, one reviews, one fuses the answer; with per-model status, weights, cost, time. If status is 'running', call get_run(run_id) until 'done'."""  # noqa: E501
     service = service_of(ctx)
@@ -96,29 +112,36 @@ async def fused_answer(
             previous = service.runs.get(from_run)
         except UnknownRunError as exc:
             raise ToolError(str(exc)) from None
-        if question.strip() != previous.question.strip():
+        if question and question.strip() != previous.question.strip():
             raise ToolError(
                 f"run {from_run!r} answered a different question ({previous.question[:80]!r}); "
-                "pass that same question with from_run, or omit from_run to draft afresh."
+                "omit question with from_run (it reuses that run's), or omit from_run to draft afresh."
             )
         if context and (context.strip() != (previous.context or "").strip()):
             raise ToolError(
                 f"run {from_run!r} drafted with {'another' if previous.context else 'no'} context, and "
                 "from_run reuses those drafts: omit context, or omit from_run to draft afresh with it."
             )
-        ens = service.ensemble(ensemble or previous.ensemble, roles=("synthesizer",))  # drafts are reused
+        if drafters or reviewer:
+            raise ToolError("from_run reuses that run's drafts and review: omit drafters and reviewer "
+                            "(synthesizer may be chosen), or omit from_run to draft afresh.")
+        ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
+                              roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
-                                                  run_id=run_id)
+                                                  run_id=run_id, max_cost_usd=max_cost_usd)
     else:
-        ens = service.ensemble(ensemble)
+        if not question or not question.strip():
+            raise ToolError("invalid arguments to fused_answer: question is required (or from_run, the run_id "
+                            "of an earlier compare_drafts)")
+        ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
-                                       on_event=on_event, run_id=run_id)
+                                       on_event=on_event, run_id=run_id, max_cost_usd=max_cost_usd)
     return await _answer(ctx, service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work))
 
 
@@ -127,24 +150,30 @@ async def compare_drafts(
     ctx: Context,
     ensemble: EnsembleName = None,
     context: Background = None,
+    deadline_s: Deadline = None,
+    drafters: Drafters = None,
+    reviewer: Reviewer = None,
+    max_cost_usd: MaxCost = None,
 ) -> Annotated[CallToolResult, Comparison]:
     """Drafts side by side with review scores, reasons, agreement; no synthesis; fused_answer(from_run=run_id) fuses them later. If status is 'running', call get_run(run_id)."""  # noqa: E501
     service = service_of(ctx)
-    ens = service.ensemble(ensemble)
+    ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
+    deadline = deadline_s or ens.deadline_s
     run_id = _new_run_id()
 
     def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
-        return service.engine.fuse(question, ensemble=ens, context=context, on_event=on_event, synthesize=False,
-                                   run_id=run_id)
+        return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
+                                   synthesize=False, run_id=run_id, max_cost_usd=max_cost_usd)
 
-    return await _answer(ctx, service.start(run_id, "compare_drafts", ens.name, False, ens.deadline_s, work))
+    return await _answer(ctx, service.start(run_id, "compare_drafts", ens.name, False, deadline, work))
 
 
 async def get_run(
-    run_id: Annotated[str, Field(min_length=1, max_length=64, description="The run_id a running answer gave.")],
+    run_id: Annotated[str, Field(min_length=1, max_length=64, title="Run id",
+                                 description="The run_id a running answer gave.")],
     ctx: Context,
     wait_s: Annotated[float | None, Field(
-        gt=0, le=3600, description="Wait up to this long for the run (capped at the server's tool-time limit)."
+        gt=0, le=3600, title="Wait (seconds)", description="Wait up to this long for the run (capped at the server's tool-time limit)."
     )] = None,
 ) -> CallToolResult:
     """Wait for a run that answered status 'running'; returns it in its tool's shape once done, or 'running' again (then call again)."""  # noqa: E501
@@ -171,4 +200,5 @@ TOOLS = [
     (compare_drafts, "Compare drafts", MODEL_CALLING),
     (get_run, "Get run", LOCAL_ONLY),
     (list_ensembles, "List ensembles", LOCAL_ONLY),
+    (list_models, "List models", MODEL_LISTING),
 ]

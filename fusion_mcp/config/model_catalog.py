@@ -1,0 +1,183 @@
+"""The models a provider offers, from its own listing: OpenRouter's /models (ids, context length,
+prices) and the /v1/models of OpenAI-compatible servers and Ollama (ids).
+
+Each listing is cached on disk with the time it was fetched: it is fetched again once a day old,
+and a cached one is used, with its age, when the provider cannot be reached. Listed prices feed
+cost estimates (pricing.price_for); a model id missing from a listing gets a warning.
+No `from __future__ import annotations`: ModelList is a tool's return type (see server/service.py).
+"""
+
+import difflib
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field, ValidationError
+
+from ..providers.spec import ProviderSpec
+
+MODELS_CACHE_ENV = "FUSION_MCP_MODELS_CACHE"
+MAX_AGE_S = 24 * 3600.0
+FETCH_TIMEOUT_S = 15.0
+
+
+class ListedModel(BaseModel):
+    id: str
+    context_length: int | None = None
+    input_usd_per_mtok: float | None = Field(default=None, description="USD per million input tokens.")
+    output_usd_per_mtok: float | None = Field(default=None, description="USD per million output tokens.")
+
+
+class Listing(BaseModel):
+    provider: str
+    base_url: str
+    fetched_at: float
+    models: list[ListedModel]
+
+    @property
+    def age_s(self) -> float:
+        return max(0.0, time.time() - self.fetched_at)
+
+    def ids(self) -> set[str]:
+        return {m.id for m in self.models}
+
+
+def cache_dir() -> Path:
+    """FUSION_MCP_MODELS_CACHE, else $XDG_CACHE_HOME/fusion-mcp/models, else ~/.cache/fusion-mcp/models."""
+    chosen = os.environ.get(MODELS_CACHE_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fusion-mcp" / "models"
+
+
+def _cache_file(provider: str) -> Path:
+    return cache_dir() / f"{provider}.json"
+
+
+@lru_cache(maxsize=32)
+def _read(path: Path, _mtime: float) -> Listing | None:
+    try:
+        return Listing.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError):
+        return None  # a broken cache file is as good as none
+
+
+def cached_listing(provider: str) -> Listing | None:
+    path = _cache_file(provider)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return _read(path, mtime)
+
+
+def _write(listing: Listing) -> None:
+    path = _cache_file(listing.provider)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(listing.model_dump_json(), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # no cache this time; the listing itself still serves
+
+
+def _per_mtok(value: Any) -> float | None:
+    """OpenRouter prices are USD per token, as strings; -1 marks a variable price."""
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(price * 1_000_000, 6) if price >= 0 else None
+
+
+def parse_listing(provider: str, base_url: str, body: Any) -> Listing:
+    rows = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError("the listing has no `data` list")
+    models = []
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            continue
+        pricing = row.get("pricing") if isinstance(row.get("pricing"), dict) else {}
+        ctx = row.get("context_length")
+        models.append(ListedModel(
+            id=row["id"], context_length=ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
+            input_usd_per_mtok=_per_mtok(pricing.get("prompt")), output_usd_per_mtok=_per_mtok(pricing.get("completion")),
+        ))
+    return Listing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models)
+
+
+def listable(spec: ProviderSpec) -> bool:
+    return spec.kind == "openai" and bool(spec.base_url) and bool(spec.models_path)
+
+
+async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient) -> Listing:
+    """GET the provider's listing (with its key when set: OpenRouter's needs none) and cache it."""
+    url = spec.base_url.rstrip("/") + "/" + (spec.models_path or "").lstrip("/")
+    headers = {}
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    response = await client.get(url, headers=headers, timeout=FETCH_TIMEOUT_S)
+    if response.status_code >= 400:
+        raise ValueError(f"HTTP {response.status_code} from {spec.name}'s model listing")
+    listing = parse_listing(spec.name, spec.base_url, response.json())
+    _write(listing)
+    return listing
+
+
+class ProviderListing(BaseModel):
+    provider: str
+    source: str = Field(description="fetched, cache (fresh), stale cache (provider unreachable), or none.")
+    age_s: float | None = Field(default=None, description="Age of the listing in seconds.")
+    models: int = 0
+    error: str | None = None
+
+
+async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, *, refresh: bool = False
+                      ) -> tuple[Listing | None, ProviderListing]:
+    """The provider's listing: the cache while under a day old (unless `refresh`), else fetched,
+    else the stale cache; with a line on where it came from."""
+    cached = cached_listing(spec.name)
+    if cached and cached.base_url != spec.base_url:
+        cached = None  # another server under the same provider name
+    if cached and not refresh and cached.age_s < MAX_AGE_S:
+        return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s), models=len(cached.models))
+    try:
+        listing = await fetch_listing(spec, client)
+        return listing, ProviderListing(provider=spec.name, source="fetched", age_s=0, models=len(listing.models))
+    except (httpx.HTTPError, ValueError, json.JSONDecodeError) as exc:
+        why = str(exc) if isinstance(exc, ValueError) else f"cannot reach {spec.name}: {type(exc).__name__}"
+        if cached:
+            return cached, ProviderListing(provider=spec.name, source="stale cache", age_s=round(cached.age_s),
+                                           models=len(cached.models), error=why)
+        return None, ProviderListing(provider=spec.name, source="none", error=why)
+
+
+def listed_model(ref: str) -> ListedModel | None:
+    """The cached listing's entry for `provider:model-id`, if any."""
+    provider, _, model_id = ref.partition(":")
+    listing = cached_listing(provider)
+    if listing is None:
+        return None
+    return next((m for m in listing.models if m.id == model_id), None)
+
+
+def closest_ids(model_id: str, listing: Listing, n: int = 3) -> list[str]:
+    return difflib.get_close_matches(model_id, sorted(listing.ids()), n=n, cutoff=0.4)
+
+
+def unlisted_warning(ref: str, provider: str, model_id: str) -> str | None:
+    """A warning when a cached listing of `provider` exists and lacks `model_id`."""
+    listing = cached_listing(provider)
+    if listing is None or not listing.models or model_id in listing.ids():
+        return None
+    close = closest_ids(model_id, listing)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    return f"{ref} is not in {provider}'s model listing ({len(listing.models)} models){hint}"

@@ -1,0 +1,105 @@
+"""What a run may cost at most, worked out before any call: prompt tokens and each role's output
+limit, times the model's price. Used to refuse a run over its spending cap (`max_cost_usd`) and to
+check each call against what is left of the cap.
+
+The prompt is counted at one token per CHARS_PER_TOKEN characters, on the high side; a role with no
+`max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with that limit, so the
+estimate bounds what the call can bill.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..config.ensembles import Ensemble, ModelRole
+from ..config.pricing import Price, price_for
+from ..providers import ChatRequest
+from .requests import draft_request, review_request, synthesis_request
+from .result import Analysis, Draft
+
+CHARS_PER_TOKEN = 3.0
+TOKENS_PER_MESSAGE = 8
+DEFAULT_OUTPUT_LIMIT = 2048
+# OpenRouter's web plugin: 5 results by default, at $4 per 1,000 results (Exa), per call.
+WEB_SEARCH_USD = 0.02
+
+
+def output_limit(role: ModelRole) -> int:
+    """The output cap the role's calls are sent with, or the one a cap sends them with."""
+    return role.max_tokens or role.provider.default_max_tokens or DEFAULT_OUTPUT_LIMIT
+
+
+def prompt_tokens(request: ChatRequest) -> int:
+    return sum(math.ceil(len(m.content) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request.messages)
+
+
+def role_price(role: ModelRole) -> Price | None:
+    """The price estimates use; the local model is free; None when no price is known."""
+    if role.provider.kind == "local":
+        return Price(input=0.0, output=0.0)
+    return price_for(role.ref)
+
+
+def call_cost(role: ModelRole, input_tokens: int) -> float | None:
+    """The most one call of `role` can cost with this many prompt tokens; None without a price."""
+    price = role_price(role)
+    if price is None:
+        return None
+    searches = role.web or role.model_id.endswith(":online")  # OpenRouter's suffix for the same plugin
+    return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if searches else 0.0)
+
+
+@dataclass
+class Estimate:
+    """The estimate of a run, call by call, and the models without a known price."""
+
+    calls: list[tuple[str, str, float | None]] = field(default_factory=list)  # (stage, model, USD)
+
+    @property
+    def unpriced(self) -> list[str]:
+        return list(dict.fromkeys(model for _, model, usd in self.calls if usd is None))
+
+    @property
+    def total_usd(self) -> float:
+        return sum(usd for _, _, usd in self.calls if usd is not None)
+
+    def add(self, stage: str, role: ModelRole, input_tokens: int) -> None:
+        self.calls.append((stage, role.ref, call_cost(role, input_tokens)))
+
+    def breakdown(self) -> str:
+        return ", ".join(f"{stage} {model} {'unknown' if usd is None else f'${usd:.4f}'}"
+                         for stage, model, usd in self.calls)
+
+
+def _placeholders(ensemble: Ensemble) -> list[Draft]:
+    """Stand-ins for the drafts, sized at each drafter's output limit."""
+    return [Draft(label=chr(65 + i) if i < 26 else f"D{i + 1}", model=d.ref, status="ok",
+                  text="x" * int(output_limit(d) * CHARS_PER_TOKEN)) for i, d in enumerate(ensemble.drafters)]
+
+
+def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synthesize: bool = True) -> Estimate:
+    """Every call a fresh run may make: each draft, the review, and (unless compare-only) the synthesis."""
+    est = Estimate()
+    for d in ensemble.drafters:
+        est.add("draft", d, prompt_tokens(draft_request(d, question, context)))
+    drafts = _placeholders(ensemble)
+    if ensemble.reviewer and len(drafts) > 1:
+        est.add("review", ensemble.reviewer, prompt_tokens(review_request(
+            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)))
+    if synthesize and ensemble.synthesizer and len(drafts) > 1:
+        analysis_tokens = output_limit(ensemble.reviewer) if ensemble.reviewer else 0
+        tokens = prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, drafts, "0" * 12))
+        est.add("synthesis", ensemble.synthesizer, tokens + analysis_tokens)
+    return est
+
+
+def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, drafts: list[Draft],
+                       analysis: Analysis | None) -> Estimate:
+    """The one call a run resumed from earlier drafts (and their analysis) makes."""
+    est = Estimate()
+    ok = [d for d in drafts if d.status == "ok"]
+    if ensemble.synthesizer and len(ok) > 1:
+        est.add("synthesis", ensemble.synthesizer,
+                prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, ok, "0" * 12, analysis)))
+    return est
