@@ -15,7 +15,7 @@ from rich.table import Table
 from ..config.pricing import format_cost
 from .datasets import Dataset
 from .runner import EvalRun
-from .strategies import NOTES, ORACLE, gold_text
+from .strategies import NOTES, ORACLE, Outcome, gold_text
 
 Z95 = 1.959963984540054
 
@@ -72,27 +72,30 @@ def build_rows(run: EvalRun) -> list[Row]:
         records = [r for r in run.records if r.target == target.name]
         for name in target.strategies:
             outcomes = [r.outcomes[name] for r in records if name in r.outcomes]
-            n = len(outcomes)
-            correct = sum(o.correct for o in outcomes)
-            # Cost is that of the calls that returned; a failed call (counted under `failed`) adds none.
-            answered = [o for o in outcomes if o.failed is None]
-            known = [o.cost_usd for o in answered if o.cost_usd is not None]
-            complete = all(o.cost_complete and o.cost_usd is not None for o in answered)
-            cost = round(sum(known), 10) if known else None
-            latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
-            low, high = wilson(correct, n)
-            note = NOTES.get(name.split(":", 1)[0], "")
-            if target.baseline:
-                note = "the model alone (reference run)"
-            rows.append(Row(
-                target=target.name, strategy=name, n=n, correct=correct, accuracy=correct / n if n else 0.0,
-                ci_low=low, ci_high=high, unparseable=sum(o.unparseable for o in outcomes),
-                failed=sum(o.failed is not None for o in outcomes), cost_usd=cost, cost_complete=complete,
-                cost_per_item_usd=(cost / n if cost is not None and n else None),
-                latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95), note=note,
-            ))
+            note = "the model alone (reference run)" if target.baseline else NOTES.get(name.split(":", 1)[0], "")
+            rows.append(summarize(target.name, name, outcomes, note))
     mark_pareto(rows)
     return rows
+
+
+def summarize(target: str, strategy: str, outcomes: list[Outcome], note: str = "") -> Row:
+    """One row from one strategy's outcomes on a list of items."""
+    n = len(outcomes)
+    correct = sum(o.correct for o in outcomes)
+    # Cost is that of the calls that returned; a failed call (counted under `failed`) adds none.
+    answered = [o for o in outcomes if o.failed is None]
+    known = [o.cost_usd for o in answered if o.cost_usd is not None]
+    complete = all(o.cost_complete and o.cost_usd is not None for o in answered)
+    cost = round(sum(known), 10) if known else None
+    latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
+    low, high = wilson(correct, n)
+    return Row(
+        target=target, strategy=strategy, n=n, correct=correct, accuracy=correct / n if n else 0.0,
+        ci_low=low, ci_high=high, unparseable=sum(o.unparseable for o in outcomes),
+        failed=sum(o.failed is not None for o in outcomes), cost_usd=cost, cost_complete=complete,
+        cost_per_item_usd=(cost / n if cost is not None and n else None),
+        latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95), note=note,
+    )
 
 
 def mark_pareto(rows: list[Row]) -> None:
