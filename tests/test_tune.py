@@ -148,7 +148,7 @@ def test_an_interrupted_tune_resumes_and_a_second_is_free(lab, upstream, capsys)
     assert len(upstream.calls()) == made  # nothing new: drafts, reviews and syntheses all cached
     first, second = json.loads(out), json.loads(out2)
     assert second["run"]["spent_usd"] == 0 and second["run"]["cached_calls"] == second["run"]["calls"] > 0
-    assert "0 of 120 calls to make" in err
+    assert "0 of 120 draft calls to make" in err
     assert second["recommended"]["label"] == first["recommended"]["label"] == PANEL
     assert second["recommended"]["tune"] == first["recommended"]["tune"]  # same costs and latencies as first charged
 
