@@ -123,8 +123,10 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
         d = tune.dataset
         how = (f"Objective {settings.objective!r} among {len(choices.candidates)} candidates: {len(tune.panels)} panels "
                f"scored from their drafts, {len(tune.shortlisted)} confirmed with review and synthesis.")
-        data = (f"Data: {d.name} ({d.source}), {len(tune.tune_items)} items to choose on and {len(tune.held_items)} "
-                f"held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
+        sample = f"a seeded sample (seed {d.seed}) of {len(d.items)} of its {d.total} items" if d.seed is not None \
+            else f"its {d.total} items"
+        data = (f"Data: {d.name} ({d.source}), {sample}: {len(tune.tune_items)} to choose on and "
+                f"{len(tune.held_items)} held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
         text = ensemble_toml(tune.recommended, provenance(tune.recommended, how, data, tune.reasons), args.deadline)
         written = write_ensemble(args.write, text, force=args.force)
     paths = tune_report.write(Path(args.out), tune, written)

@@ -8,7 +8,7 @@ best single model (the exact McNemar test).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..config.pricing import format_cost
@@ -35,7 +35,6 @@ class Option:
     versus_best: Paired | None = None  # held-out, against the best single model
     cost_front: bool = False
     latency_front: bool = False
-    ranked: list[str] = field(default_factory=list)
 
     @property
     def single(self) -> bool:
@@ -136,6 +135,11 @@ def reasons(chosen: Option, best_single: Option, options: list[Option], objectiv
                      + ("" if chosen is best_single else f" ({_times(_cost(chosen), _cost(best_single))} that of the "
                         f"best single model, {best_single.label})")
                      + f", p50 latency {fmt_s(chosen.tune.latency_p50_s)}.")
+    close = [o for o in options if o is not chosen and chosen.tune is not None and _acc(o) >= chosen.tune.ci_low]
+    if close and chosen.tune is not None:
+        lines.append(f"The tune items cannot separate it from {len(close)} other option(s): their accuracy lies inside "
+                     f"its 95% interval [{chosen.tune.ci_low:.0%}–{chosen.tune.ci_high:.0%}] on {n_tune} items; "
+                     "more items would narrow it.")
     if n_held == 0:
         lines.append("There are no held-out items (--holdout 0): these are the numbers the choice was made on, "
                      "so they flatter it.")
