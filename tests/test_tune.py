@@ -213,3 +213,23 @@ def test_paired_counts_only_the_discordant_items():
     assert result.p_value == 1.0 and not result.separated
     with pytest.raises(ValueError):
         paired([True], [True, False])
+
+
+@pytest.mark.parametrize(("objective", "expected"), [
+    ("accuracy", PANEL),
+    ("cost", "lab:alpha"),  # the cheapest within 25 points of the best (80% vs 100%, half the cost)
+    ("pareto", "lab:alpha"),  # the front: gamma 60% $0.001, alpha 80% $0.002, the panel 100% $0.004
+])
+def test_objectives_choose_from_the_same_measurements(lab, upstream, capsys, objective, expected):
+    code, out, err = run_cli([*lab["args"], "--holdout", "0", "--objective", objective, "--tolerance", "25",
+                              "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["split"]["held_out"] == [] and len(result["split"]["tune"]) == N
+    assert result["recommended"]["label"] == expected
+    front = {o["label"] for o in result["options"] if o["cost_front"]}
+    assert front == {"lab:gamma", "lab:alpha", PANEL}
+    says = " ".join(result["reasons"])
+    assert "no held-out items" in says
+    if objective == "cost":
+        assert f"within 25 points of the most accurate ({PANEL}, 100.0%): 80.0% on the 40 tune items, at 50% of its cost" in says
