@@ -233,3 +233,28 @@ def test_objectives_choose_from_the_same_measurements(lab, upstream, capsys, obj
     assert "no held-out items" in says
     if objective == "cost":
         assert f"within 25 points of the most accurate ({PANEL}, 100.0%): 80.0% on the 40 tune items, at 50% of its cost" in says
+
+
+def test_write_goes_to_the_first_ensembles_folder_and_never_overwrites_silently(lab, upstream, capsys, monkeypatch,
+                                                                                tmp_path):
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    mine.mkdir()
+    other.mkdir()
+    monkeypatch.setenv("FUSION_MCP_ENSEMBLES", f"{mine}:{other}")
+    args = [*lab["args"], "--holdout", "0", "--json"]
+    code, out, err = run_cli([*args, "--write", "pick"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["written"] == str(mine / "pick.toml")
+    assert EnsembleRegistry.load().get("pick").drafters[1].ref == "lab:gamma"
+    before = (mine / "pick.toml").read_text()
+    made = len(upstream.calls())
+    code, _, err = run_cli([*args, "--write", "pick", "--no-cache"], capsys)
+    assert code == 2 and f"{mine / 'pick.toml'} exists; pass --force" in err
+    assert (mine / "pick.toml").read_text() == before
+    assert len(upstream.calls()) == made  # refused before the tune, not after it
+    code, _, err = run_cli([*args, "--write", "pick", "--force"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "--write", "../escape", "--no-cache"], capsys)
+    assert code == 2 and "an ensemble name is letters, digits" in err
+    assert len(upstream.calls()) == made
+    assert not (tmp_path / "escape.toml").exists()

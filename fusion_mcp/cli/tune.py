@@ -76,11 +76,13 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..evaluation.candidates import load_choices
     from ..evaluation.datasets import load_dataset
     from ..evaluation.tune import Settings, plan, run_tune
-    from ..evaluation.tune_write import ensemble_toml, provenance, write_ensemble
+    from ..evaluation.tune_write import ensemble_toml, provenance, target, write_ensemble
     from ..fusion.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
 
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    if args.write:
+        target(args.write, force=args.force)
     choices = load_choices(args.candidates, args.reviewers, args.synthesizers, registry)
     roles = [c.role for c in choices.candidates] + [c.role for c in choices.reviewers + choices.synthesizers if c]
     missing = sorted({r.provider.api_key_env for r in roles if r.provider.api_key_env and r.provider.key_required

@@ -57,16 +57,22 @@ def ensemble_toml(option: Option, provenance: list[str], deadline_s: float | Non
     return "\n".join(lines) + "\n"
 
 
-def write_ensemble(name: str, text: str, *, force: bool = False, folder: Path | None = None) -> Path:
-    """Validate the text as an ensemble, then write NAME.toml; an existing file needs `force`."""
+def target(name: str, *, force: bool = False, folder: Path | None = None) -> Path:
+    """Where NAME.toml goes; checked before the tune starts, so a bad name costs no call."""
     if not NAME.match(name):
         raise ConfigError(f"--write {name!r}: an ensemble name is letters, digits, '-', '_' and '.', "
                           "starting with a letter or digit")
-    folder = folder or user_ensembles_dir()
-    path = folder / f"{name}.toml"
-    parse_ensemble(name, tomllib.loads(text), path)  # never write a file the registry would reject
+    path = (folder or user_ensembles_dir()) / f"{name}.toml"
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to replace it, or --write another name")
+    return path
+
+
+def write_ensemble(name: str, text: str, *, force: bool = False, folder: Path | None = None) -> Path:
+    """Validate the text as an ensemble, then write NAME.toml; an existing file needs `force`."""
+    path = target(name, force=force, folder=folder)
+    folder = path.parent
+    parse_ensemble(name, tomllib.loads(text), path)  # never write a file the registry would reject
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
