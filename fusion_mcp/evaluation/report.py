@@ -167,8 +167,9 @@ def rich_table(rows: list[Row]) -> Table:
     return table
 
 
-def plot(rows: list[Row], path: Path, title: str) -> None:
-    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the front joined.
+def plot(rows: list[Row], path: Path, title: str, latency_front: list[bool] | None = None) -> None:
+    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the cost front
+    (`Row.pareto`) joined, and the latency front too when `latency_front` marks it row by row.
 
     Points carry short numbers and one legend names them, so nearby rows stay legible."""
     import matplotlib
@@ -179,28 +180,29 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
     colours = plt.get_cmap("tab20").colors
     number = {id(r): i + 1 for i, r in enumerate(rows)}
+    fast = {id(r) for r, on in zip(rows, latency_front or []) if on}
     panels = [
-        (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd),
-        (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s),
+        (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd, lambda r: r.pareto),
+        (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s, lambda r: id(r) in fast),
     ]
     handles = {}
-    for ax, xlabel, xof in panels:
+    for ax, xlabel, xof, on_front in panels:
         shown = [r for r in rows if xof(r) is not None and r.n]
         spots: dict[tuple[float, float], list[str]] = {}
         for r in shown:
             x, y = xof(r), r.accuracy * 100
             err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
-            marker = "^" if r.strategy == ORACLE else ("*" if r.pareto else "o")
+            marker = "^" if r.strategy == ORACLE else ("*" if on_front(r) else "o")
             colour = colours[(number[id(r)] - 1) % len(colours)]
             handles[number[id(r)]] = ax.errorbar([x], [y], yerr=err, fmt=marker, capsize=3, color=colour,
-                                                 markersize=10 if r.pareto else 6)
+                                                 markersize=10 if on_front(r) else 6)
             spots.setdefault((round(x, 9), round(y, 6)), []).append(str(number[id(r)]))
         for (x, y), names in spots.items():
             ax.annotate(",".join(names), (x, y), textcoords="offset points", xytext=(6, 3), fontsize=8)
+        front = sorted((r for r in shown if on_front(r)), key=lambda r: xof(r) or 0.0)
+        if len(front) > 1:
+            ax.plot([xof(r) for r in front], [r.accuracy * 100 for r in front], "--", color="grey")
         if xlabel.startswith("cost"):
-            front = sorted((r for r in shown if r.pareto), key=lambda r: r.cost_per_item_usd or 0.0)
-            if len(front) > 1:
-                ax.plot([r.cost_per_item_usd for r in front], [r.accuracy * 100 for r in front], "--", color="grey")
             hidden = [str(number[id(r)]) for r in rows if xof(r) is None]
             if hidden:
                 ax.text(0.01, 0.01, "not shown, cost unknown: " + ", ".join(hidden), transform=ax.transAxes, fontsize=8)
@@ -213,7 +215,8 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     fig.legend([handles[number[id(r)]] for r in rows if number[id(r)] in handles],
                [text for r, text in zip(rows, legend) if number[id(r)] in handles],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(title + "  (★ on the cost–accuracy Pareto front, dashed; ▲ oracle ceiling)")
+    fronts = "the cost–accuracy Pareto front" if latency_front is None else "each panel's Pareto front"
+    fig.suptitle(title + f"  (★ on {fronts}, dashed; ▲ oracle ceiling)")
     fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(rows) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -96,9 +96,11 @@ def markdown(t: Tune) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_rows(t: Tune) -> list[Row]:
-    return [replace(o.report, target=o.label, strategy="single" if o.single else "fuse", pareto=o.cost_front)
-            for o in by_accuracy(t.options) if o.report is not None]
+def _plot_rows(t: Tune) -> tuple[list[Row], list[bool]]:
+    shown = [o for o in by_accuracy(t.options) if o.report is not None]
+    rows = [replace(o.report, target=o.label, strategy="single" if o.single else "fuse", pareto=o.cost_front)
+            for o in shown if o.report is not None]
+    return rows, [o.latency_front for o in shown]
 
 
 def _option_json(o: Option) -> dict[str, Any]:
@@ -138,9 +140,9 @@ def write(out_dir: Path, t: Tune, written: Path | None) -> dict[str, Path]:
     paths = {name: out_dir / name for name in ("tune.json", "tune.md", "pareto.png")}
     paths["tune.json"].write_text(json.dumps(payload(t, written), indent=2) + "\n", encoding="utf-8")
     paths["tune.md"].write_text(markdown(t), encoding="utf-8")
-    plot(_plot_rows(t), paths["pareto.png"],
-         f"{t.dataset.name}: {'held-out' if t.held_items else 'all'} accuracy ({len(t.report_items)} items); "
-         "front chosen on the tune items")
+    rows, fast = _plot_rows(t)
+    plot(rows, paths["pareto.png"], f"{t.dataset.name}: {'held-out' if t.held_items else 'all'} accuracy "
+         f"({len(t.report_items)} items); fronts chosen on the tune items", latency_front=fast)
     return paths
 
 
