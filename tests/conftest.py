@@ -30,6 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
     monkeypatch.setenv("FUSION_MCP_MODELS_CACHE", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the user ensembles folder lives here
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The command line: `fusion-mcp ask | ensembles | models | serve | eval`. A thin layer over the engine.
+"""The command line: `fusion-mcp ask | ensembles | models | serve | eval | tune`. A thin layer over the engine.
 
 Each command is a module with `add_parser` and `run`; heavy imports (the engine, the MCP SDK) wait
 until a command runs, so `--help` stays fast.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FusionError, NoDraftsError
-from . import ask, ensembles, evaluate, models, serve
+from . import ask, ensembles, evaluate, models, serve, tune
 from .console import consoles
 
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     serve.add_parser(sub)
     evaluate.add_parser(sub)
+    tune.add_parser(sub)
     return parser
 
 

@@ -253,10 +253,26 @@ def load_ensemble_file(path: Path) -> Ensemble:
     return parse_ensemble(path.stem, data, path)
 
 
+def default_user_dir() -> Path:
+    """$XDG_CONFIG_HOME/fusion-mcp/ensembles, else ~/.config/fusion-mcp/ensembles."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "fusion-mcp" / "ensembles"
+
+
+def user_ensembles_dir() -> Path:
+    """The user's own ensembles folder, where `fusion-mcp tune --write` puts files: the first folder
+    of FUSION_MCP_ENSEMBLES when it is set, else the default user folder. Both are always loaded."""
+    env = [p for p in os.environ.get(ENSEMBLES_ENV, "").split(os.pathsep) if p]
+    return Path(env[0]).expanduser() if env else default_user_dir()
+
+
 def ensemble_dirs(extra: list[str | Path] | None = None) -> list[tuple[Path, str]]:
-    """(folder, where it came from): shipped first, then FUSION_MCP_ENSEMBLES, then --ensembles;
-    later folders win."""
+    """(folder, where it came from): shipped first, then the default user folder (when it exists),
+    then FUSION_MCP_ENSEMBLES, then --ensembles; later folders win."""
     dirs = [(SHIPPED_DIR, "shipped")]
+    user = default_user_dir()
+    if user.is_dir():
+        dirs.append((user, "the user folder"))
     env = os.environ.get(ENSEMBLES_ENV, "")
     dirs += [(Path(p).expanduser(), ENSEMBLES_ENV) for p in env.split(os.pathsep) if p]
     dirs += [(Path(p).expanduser(), "--ensembles") for p in (extra or [])]

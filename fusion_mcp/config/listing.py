@@ -58,7 +58,7 @@ class EnsembleList(BaseModel):
     broken_files: dict[str, str] = Field(default_factory=dict, description="Ensemble files that failed to load.")
 
 
-def _call_cost(role: ModelRole, input_tokens: int, output_tokens: int) -> float | None:
+def call_cost(role: ModelRole, input_tokens: int, output_tokens: int) -> float | None:
     if role.provider.kind == "local":
         return 0.0
     price = price_for(role.ref)
@@ -73,11 +73,11 @@ def estimate_cost(ensemble: Ensemble) -> float | None:
     """The cost of one fused answer under the stated token budget; None if any price is unknown."""
     n = len(ensemble.drafters)
     read_all = ASSUMED_PROMPT_TOKENS + n * ASSUMED_DRAFT_TOKENS
-    costs = [_call_cost(d, ASSUMED_PROMPT_TOKENS, ASSUMED_DRAFT_TOKENS) for d in ensemble.drafters]
+    costs = [call_cost(d, ASSUMED_PROMPT_TOKENS, ASSUMED_DRAFT_TOKENS) for d in ensemble.drafters]
     if ensemble.reviewer and n > 1:
-        costs.append(_call_cost(ensemble.reviewer, read_all, n * ASSUMED_REVIEW_TOKENS_PER_DRAFT))
+        costs.append(call_cost(ensemble.reviewer, read_all, n * ASSUMED_REVIEW_TOKENS_PER_DRAFT))
     if ensemble.synthesizer and n > 1:
-        costs.append(_call_cost(ensemble.synthesizer, read_all, ASSUMED_ANSWER_TOKENS))
+        costs.append(call_cost(ensemble.synthesizer, read_all, ASSUMED_ANSWER_TOKENS))
     if any(c is None for c in costs):
         return None
     return round(sum(c for c in costs if c is not None), 6)

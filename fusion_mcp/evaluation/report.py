@@ -15,7 +15,7 @@ from rich.table import Table
 from ..config.pricing import cost_column
 from .datasets import Dataset
 from .runner import EvalRun
-from .strategies import BASELINE, NOTES, ORACLE, gold_text
+from .strategies import BASELINE, NOTES, ORACLE, Outcome, gold_text
 
 Z95 = 1.959963984540054
 
@@ -72,27 +72,30 @@ def build_rows(run: EvalRun) -> list[Row]:
         records = [r for r in run.records if r.target == target.name]
         for name in target.strategies:
             outcomes = [r.outcomes[name] for r in records if name in r.outcomes]
-            n = len(outcomes)
-            correct = sum(o.correct for o in outcomes)
-            # Cost is that of the calls that returned; a failed call (counted under `failed`) adds none.
-            answered = [o for o in outcomes if o.failed is None]
-            known = [o.cost_usd for o in answered if o.cost_usd is not None]
-            complete = all(o.cost_complete and o.cost_usd is not None for o in answered)
-            cost = round(sum(known), 10) if known else None
-            latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
-            low, high = wilson(correct, n)
-            note = NOTES.get(name.split(":", 1)[0], "")
-            if target.baseline:
-                note = "the model alone (reference run)"
-            rows.append(Row(
-                target=target.name, strategy=name, n=n, correct=correct, accuracy=correct / n if n else 0.0,
-                ci_low=low, ci_high=high, unparseable=sum(o.unparseable for o in outcomes),
-                failed=sum(o.failed is not None for o in outcomes), cost_usd=cost, cost_complete=complete,
-                cost_per_item_usd=(cost / n if cost is not None and n else None),
-                latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95), note=note,
-            ))
+            note = "the model alone (reference run)" if target.baseline else NOTES.get(name.split(":", 1)[0], "")
+            rows.append(summarize(target.name, name, outcomes, note))
     mark_pareto(rows)
     return rows
+
+
+def summarize(target: str, strategy: str, outcomes: list[Outcome], note: str = "") -> Row:
+    """One row from one strategy's outcomes on a list of items."""
+    n = len(outcomes)
+    correct = sum(o.correct for o in outcomes)
+    # Cost is that of the calls that returned; a failed call (counted under `failed`) adds none.
+    answered = [o for o in outcomes if o.failed is None]
+    known = [o.cost_usd for o in answered if o.cost_usd is not None]
+    complete = all(o.cost_complete and o.cost_usd is not None for o in answered)
+    cost = round(sum(known), 10) if known else None
+    latencies = [o.latency_s for o in outcomes if o.latency_s is not None and o.failed is None]
+    low, high = wilson(correct, n)
+    return Row(
+        target=target, strategy=strategy, n=n, correct=correct, accuracy=correct / n if n else 0.0,
+        ci_low=low, ci_high=high, unparseable=sum(o.unparseable for o in outcomes),
+        failed=sum(o.failed is not None for o in outcomes), cost_usd=cost, cost_complete=complete,
+        cost_per_item_usd=(cost / n if cost is not None and n else None),
+        latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95), note=note,
+    )
 
 
 def mark_pareto(rows: list[Row]) -> None:
@@ -184,8 +187,9 @@ def rich_table(rows: list[Row], width: int = WIDE) -> Table:
     return table
 
 
-def plot(rows: list[Row], path: Path, title: str) -> None:
-    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the front joined.
+def plot(rows: list[Row], path: Path, title: str, latency_front: list[bool] | None = None) -> None:
+    """Accuracy (with its 95% CI) against cost per item, and against p50 latency; the cost front
+    (`Row.pareto`) joined, and the latency front too when `latency_front` marks it row by row.
 
     Points carry short numbers and one legend names them, so nearby rows stay legible."""
     import matplotlib
@@ -197,12 +201,13 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     colours = plt.get_cmap("tab10").colors
     markers = "osDv^P<X>hp*d"
     number = {id(r): i + 1 for i, r in enumerate(rows)}
+    fast = {id(r) for r, on in zip(rows, latency_front or []) if on}
     panels = [
-        (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd),
-        (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s),
+        (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd, lambda r: r.pareto),
+        (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s, lambda r: id(r) in fast),
     ]
     handles = {}
-    for ax, xlabel, xof in panels:
+    for ax, xlabel, xof, on_front in panels:
         shown = [r for r in rows if xof(r) is not None and r.n]
         spots: dict[tuple[float, float], list[str]] = {}
         for r in shown:
@@ -210,17 +215,18 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
             err = [[max(0.0, y - r.ci_low * 100)], [max(0.0, r.ci_high * 100 - y)]]
             i = number[id(r)] - 1  # each row its own colour and marker (pairs repeat only after 130 rows)
             marker, colour = markers[i % len(markers)], colours[(i + i // len(markers)) % len(colours)]
+            front = on_front(r)
             handles[number[id(r)]] = ax.errorbar(
-                [x], [y], yerr=err, fmt=marker, capsize=3, color=colour, markersize=11 if r.pareto else 7,
-                markeredgecolor="black" if r.pareto else colour, markeredgewidth=1.5 if r.pareto else 1,
+                [x], [y], yerr=err, fmt=marker, capsize=3, color=colour, markersize=11 if front else 7,
+                markeredgecolor="black" if front else colour, markeredgewidth=1.5 if front else 1,
                 mfc="none" if r.strategy == ORACLE else colour)
             spots.setdefault((round(x, 9), round(y, 6)), []).append(str(number[id(r)]))
         for (x, y), names in spots.items():
             ax.annotate(",".join(names), (x, y), textcoords="offset points", xytext=(6, 3), fontsize=8)
+        front = sorted((r for r in shown if on_front(r)), key=lambda r: xof(r) or 0.0)
+        if len(front) > 1:
+            ax.plot([xof(r) for r in front], [r.accuracy * 100 for r in front], "--", color="grey")
         if xlabel.startswith("cost"):
-            front = sorted((r for r in shown if r.pareto), key=lambda r: r.cost_per_item_usd or 0.0)
-            if len(front) > 1:
-                ax.plot([r.cost_per_item_usd for r in front], [r.accuracy * 100 for r in front], "--", color="grey")
             hidden = [str(number[id(r)]) for r in rows if xof(r) is None]
             if hidden:
                 ax.text(0.01, 0.01, "not shown, cost unknown: " + ", ".join(hidden), transform=ax.transAxes, fontsize=8)
@@ -234,7 +240,8 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     fig.legend([handles[number[id(r)]] for r in rows if number[id(r)] in handles],
                [text for r, text in zip(rows, legend) if number[id(r)] in handles],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(title + "  (black edge: on the cost–accuracy Pareto front, dashed; hollow: oracle ceiling)")
+    fronts = "the cost–accuracy Pareto front" if latency_front is None else "each panel's Pareto front"
+    fig.suptitle(title + f"  (black edge: on {fronts}, dashed; hollow: oracle ceiling)")
     fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(rows) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -75,7 +75,7 @@ class EvalRun:
         return sum(r.cached_calls for r in self.records)
 
 
-def resolve_provider(name: str, registry: EnsembleRegistry) -> ProviderSpec:
+def resolve_provider(name: str, registry: EnsembleRegistry, flag: str = "--baseline") -> ProviderSpec:
     """A provider by name: built in, or declared in any loaded ensemble file."""
     if name in BUILTIN_PROVIDERS:
         return BUILTIN_PROVIDERS[name]
@@ -84,7 +84,7 @@ def resolve_provider(name: str, registry: EnsembleRegistry) -> ProviderSpec:
             if role.provider.name == name:
                 return role.provider
     known = sorted(set(BUILTIN_PROVIDERS) | {r.provider.name for e in registry.ensembles.values() for _, r in e.roles})
-    raise ConfigError(f"--baseline: unknown provider {name!r}; use one of {', '.join(known)} "
+    raise ConfigError(f"{flag}: unknown provider {name!r}; use one of {', '.join(known)} "
                       "(or declare it in an ensemble file under [providers.NAME])")
 
 
@@ -95,9 +95,14 @@ def baseline_target(ref: str, registry: EnsembleRegistry, deadline_s: float | No
     except ValueError as exc:
         raise ConfigError(f"--baseline: {exc}") from None
     role = ModelRole(provider=resolve_provider(provider, registry), model_id=model_id)
-    ensemble = Ensemble(name=f"baseline:{ref}", path=None, description=f"{ref} alone", min_drafts=1,
+    return role_target(ref, role, deadline_s)
+
+
+def role_target(name: str, role: ModelRole, deadline_s: float | None) -> Target:
+    """One model (at its settings) alone: a one-drafter ensemble whose draft is the answer."""
+    ensemble = Ensemble(name=f"baseline:{name}", path=None, description=f"{name} alone", min_drafts=1,
                         deadline_s=deadline_s or DEFAULT_DEADLINE_S, drafters=(role,), reviewer=None, synthesizer=None)
-    return Target(name=ref, ensemble=ensemble, strategies=[strategies.BASELINE], baseline=True)
+    return Target(name=name, ensemble=ensemble, strategies=[strategies.BASELINE], baseline=True)
 
 
 def _run_id(item: Item) -> str:

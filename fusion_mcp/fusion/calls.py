@@ -8,8 +8,8 @@ from ..config.ensembles import ModelRole
 from ..config.pricing import with_cost
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
-from .budget import Budget
 from ..providers.base import TextSink
+from .budget import Budget
 from .call_cache import CallCache, call_key
 from .paces import PaceBook
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tomllib
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -129,6 +130,6 @@ class PaceBook:
     def _write(self, text: str) -> None:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")  # runs may save at once
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.path)

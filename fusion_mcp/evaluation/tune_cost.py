@@ -1,0 +1,101 @@
+"""The cost of a whole tune, estimated before any call: drafts (those not in the call cache) plus
+the confirmations (review + synthesis of the shortlisted panels on every item, an upper bound).
+
+Tokens are counted at about four characters each from the real prompts; a draft is assumed to run to
+the model's max_tokens or the listing's assumed draft length, and a review and a synthesis to read the
+prompt and every draft (see config/listing.py). Prices come from the price table; the local model is free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config.ensembles import ModelRole
+from ..config.listing import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
+                              call_cost)
+from ..config.pricing import format_cost
+from ..fusion.call_cache import SQLiteCallCache, call_key
+from ..fusion.requests import draft_request
+from ..prompts import template
+from .candidates import Candidate
+from .datasets import Item
+
+CHARS_PER_TOKEN = 4
+# The instructions a review and a synthesis add to the drafts they read (the templates' own text).
+REVIEW_OVERHEAD_TOKENS = (len(template("review_system").template) + len(template("synthesis_system").template)) // 8
+
+
+@dataclass
+class Estimate:
+    draft_calls: int = 0
+    cached_drafts: int = 0
+    draft_usd: float = 0.0
+    confirm_calls: int = 0
+    confirm_usd: float = 0.0
+    unpriced: list[str] = field(default_factory=list)  # models with no price: the estimate is unknown
+
+    @property
+    def total_usd(self) -> float | None:
+        return None if self.unpriced else round(self.draft_usd + self.confirm_usd, 8)
+
+    def text(self) -> str:
+        drafts = (f"drafts {format_cost(self.draft_usd)} ({self.draft_calls - self.cached_drafts} of "
+                  f"{self.draft_calls} calls to make; {self.cached_drafts} in the call cache)")
+        confirm = f"confirmations at most {format_cost(self.confirm_usd)} ({self.confirm_calls} review/synthesis calls)"
+        if self.unpriced:
+            return (f"estimated cost: unknown, no price for {', '.join(self.unpriced)}; "
+                    f"{self.draft_calls - self.cached_drafts} of {self.draft_calls} draft calls to make "
+                    f"({self.cached_drafts} in the call cache), and at most {self.confirm_calls} review/synthesis calls")
+        return f"estimated cost: {format_cost(self.total_usd)} = {drafts} + {confirm}"
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // CHARS_PER_TOKEN)
+
+
+def _add(est: Estimate, role: ModelRole, input_tokens: int, output_tokens: int) -> float:
+    cost = call_cost(role, input_tokens, output_tokens)
+    if cost is None:
+        if role.ref not in est.unpriced:
+            est.unpriced.append(role.ref)
+        return 0.0
+    return cost
+
+
+def estimate(items: list[Item], candidates: list[Candidate], reviewers: list[ModelRole | None],
+             synthesizers: list[ModelRole | None], panels: int, panel_size: int,
+             cache: SQLiteCallCache | None) -> Estimate:
+    """Every draft not yet in the cache, and `panels` × reviewers × synthesizers confirmations on
+    every item (None: no such call)."""
+    est = Estimate()
+    for item in items:
+        prompt = item.prompt()
+        for c in candidates:
+            request = draft_request(c.role, prompt, None)
+            est.draft_calls += 1
+            if cache is not None and cache.get_now(call_key(c.role.provider, c.role.model_id, request, 0)):
+                est.cached_drafts += 1
+                continue
+            out = min(c.role.max_tokens or ASSUMED_DRAFT_TOKENS, ASSUMED_DRAFT_TOKENS)
+            est.draft_usd += _add(est, c.role, _tokens("".join(m.content for m in request.messages)), out)
+        read = _tokens(prompt) + REVIEW_OVERHEAD_TOKENS + panel_size * ASSUMED_DRAFT_TOKENS
+        for r in reviewers:
+            if r is not None:
+                est.confirm_usd += panels * len(synthesizers) * _add(
+                    est, r, read, panel_size * ASSUMED_REVIEW_TOKENS_PER_DRAFT)
+                est.confirm_calls += panels * len(synthesizers)
+        for s in synthesizers:
+            if s is not None:
+                est.confirm_usd += panels * len(reviewers) * _add(est, s, read, ASSUMED_ANSWER_TOKENS)
+                est.confirm_calls += panels * len(reviewers)
+    est.draft_usd = round(est.draft_usd, 8)
+    est.confirm_usd = round(est.confirm_usd, 8)
+    return est
+
+
+def dearest(candidates: list[Candidate]) -> ModelRole:
+    """The candidate whose call costs most: the stand-in for a reviewer or synthesizer not yet chosen."""
+    def cost(c: Candidate) -> float:
+        found = call_cost(c.role, 1000, 1000)
+        return float("inf") if found is None else found
+    return max(candidates, key=cost).role
