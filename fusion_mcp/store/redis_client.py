@@ -1,0 +1,29 @@
+"""Connecting to Redis: the optional client, one connection pool per store, a clear error when down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def connect(url: str) -> Any:
+    """A `redis.asyncio.Redis` for `url` (strings in and out); no I/O until first used."""
+    try:
+        import redis.asyncio as aioredis
+    except ImportError:
+        raise ConfigError("a redis:// store needs the Redis client: pip install 'fusion-mcp[shared]'") from None
+    return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                   socket_connect_timeout=5)
+
+
+async def check(client: Any, url: str) -> None:
+    """Fail at startup, not at the first tool call, when the store cannot be reached."""
+    import redis.exceptions
+
+    try:
+        await client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        shown = url.split("@")[-1]  # never echo a password in the URL
+        raise ConfigError(f"cannot reach the store at {shown}: {exc}. Start Redis or fix --store / "
+                          "FUSION_MCP_STORE") from None
