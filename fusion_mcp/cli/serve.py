@@ -65,21 +65,20 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
 
     try:
         store = store_url(args.store)
+        if store is not None and args.transport == "sse":
+            raise ConfigError("--store needs --transport streamable-http (SSE ties a client to one replica)")
+        if store is not None:
+            from ..store.redis_client import probe
+
+            anyio.run(probe, store)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if store is not None and args.transport == "sse":
-        print("error: --store needs --transport streamable-http (SSE ties a client to one replica)", file=sys.stderr)
-        return 2
     server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
                            store_url=store)
-    try:
-        if args.transport == "stdio":
-            server.run()
-        else:
-            anyio.run(lambda: serve_http(server, args.transport, args.host, args.port, token, args.allowed_host,
-                                         stateless=store is not None))
-    except ConfigError as exc:  # the store cannot be reached at startup
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.transport == "stdio":
+        server.run()
+    else:
+        anyio.run(lambda: serve_http(server, args.transport, args.host, args.port, token, args.allowed_host,
+                                     stateless=store is not None))
     return 0

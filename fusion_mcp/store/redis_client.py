@@ -24,6 +24,15 @@ async def check(client: Any, url: str) -> None:
     try:
         await client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
-        shown = url.split("@")[-1]  # never echo a password in the URL
-        raise ConfigError(f"cannot reach the store at {shown}: {exc}. Start Redis or fix --store / "
+        shown = url.split("://", 1)[-1].split("@")[-1]  # never echo a password in the URL
+        raise ConfigError(f"cannot reach the store at {shown}: {str(exc).rstrip('.')}. Start Redis or fix --store / "
                           "FUSION_MCP_STORE") from None
+
+
+async def probe(url: str) -> None:
+    """Connect once and close: `serve` checks its store before it starts listening."""
+    client = connect(url)
+    try:
+        await check(client, url)
+    finally:
+        await client.aclose()
