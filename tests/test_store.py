@@ -187,12 +187,17 @@ async def test_a_replica_waiting_on_a_run_is_woken_when_it_ends(redis_url):
         assert record is not None and record.status == "failed" and record.error == "every draft failed"
 
     async with anyio.create_task_group() as tg:
+        tg.start_soon(b.runs.listen)  # what a replica runs beside its server
         tg.start_soon(wait)
         await anyio.sleep(0.3)
         finished_at = time.monotonic()
         handle.error = "every draft failed"
         handle.done.set()
         await a.runs.finished(handle)
+        with anyio.fail_after(30):
+            while not ended:
+                await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
     assert ended and ended[0] - finished_at < 10  # woken, not left to its 60 s
     assert await b.runs.find("nope") is None
 

@@ -73,7 +73,7 @@ class FusionService:
                 self._groups.append(group)
                 self.background.attach(group)
                 if self._store is not None:
-                    group.start_soon(self._store.heartbeat)
+                    group.start_soon(self._store.serve)
                 try:
                     yield self
                 finally:

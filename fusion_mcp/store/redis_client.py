@@ -7,14 +7,20 @@ from typing import Any
 from ..errors import ConfigError
 
 
+MAX_CONNECTIONS = 64  # per replica; a command waits for a free one rather than failing
+WAIT_FOR_CONNECTION_S = 30
+
+
 def connect(url: str) -> Any:
     """A `redis.asyncio.Redis` for `url` (strings in and out); no I/O until first used."""
     try:
         import redis.asyncio as aioredis
     except ImportError:
         raise ConfigError("a redis:// store needs the Redis client: pip install 'fusion-mcp[shared]'") from None
-    return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
-                                   socket_connect_timeout=5)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, health_check_interval=30, socket_connect_timeout=5,
+        max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION_S)
+    return aioredis.Redis(connection_pool=pool)
 
 
 async def check(client: Any, url: str) -> None:

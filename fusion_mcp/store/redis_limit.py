@@ -4,7 +4,8 @@ A sorted set per provider holds one member per slot in use, scored by when its c
 slot first drops expired members (so a dead replica's slots come back within one lease), then adds one
 if fewer than the limit are held, all in one Lua script using Redis's clock. The replica renews the
 claims it holds (`renew`, from the store's heartbeat) while their calls run, and removes them after.
-A waiter polls with a short jittered sleep: simple, and cheap next to a model call.
+A waiter polls with a short jittered sleep: simple, and cheap next to a model call. Only `capacity`
+waiters of one replica poll at once (a replica can never hold more than that): a burst queues locally.
 """
 
 from __future__ import annotations
@@ -45,17 +46,23 @@ POLL_MAX_S = 0.1
 class RedisLimit:
     """At most `capacity` slots held at once across every replica sharing `key`."""
 
-    def __init__(self, client: Any, key: str, capacity: int, lease_s: float) -> None:
+    def __init__(self, client: Any, key: str, capacity: int, lease_s: float, beat_client: Any = None) -> None:
         self.client = client
         self.key = key
         self.capacity = capacity
         self.lease_s = lease_s
         self.held: set[str] = set()
+        self.local = anyio.CapacityLimiter(capacity)
         self._take = client.register_script(_TAKE)
-        self._renew = client.register_script(_RENEW)
+        self._renew = (beat_client or client).register_script(_RENEW)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        async with self.local, self._shared_slot():
+            yield
+
+    @asynccontextmanager
+    async def _shared_slot(self) -> AsyncIterator[None]:
         token = uuid.uuid4().hex
         delay = POLL_MIN_S
         while not await self._take(keys=[self.key], args=[self.capacity, token, self.lease_s]):

@@ -5,8 +5,8 @@ Per run: `{prefix}:run:{id}`, its record as JSON (kept `keep_s`, a day by defaul
 a lease (`heartbeat`) with the run's progress. A reader that finds a run `running` without a lease
 marks it failed (one Lua step, so a late finish is not overwritten by a stale view): a replica killed
 mid-run leaves no run `running` longer than one lease. A finished run is announced on
-`{prefix}:done:{id}`, which wakes the replicas waiting for it; they also look again every second, so
-a lapsed lease is noticed while waiting too.
+`{prefix}:done:{id}`: each replica listens on one connection (`listen`) and wakes its waiters; they
+also look again every second, so a lapsed lease is noticed while waiting too.
 """
 
 from __future__ import annotations
@@ -41,30 +41,31 @@ def lapsed_error(replica: str, lease_s: float) -> str:
 class RedisRuns:
     """`SharedRuns` in Redis. `replica` names this process in records and errors."""
 
-    def __init__(self, client: Any, prefix: str, lease_s: float, replica: str, keep_s: int = KEEP_S) -> None:
+    def __init__(self, client: Any, prefix: str, lease_s: float, replica: str, keep_s: int = KEEP_S,
+                 beat_client: Any = None) -> None:
         self.client = client
+        self.beat_client = beat_client or client  # leases never wait behind other traffic for a connection
         self.prefix = prefix
         self.lease_s = lease_s
         self.replica = replica
         self.keep_s = keep_s
         self.executing: dict[str, RunHandle] = {}
+        self._waiters: dict[str, anyio.Event] = {}
         self._lapse = client.register_script(_LAPSE)
 
     def _keys(self, run_id: str) -> tuple[str, str, str]:
         return f"{self.prefix}:run:{run_id}", f"{self.prefix}:lease:{run_id}", f"{self.prefix}:done:{run_id}"
 
-    async def _write(self, handle: RunHandle, *, lease: bool) -> None:
+    def _queue_write(self, pipe: Any, handle: RunHandle) -> None:
         run_key, lease_key, _ = self._keys(handle.run_id)
-        record = RunRecord.of_handle(handle, self.replica).model_dump_json()
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(run_key, record, ex=self.keep_s)
-            if lease:
-                pipe.set(lease_key, self.replica, px=int(self.lease_s * 1000))
-            await pipe.execute()
+        pipe.set(run_key, RunRecord.of_handle(handle, self.replica).model_dump_json(), ex=self.keep_s)
+        pipe.set(lease_key, self.replica, px=int(self.lease_s * 1000))
 
     async def started(self, handle: RunHandle) -> None:
         self.executing[handle.run_id] = handle
-        await self._write(handle, lease=True)
+        async with self.client.pipeline(transaction=True) as pipe:
+            self._queue_write(pipe, handle)
+            await pipe.execute()
 
     async def finished(self, handle: RunHandle) -> None:
         self.executing.pop(handle.run_id, None)
@@ -79,10 +80,13 @@ class RedisRuns:
             await pipe.execute()
 
     async def heartbeat(self) -> None:
-        """Renew the lease of every run executing here, with its progress so far."""
-        for handle in list(self.executing.values()):
-            if not handle.finished:
-                await self._write(handle, lease=True)
+        """Renew the lease of every run executing here, with its progress so far: one round trip."""
+        running = [h for h in self.executing.values() if not h.finished]
+        if running:
+            async with self.beat_client.pipeline(transaction=False) as pipe:
+                for handle in running:
+                    self._queue_write(pipe, handle)
+                await pipe.execute()
 
     async def find(self, run_id: str) -> RunRecord | None:
         run_key, lease_key, channel = self._keys(run_id)
@@ -99,17 +103,30 @@ class RedisRuns:
 
     async def wait(self, run_id: str, timeout_s: float) -> RunRecord | None:
         """The run once finished, or as it stands after `timeout_s`; None when unknown."""
-        _, _, channel = self._keys(run_id)
+        end = anyio.current_time() + timeout_s
+        while True:
+            woken = self._waiters.setdefault(run_id, anyio.Event())  # before reading: no finish is missed
+            record = await self.find(run_id)
+            left = end - anyio.current_time()
+            if record is None or record.finished:
+                self._waiters.pop(run_id, None)  # others waiting on it see it finished at their next look
+                return record
+            if left <= 0:
+                return record
+            with anyio.move_on_after(min(POLL_S, left)):
+                await woken.wait()
+
+    async def listen(self) -> None:
+        """Wake the waiters of each run announced finished, for as long as the server runs."""
         pubsub = self.client.pubsub()
         try:
-            await pubsub.subscribe(channel)  # before reading, so a finish in between is not missed
-            end = anyio.current_time() + timeout_s
-            while True:
-                record = await self.find(run_id)
-                left = end - anyio.current_time()
-                if record is None or record.finished or left <= 0:
-                    return record
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(POLL_S, left))
+            await pubsub.psubscribe(f"{self.prefix}:done:*")
+            async for message in pubsub.listen():
+                if message.get("type") == "pmessage":
+                    run_id = str(message["channel"]).rsplit(":", 1)[-1]
+                    event = self._waiters.pop(run_id, None)
+                    if event is not None:
+                        event.set()
         finally:
             with anyio.CancelScope(shield=True):
                 await pubsub.aclose()

@@ -28,22 +28,37 @@ class RedisStore:
         self.prefix = prefix
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self.client = connect(url)
+        self.beat_client = connect(url)  # its own connections: a busy replica still renews its leases
         self.cache = RedisCallCache(self.client, prefix)
         self.paces = RedisPaceBook(self.client, prefix)
-        self.runs = RedisRuns(self.client, prefix, lease_s, self.replica)
+        self.runs = RedisRuns(self.client, prefix, lease_s, self.replica, beat_client=self.beat_client)
         self.limits: dict[str, RedisLimit] = {}
 
     def limit(self, spec: ProviderSpec) -> ConcurrencyLimit:
         """The shared limit of one provider: every replica using a provider of this name counts."""
         key = f"{self.prefix}:limit:{spec.name}"
         if key not in self.limits:
-            self.limits[key] = RedisLimit(self.client, key, spec.max_concurrency, self.lease_s)
+            self.limits[key] = RedisLimit(self.client, key, spec.max_concurrency, self.lease_s, self.beat_client)
         return self.limits[key]
 
     async def open(self) -> "RedisStore":
         await check(self.client, self.url)
         await self.paces.load()
         return self
+
+    async def serve(self) -> None:
+        """What a replica runs beside its server: the heartbeat, and the listener that wakes waiters."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.heartbeat)
+            group.start_soon(self._listen)
+
+    async def _listen(self) -> None:
+        while True:  # a dropped connection costs a second of polling, then listening resumes
+            try:
+                await self.runs.listen()
+            except Exception as exc:
+                log.warning("lost the store's run announcements (%s); waiters poll meanwhile", exc)
+                await anyio.sleep(1)
 
     async def heartbeat(self) -> None:
         """Renew leases every third of a lease, for as long as the server runs; a missed beat is logged."""
@@ -58,3 +73,4 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.beat_client.aclose()
