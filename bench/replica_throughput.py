@@ -83,7 +83,7 @@ def main() -> None:
         for model in ("alpha", "beta", "fuser"):
             up.script(model, text=f"{model} answers.")
         (folder / "lab.toml").write_text(lab_toml(up.url, ["alpha", "beta"], reviewer=None, deadline_s=60,
-                                                  provider_extra="max_retries = 0\nmax_concurrency = 64"))
+                                                  provider_extra="max_retries = 0\nmax_concurrency = 16"))
         env = {"LAB_KEY": LAB_KEY, "FUSION_MCP_ENSEMBLES": str(folder), "FUSION_MCP_DEFAULT_ENSEMBLE": "lab",
                "FUSION_MCP_CACHE": str(folder / "cache.sqlite3")}
         opts = ("--max-running", "256")
