@@ -119,6 +119,8 @@ async def test_a_host_session_through_the_balancer_is_served_by_both_replicas(cl
             out = await settle(client, await client.call_tool("fused_answer", {"question": f"Balanced {mode} {i}?"}))
             assert out["answer"] == "Paris is the capital."
             assert (await read_run(client, out["run_id"]))["answer"] == "Paris is the capital."
+        unknown = await client.call_tool("get_run", {"run_id": "no-such-run"})
+        assert unknown.is_error and "no replica sharing this server's store has it" in unknown.content[0].text
     after = haproxy_requests(cluster.folder)
     assert all(after[r] > before.get(r, 0) for r in ("r0", "r1")), (before, after)
 

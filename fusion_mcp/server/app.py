@@ -45,7 +45,7 @@ def create_server(
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
-                    description="A run of this server process: drafts, review, synthesis, usage.",
+                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
                     mime_type="application/json")(run_resource)
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(

@@ -46,4 +46,4 @@ async def run_resource(run_id: str, ctx: Context) -> str:
     try:
         return service.runs.get(run_id).model_dump_json(indent=2)
     except UnknownRunError as exc:
-        raise ResourceNotFoundError(str(exc)) from None
+        raise ResourceNotFoundError(str(service.unknown_run(exc))) from None

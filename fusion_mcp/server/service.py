@@ -135,8 +135,15 @@ class FusionService:
                 if record is not None:  # known, but running or failed
                     raise ToolError(f"run {run_id!r} has no drafts to reuse yet: it is {record.status}"
                                     + (f" ({record.error})" if record.error else "")) from None
-                raise ToolError(str(exc)) from None
+                raise self.unknown_run(exc) from None
             return record.result
+
+    def unknown_run(self, exc: UnknownRunError) -> ToolError:
+        """The error for a run id nobody knows: with a shared store, no replica has it."""
+        if self.shared is None:
+            return ToolError(str(exc))
+        return ToolError(f"unknown run id {exc.run_id!r}: no replica sharing this server's store has it (runs "
+                         "are kept 24 h); run compare_drafts or fused_answer again to get a fresh run id")
 
     async def remote_run(self, run_id: str, wait_s: float = 0.0) -> RunRecord | None:
         """A run this process does not hold, from the shared store (waiting up to `wait_s` for it to

@@ -157,7 +157,7 @@ async def get_run(
         try:
             result = service.runs.get(run_id)
         except UnknownRunError as exc:
-            raise ToolError(str(exc)) from None
+            raise service.unknown_run(exc) from None
         return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result))
     await service.background.wait(handle, wait, progress_of(ctx), cancel_with_caller=False)
     return tool_result(view_of(handle, service.tool_timeout_s))
