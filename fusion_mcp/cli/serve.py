@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
     parser.add_argument("--max-running", type=int, default=16, metavar="N",
                         help="runs in flight at once, background runs included (default 16)")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="shared store for replicas behind a load balancer: redis://HOST:PORT/DB "
+                             "(default $FUSION_MCP_STORE, else this process's memory; see docs/deploy.md)")
     parser.set_defaults(run=run)
 
 
@@ -67,9 +70,25 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
-    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running)
+    from ..errors import ConfigError
+    from ..store import store_url
+
+    try:
+        store = store_url(args.store)
+        if store is not None and args.transport == "sse":
+            raise ConfigError("--store needs --transport streamable-http (SSE ties a client to one replica)")
+        if store is not None:
+            from ..store.redis_client import probe
+
+            anyio.run(probe, store)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
+                           store_url=store)
     if args.transport == "stdio":
         server.run()
     else:
-        anyio.run(serve_http, server, args.transport, args.host, args.port, token, args.allowed_host)
+        anyio.run(lambda: serve_http(server, args.transport, args.host, args.port, token, args.allowed_host,
+                                     stateless=store is not None))
     return 0

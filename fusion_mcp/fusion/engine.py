@@ -15,6 +15,7 @@ import httpx
 from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
+from ..providers.limits import LimitFactory, local_limit
 from .budget import check_estimate
 from .call_cache import CallCache
 from .calls import ModelCaller
@@ -29,7 +30,8 @@ HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16)
 
 
 class FusionEngine:
-    """Runs ensembles. `providers` hands in ready-made providers by name (tests, embedding)."""
+    """Runs ensembles. `providers` hands in ready-made providers by name (tests, embedding); `limits`
+    builds each provider's limit on calls in flight (shared ones: fusion_mcp/store)."""
 
     def __init__(
         self,
@@ -39,13 +41,14 @@ class FusionEngine:
         cache: CallCache | None = None,
         providers: Mapping[str, Provider] | None = None,
         paces: PaceBook | None = None,
+        limits: LimitFactory = local_limit,
     ) -> None:
         check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
         self.cache = cache
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
-        self.providers = ProviderPool(self._client, providers)
+        self.providers = ProviderPool(self._client, providers, limits)
         self.paces = paces if paces is not None else PaceBook.beside_cache()
         self.call = ModelCaller(self.providers, cache, self.paces)
 

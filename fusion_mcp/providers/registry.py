@@ -15,6 +15,7 @@ import httpx
 
 from ..errors import ConfigError
 from .base import Provider
+from .limits import LimitFactory, local_limit
 from .resilience import ResilientProvider
 
 if TYPE_CHECKING:  # spec.py validates kinds against this module
@@ -76,8 +77,10 @@ def build_provider(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
 class ProviderPool:
     """One wrapped provider per spec for the life of an engine; ready-made ones win by name."""
 
-    def __init__(self, client: httpx.AsyncClient, ready: Mapping[str, Provider] | None = None) -> None:
+    def __init__(self, client: httpx.AsyncClient, ready: Mapping[str, Provider] | None = None,
+                 limits: LimitFactory = local_limit) -> None:
         self._client = client
+        self._limits = limits
         self._ready = dict(ready or {})
         self._wrapped: dict[ProviderSpec, Provider] = {}
 
@@ -89,5 +92,6 @@ class ProviderPool:
                 max_retries=spec.max_retries,
                 max_concurrency=spec.max_concurrency,
                 timeout_s=spec.timeout_s,
+                limit=self._limits(spec),
             )
         return self._wrapped[spec]

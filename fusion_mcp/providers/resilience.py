@@ -9,6 +9,7 @@ import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
 from .base import ChatRequest, Completion, Provider, TextSink
+from .limits import ConcurrencyLimit, LocalLimit
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -24,12 +25,13 @@ class ResilientProvider:
     """Retries retryable failures with jittered backoff, honouring Retry-After, and never
     past the call's time budget; at most `max_concurrency` calls in flight to the provider."""
 
-    def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float) -> None:
+    def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float,
+                 limit: ConcurrencyLimit | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.max_retries = max_retries
         self.per_attempt_timeout_s = timeout_s
-        self.limiter = anyio.CapacityLimiter(max_concurrency)
+        self.limit = limit if limit is not None else LocalLimit(max_concurrency)  # shared across replicas: limits.py
 
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
                        sink: TextSink | None = None) -> Completion:
@@ -41,7 +43,7 @@ class ResilientProvider:
                 # The wait for a free slot counts against the deadline too: a call queued behind
                 # another run's must still time out on time.
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    async with self.limiter:
+                    async with self.limit.slot():
                         budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
                         with anyio.fail_after(budget):
                             result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)

@@ -32,12 +32,15 @@ def create_server(
     tool_timeout_s: float | None = None,
     max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
+    store_url: str | None = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
-    `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run."""
+    `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
+    `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
+    every replica using it (docs/deploy.md); None keeps them in this process."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running)
+                            max_running=max_running, store_url=store_url)
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                              lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
@@ -47,7 +50,7 @@ def create_server(
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
-                    description="A run of this server process: drafts, review, synthesis, usage.",
+                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
                     mime_type="application/json")(run_resource)
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(

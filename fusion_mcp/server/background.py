@@ -8,10 +8,11 @@ once a tool call has returned `running`, the run no longer depends on any client
 deadline, or on shutdown. At most `max_running` runs are in flight at once.
 """
 
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -21,6 +22,7 @@ from ..fusion.events import ProgressCallback, ProgressEvent
 from ..fusion.result import FusionResult
 from .runs import RunStore
 
+log = logging.getLogger("fusion_mcp")
 RunKind = Literal["fused_answer", "compare_drafts"]
 Work = Callable[[ProgressCallback], Awaitable[FusionResult]]
 DEADLINE_GRACE_S = 5.0  # a safety net over the run's own deadline, for a stage that overruns it
@@ -57,13 +59,22 @@ class RunHandle:
         return round(max(0.0, self.deadline_s - (anyio.current_time() - self.started)), 1)
 
 
+class RunObserver(Protocol):
+    """Told when a run starts and ends here: a shared store publishes it to the other replicas."""
+
+    async def started(self, handle: "RunHandle") -> None: ...
+
+    async def finished(self, handle: "RunHandle") -> None: ...
+
+
 class BackgroundRuns:
-    def __init__(self, store: RunStore, max_running: int) -> None:
+    def __init__(self, store: RunStore, max_running: int, observer: RunObserver | None = None) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.store = store
         self.max_running = max_running
         self.handles: OrderedDict[str, RunHandle] = OrderedDict()
+        self.observer = observer
         self._group: TaskGroup | None = None
 
     def attach(self, group: TaskGroup | None) -> None:
@@ -99,6 +110,8 @@ class BackgroundRuns:
                 await handle.listener(event)
 
         try:
+            if self.observer is not None:
+                await self.observer.started(handle)
             with handle.scope, anyio.move_on_after(handle.deadline_s + DEADLINE_GRACE_S) as net:
                 handle.result = await work(on_event)
             if handle.result is not None:
@@ -118,6 +131,15 @@ class BackgroundRuns:
             handle.error = f"the run failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
             handle.done.set()
+            if self.observer is not None:
+                await self._tell_finished(handle)
+
+    async def _tell_finished(self, handle: RunHandle) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            try:
+                await self.observer.finished(handle)  # type: ignore[union-attr]
+            except Exception as exc:  # the other replicas then see the run fail once its lease lapses
+                log.warning("could not publish the end of run %s: %s", handle.run_id, exc)
 
     async def wait(self, handle: RunHandle, timeout_s: float, on_event: ProgressCallback | None,
                    *, cancel_with_caller: bool) -> bool:

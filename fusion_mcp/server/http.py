@@ -10,7 +10,9 @@ from .auth import BearerAuthMiddleware, transport_security
 
 
 async def serve_http(server: MCPServer, transport: str, host: str, port: int, token: str | None,
-                     allowed_hosts: list[str]) -> None:
+                     allowed_hosts: list[str], *, stateless: bool = False) -> None:
+    """`stateless`: streamable HTTP keeps no session in this process, so any replica behind a load
+    balancer can answer any request (what a shared store is for)."""
     import uvicorn
 
     security = transport_security(host, allowed_hosts)
@@ -18,12 +20,14 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
         app: Any = server.sse_app(host=host, transport_security=security)
         path = "/sse"
     else:
-        app = server.streamable_http_app(host=host, transport_security=security)
+        app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless)
         path = "/mcp"
     if token:
         app = BearerAuthMiddleware(app, token)
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no token (loopback only)"
-    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path} ({auth})", file=sys.stderr, flush=True)
+    mode = ", stateless" if stateless and transport != "sse" else ""
+    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path} ({auth}{mode})", file=sys.stderr,
+          flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()

@@ -7,6 +7,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from ..config.ensembles import Ensemble
+from .background import RunHandle
+from .run_record import RunRecord
 from .runs import UnknownRunError
 from .service import service_of
 
@@ -29,7 +31,11 @@ def ensemble_resource(name: str, ctx: Context) -> str:
 
 async def run_resource(run_id: str, ctx: Context) -> str:
     service = service_of(ctx)
-    handle = service.background.handles.get(run_id)
+    handle: RunHandle | RunRecord | None = service.background.handles.get(run_id)
+    if handle is None:  # executing, or executed, on another replica (a shared store), else None
+        handle = await service.remote_run(run_id)
+        if handle is not None and handle.result is not None:
+            return handle.result.model_dump_json(indent=2)
     if handle is not None and not handle.finished:
         ev = handle.last_event
         return json.dumps({"run_id": run_id, "status": "running", "kind": handle.kind, "ensemble": handle.ensemble,
@@ -40,4 +46,4 @@ async def run_resource(run_id: str, ctx: Context) -> str:
     try:
         return service.runs.get(run_id).model_dump_json(indent=2)
     except UnknownRunError as exc:
-        raise ResourceNotFoundError(str(exc)) from None
+        raise ResourceNotFoundError(str(service.unknown_run(exc))) from None

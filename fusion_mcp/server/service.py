@@ -20,8 +20,10 @@ from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent
+from ..fusion.result import FusionResult
 from .background import BackgroundRuns, RunHandle, RunKind, Work
-from .runs import DEFAULT_MAX_RUNS, RunStore
+from .run_record import RunRecord, SharedRuns
+from .runs import DEFAULT_MAX_RUNS, RunStore, UnknownRunError
 
 TOOL_TIMEOUT_ENV = "FUSION_MCP_TOOL_TIMEOUT"
 # Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive. 40 s leaves room.
@@ -48,25 +50,30 @@ class FusionService:
 
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
-                 max_running: int = DEFAULT_MAX_RUNNING) -> None:
+                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None) -> None:
         self.registry = registry
+        self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
+        self.shared: SharedRuns | None = None
         self.runs = RunStore(max_runs)
         self.background = BackgroundRuns(self.runs, max_running)
         self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
         self._given_engine = engine
         self._engine: FusionEngine | None = engine
         self._groups: list[TaskGroup] = []
+        self._store: Any = None  # a RedisStore while serving with one
 
     @asynccontextmanager
     async def lifespan(self, _server: Any) -> AsyncIterator["FusionService"]:
         """One engine while any lifespan is entered; background runs live in the newest entry's task
         group and are cancelled when it exits (shutdown; for SSE, the connection closing)."""
         if self._engine is None:
-            self._engine = FusionEngine(self.registry)
+            self._engine = await self._open_engine()
         try:
             async with anyio.create_task_group() as group:
                 self._groups.append(group)
                 self.background.attach(group)
+                if self._store is not None:
+                    group.start_soon(self._store.serve)
                 try:
                     yield self
                 finally:
@@ -78,7 +85,22 @@ class FusionService:
                 engine, self._engine = self._engine, None
                 with anyio.CancelScope(shield=True):
                     await engine.aclose()
+                    if self._store is not None:
+                        store, self._store, self.shared, self.background.observer = self._store, None, None, None
+                        await store.aclose()
 
+    async def _open_engine(self) -> FusionEngine:
+        """The engine over the embedded store, or over the shared one: its call cache (the server uses
+        a cache only when shared), its pace book, its provider limits and its run store."""
+        if self.store_url is None:
+            return FusionEngine(self.registry)
+        from ..store import lease_from_env
+        from ..store.redis_store import RedisStore
+
+        self._store = await RedisStore(self.store_url, lease_from_env()).open()
+        self.shared = self.background.observer = self._store.runs
+        return FusionEngine(self.registry, cache=self._store.cache, paces=self._store.paces,
+                            limits=self._store.limit)
     @property
     def engine(self) -> FusionEngine:
         if self._engine is None:  # only reachable when a tool runs outside the server's lifespan
@@ -108,6 +130,33 @@ class FusionService:
             raise ToolError(f"ensemble {ensemble.name!r} cannot run on this machine: {'; '.join(local)}. "
                             "Install that where the server runs, or pick a ready ensemble from list_ensembles.")
         return ensemble
+
+    async def finished_run(self, run_id: str) -> FusionResult:
+        """A finished run's result (for from_run), from this process or the shared store."""
+        try:
+            return self.runs.get(run_id)
+        except UnknownRunError as exc:
+            record = await self.shared.find(run_id) if self.shared is not None else None
+            if record is None or record.result is None:
+                if record is not None:  # known, but running or failed
+                    raise ToolError(f"run {run_id!r} has no drafts to reuse yet: it is {record.status}"
+                                    + (f" ({record.error})" if record.error else "")) from None
+                raise self.unknown_run(exc) from None
+            return record.result
+
+    def unknown_run(self, exc: UnknownRunError) -> ToolError:
+        """The error for a run id nobody knows: with a shared store, no replica has it."""
+        if self.shared is None:
+            return ToolError(str(exc))
+        return ToolError(f"unknown run id {exc.run_id!r}: no replica sharing this server's store has it (runs "
+                         "are kept 24 h); run compare_drafts or fused_answer again to get a fresh run id")
+
+    async def remote_run(self, run_id: str, wait_s: float = 0.0) -> RunRecord | None:
+        """A run this process does not hold, from the shared store (waiting up to `wait_s` for it to
+        finish); None without a shared store or when the store does not know it."""
+        if self.shared is None:
+            return None
+        return await (self.shared.wait(run_id, wait_s) if wait_s > 0 else self.shared.find(run_id))
 
     def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
               work: Work) -> RunHandle:

@@ -17,6 +17,7 @@ from ..fusion.result import FusionResult
 from .background import RunHandle
 from .choice import chosen_ensemble
 from .model_tools import list_models
+from .run_record import RunRecord
 from .runs import UnknownRunError
 from .schemas import (
     Comparison,
@@ -70,8 +71,9 @@ def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def view_of(handle: RunHandle, wait_s: float) -> BaseModel:
-    """The finished run in the shape of the tool that started it, or a `running` view of it."""
+def view_of(handle: RunHandle | RunRecord, wait_s: float) -> BaseModel:
+    """The finished run in the shape of the tool that started it, or a `running` view of it; the run
+    may be executing here (a handle) or on another replica (a record from the shared store)."""
     if handle.error is not None:
         raise ToolError(handle.error)
     fused = handle.kind == "fused_answer"
@@ -108,10 +110,7 @@ async def fused_answer(
     service = service_of(ctx)
     run_id = _new_run_id()
     if from_run:
-        try:
-            previous = service.runs.get(from_run)
-        except UnknownRunError as exc:
-            raise ToolError(str(exc)) from None
+        previous = await service.finished_run(from_run)
         if question and question.strip() != previous.question.strip():
             raise ToolError(
                 f"run {from_run!r} answered a different question ({previous.question[:80]!r}); "
@@ -179,13 +178,16 @@ async def get_run(
     """Wait for a run that answered status 'running'; returns it in its tool's shape once done, or 'running' again (then call again)."""  # noqa: E501
     service = service_of(ctx)
     handle = service.background.handles.get(run_id)
+    wait = min(wait_s or service.tool_timeout_s, service.tool_timeout_s)
     if handle is None:
+        record = await service.remote_run(run_id, wait)  # executing, or executed, on another replica
+        if record is not None:
+            return tool_result(view_of(record, service.tool_timeout_s))
         try:
             result = service.runs.get(run_id)
         except UnknownRunError as exc:
-            raise ToolError(str(exc)) from None
+            raise service.unknown_run(exc) from None
         return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result))
-    wait = min(wait_s or service.tool_timeout_s, service.tool_timeout_s)
     await service.background.wait(handle, wait, progress_of(ctx), cancel_with_caller=False)
     return tool_result(view_of(handle, service.tool_timeout_s))
 

@@ -1,0 +1,44 @@
+"""Where a server keeps what its replicas share: runs, the call cache, model paces, provider limits.
+
+The default is embedded (this process's memory and files; nothing to install). `serve --store
+redis://HOST:PORT/DB` (or $FUSION_MCP_STORE) keeps them in Redis instead, so several replicas behind
+a load balancer act as one server: see docs/deploy.md. The Redis client is the `[shared]` extra.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ConfigError
+
+STORE_ENV = "FUSION_MCP_STORE"
+LEASE_ENV = "FUSION_MCP_LEASE_S"
+DEFAULT_LEASE_S = 15.0
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def store_url(flag: str | None) -> str | None:
+    """The store the user chose (the flag wins over the environment); None for the embedded one.
+    A URL of an unknown kind is a one-line error that says what is accepted."""
+    url = (flag or os.environ.get(STORE_ENV) or "").strip()
+    if url in ("", "memory", "embedded"):
+        return None
+    if not url.startswith(REDIS_SCHEMES):
+        where = "--store" if flag else STORE_ENV
+        raise ConfigError(f"{where}={url!r} is not a store this server knows: use redis://HOST:PORT/DB "
+                          "(or rediss://, unix://), or leave it unset for the embedded store")
+    return url
+
+
+def lease_from_env() -> float:
+    """Seconds a replica's claim on a run or a provider slot lasts unless renewed ($FUSION_MCP_LEASE_S)."""
+    raw = os.environ.get(LEASE_ENV)
+    if not raw:
+        return DEFAULT_LEASE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{LEASE_ENV}={raw!r} is not a number of seconds") from None
+    if not 1 <= value <= 600:
+        raise ConfigError(f"{LEASE_ENV}={raw!r} must be between 1 and 600 seconds")
+    return value

@@ -1,0 +1,76 @@
+"""The Redis store: one client for the run store, call cache, pace book and provider limits, and the
+heartbeat that renews this replica's leases (its runs and the provider slots it holds)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import anyio
+
+from ..providers.limits import ConcurrencyLimit
+from ..providers.spec import ProviderSpec
+from .redis_cache import RedisCallCache
+from .redis_client import check, connect
+from .redis_limit import RedisLimit
+from .redis_paces import RedisPaceBook
+from .redis_runs import RedisRuns
+
+log = logging.getLogger("fusion_mcp")
+PREFIX = "fusion-mcp"
+
+
+class RedisStore:
+    def __init__(self, url: str, lease_s: float, prefix: str = PREFIX) -> None:
+        self.url = url
+        self.lease_s = lease_s
+        self.prefix = prefix
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self.client = connect(url)
+        self.beat_client = connect(url)  # its own connections: a busy replica still renews its leases
+        self.cache = RedisCallCache(self.client, prefix)
+        self.paces = RedisPaceBook(self.client, prefix)
+        self.runs = RedisRuns(self.client, prefix, lease_s, self.replica, beat_client=self.beat_client)
+        self.limits: dict[str, RedisLimit] = {}
+
+    def limit(self, spec: ProviderSpec) -> ConcurrencyLimit:
+        """The shared limit of one provider: every replica using a provider of this name counts."""
+        key = f"{self.prefix}:limit:{spec.name}"
+        if key not in self.limits:
+            self.limits[key] = RedisLimit(self.client, key, spec.max_concurrency, self.lease_s, self.beat_client)
+        return self.limits[key]
+
+    async def open(self) -> "RedisStore":
+        await check(self.client, self.url)
+        await self.paces.load()
+        return self
+
+    async def serve(self) -> None:
+        """What a replica runs beside its server: the heartbeat, and the listener that wakes waiters."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.heartbeat)
+            group.start_soon(self._listen)
+
+    async def _listen(self) -> None:
+        while True:  # a dropped connection costs a second of polling, then listening resumes
+            try:
+                await self.runs.listen()
+            except Exception as exc:
+                log.warning("lost the store's run announcements (%s); waiters poll meanwhile", exc)
+                await anyio.sleep(1)
+
+    async def heartbeat(self) -> None:
+        """Renew leases every third of a lease, for as long as the server runs; a missed beat is logged."""
+        while True:
+            await anyio.sleep(self.lease_s / 3)
+            try:
+                await self.runs.heartbeat()
+                for limit in list(self.limits.values()):
+                    await limit.renew()
+            except Exception as exc:
+                log.warning("cannot renew leases in the store: %s", exc)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.beat_client.aclose()
