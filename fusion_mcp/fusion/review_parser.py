@@ -43,6 +43,12 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
+# A reply is the model's to write: a hostile or broken one must cost a parse error, not the run.
+# Start positions tried per source (a real review's JSON starts early), so that a reply of
+# thousands of brackets costs milliseconds.
+_MAX_STARTS = 256
+
+
 class ReviewParseError(ValueError):
     pass
 
@@ -54,13 +60,19 @@ def _json_candidates(text: str) -> list[Any]:
     decoder = json.JSONDecoder()
     for source in sources:
         for variant in (source, _TRAILING_COMMA.sub(r"\1", source)):
+            starts = 0
             for i, ch in enumerate(variant):
                 if ch not in "{[":
                     continue
+                starts += 1
+                if starts > _MAX_STARTS:
+                    break
                 try:
                     value, _ = decoder.raw_decode(variant, i)
                 except json.JSONDecodeError:
                     continue
+                except RecursionError:  # nested deeper than any review: every later start is inside it
+                    break
                 found.append(value)
                 break
     return found
@@ -148,7 +160,17 @@ def _scale(marks: list[dict[str, Any]]) -> float:
 
 
 def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:
-    """Scores by draft label; raises ReviewParseError when no draft's scores can be read."""
+    """Scores by draft label; raises ReviewParseError, and nothing else, when no draft's scores can be read."""
+    try:
+        return _parse(text, labels)
+    except ReviewParseError:
+        raise
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a shape no reviewer meant
+        snippet = text.strip().replace("\n", " ")[:120]
+        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {snippet!r}") from None
+
+
+def _parse(text: str, labels: list[str]) -> dict[str, Scores]:
     wanted = set(labels)
     for candidate in _json_candidates(text):
         parsed: dict[str, dict[str, Any]] = {}

@@ -107,7 +107,8 @@ class Run:
             if answer is not None:
                 source = "synthesis"
             elif synthesis.status != "not_configured":
-                self.degraded.append(f"synthesis {synthesis.status}: {synthesis.error}; the answer is the best-weighted draft")
+                self.degraded.append(f"synthesis ({synthesis.model}) {synthesis.status}: {synthesis.error}; "
+                                     "the answer is the best-weighted draft")
         if answer is None:
             best = max(ok, key=lambda d: (d.weight, d.agreement or 0.0))
             answer, source = best.text, "best_draft"
