@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,10 @@ class Behaviour:
     cost: float | None = None  # OpenRouter-style usage.cost
     echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
     rejects_json_schema: bool = False  # like llama.cpp's server: 500 on OpenAI's json_schema format
+    error_message: str | None = None  # with status != 200: the error's message (default "scripted N")
+    raw_body: bytes | None = None  # answer 200 with exactly these bytes (a malformed reply)
+    reset: bool = False  # send the headers and part of the body, then reset the connection
+    rate_limit_above: int = 0  # > 0: answer 429 to a request that finds more than N in flight
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Upstream:
         self.disconnects: list[str] = []  # models whose caller hung up mid-request
         self.in_flight = 0
         self.max_in_flight = 0
+        self.rate_limited = 0  # 429s sent by rate_limit_above
         self._calls: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -130,7 +136,15 @@ class Upstream:
                     n = upstream._calls[model] = upstream._calls.get(model, 0) + 1
                     upstream.in_flight += 1
                     upstream.max_in_flight = max(upstream.max_in_flight, upstream.in_flight)
+                    limit = upstream.behaviours.get(model, upstream.default).rate_limit_above
+                    over = limit > 0 and upstream.in_flight > limit
+                    if over:
+                        upstream.rate_limited += 1
                 try:
+                    if over:
+                        self._send(429, {"error": {"message": f"rate limited: more than {limit} in flight"}},
+                                   {"retry-after": "0.2"})
+                        return
                     upstream._serve(self, body, model, n, anthropic)
                 finally:
                     with upstream._lock:
@@ -187,6 +201,8 @@ class Upstream:
                 payload: Any = {"type": "error", "error": {"type": kind, "message": f"scripted {b.status}"}}
             else:
                 payload = {"error": {"message": f"scripted {b.status}", "code": b.status}}
+            if b.error_message is not None:
+                payload["error"]["message"] = b.error_message
             if b.echo_auth:
                 payload["error"]["message"] += f" for credentials {credentials!r}"
             handler._send(b.status, payload, headers)
@@ -196,6 +212,16 @@ class Upstream:
             return
         if b.malformed:
             handler._send(200, None, raw=b'{"choices": [ {"message": oops')
+            return
+        if b.raw_body is not None:
+            handler._send(200, None, raw=b.raw_body)
+            return
+        if b.reset:
+            handler.close_connection = True
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"choi")
+            handler.wfile.flush()
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
             return
         text = b.text(body) if callable(b.text) else b.text
         if anthropic:

@@ -20,6 +20,7 @@ from ..errors import (
     UnparseableResponseError,
     UpstreamError,
 )
+from ..redaction import redact
 from .spec import ProviderSpec
 
 _MAX_REASON = 300
@@ -54,20 +55,24 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _error_text(response: httpx.Response) -> str:
-    """The upstream's own error message, shortened; the raw body when it is not JSON."""
+    """The upstream's own error message, redacted, then shortened; the raw body when it is not JSON."""
+    return redact(_raw_error_text(response)[:65536])[:_MAX_REASON]  # what lies past 64 KB is never shown
+
+
+def _raw_error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text.strip()[:_MAX_REASON] or response.reason_phrase
+        return response.text.strip() or response.reason_phrase
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
             parts = [str(err.get(k)) for k in ("type", "code", "message") if err.get(k)]
             if parts:
-                return ": ".join(dict.fromkeys(parts))[:_MAX_REASON]
+                return ": ".join(dict.fromkeys(parts))
         elif isinstance(err, str):
-            return err[:_MAX_REASON]
-    return json.dumps(body)[:_MAX_REASON]
+            return err
+    return json.dumps(body)
 
 
 def error_for_status(provider: str, model: str, response: httpx.Response) -> ProviderError:
@@ -113,7 +118,7 @@ def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, 
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UnparseableResponseError(
-            provider, model, f"response is not JSON: {response.text[:80]!r}"
+            provider, model, f"response is not JSON: {redact(response.text)[:80]!r}"
         ) from None
     if not isinstance(body, dict):
         raise UnparseableResponseError(provider, model, "response JSON is not an object")
