@@ -11,6 +11,7 @@ import sys
 
 from rich.console import Console
 
+from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs
 
@@ -35,8 +36,10 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
 
     from ..config.ensembles import EnsembleRegistry
 
-    token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
+    token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
     if args.transport != "stdio":
+        if token is not None:
+            register_secret_value(token)
         try:
             check_bind(args.host, token)
         except BindError as exc:
