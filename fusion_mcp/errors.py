@@ -111,3 +111,7 @@ class NoDraftsError(FusionError):
         self.reasons = reasons
         detail = "; ".join(f"{model}: {why}" for model, why in reasons.items())
         super().__init__(f"no draft from ensemble {ensemble!r}: {detail}")
+
+
+class InputError(FusionError):
+    """The caller's own input cannot be sent to a model (a blank question, text that is not UTF-8)."""

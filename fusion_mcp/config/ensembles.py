@@ -273,7 +273,8 @@ class EnsembleRegistry:
         return sorted(self.ensembles)
 
     def get(self, name: str | None = None) -> Ensemble:
-        if name is None:
+        """The named ensemble; None or a blank name means the default, the same over MCP and the CLI."""
+        if name is None or not name.strip():
             name, _ = self.default()
         if name in self.ensembles:
             return self.ensembles[name]

@@ -18,6 +18,7 @@ from ..providers import Provider, ProviderPool
 from .call_cache import CallCache
 from .calls import ModelCaller
 from .events import ProgressCallback
+from .inputs import check_input
 from .result import FusionResult
 from .run import Run, RunInput
 
@@ -69,6 +70,7 @@ class FusionEngine:
         run_id: str | None = None,
     ) -> FusionResult:
         """Draft, review and (unless `synthesize` is False) synthesize one answer."""
+        check_input(question, context, deadline_s)
         ens = self._ensemble(ensemble)
         spec = RunInput(ens, question, context, deadline_s or ens.deadline_s)
         if run_id:
@@ -84,6 +86,7 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
+        check_input(previous.question, previous.context, deadline_s)
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s)
         return await Run(self.call, spec, on_event).resume(previous)

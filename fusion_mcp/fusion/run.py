@@ -6,7 +6,6 @@ this module only composes them, keeps the list of what degraded, and counts time
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 import uuid
@@ -16,6 +15,7 @@ from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
 from . import accounting
 from .calls import ModelCaller
+from .delimit import marker
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
 from .result import AnswerSource, Draft, FusionResult, Stage
@@ -47,10 +47,10 @@ class Run:
         self.times = accounting.StageTimes(started=time.perf_counter())
         self.degraded: list[str] = []
 
-    def _nonce(self, stage: str) -> str:
-        """The delimiter marker, fixed by the run id so that a rerun with the same id builds the same
-        prompts (and hits the call cache). Knowing it gains a draft nothing: wrap_draft strips it."""
-        return hashlib.sha256(f"{self.spec.run_id}/{stage}".encode()).hexdigest()[:12]
+    def _nonce(self, stage: str, drafts: list[Draft]) -> str:
+        """The delimiter marker: the same for a rerun of the same drafts (so the call cache answers it),
+        and known to no draft, since it hashes every draft's text (delimit.marker)."""
+        return marker(self.spec.run_id, stage, [d.text or "" for d in drafts])
 
     async def fuse(self, *, synthesize_answer: bool) -> FusionResult:
         """Draft, review, and (unless compare-only) synthesize."""
@@ -67,7 +67,7 @@ class Run:
 
         t0 = time.perf_counter()
         if len(ok) >= 2 or not synthesize_answer:
-            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"), self.plan)
+            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review", ok), self.plan)
             if outcome.degradation:
                 self.degraded.append(outcome.degradation)
             await progress.step("review", f"review: {outcome.stage.status}", model=outcome.stage.model,
@@ -102,7 +102,7 @@ class Run:
             synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis"), self.plan)
+                                       self._nonce("synthesis", ok), self.plan)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"

@@ -57,7 +57,8 @@ class AnthropicProvider:
         blocks = body.get("content")
         if not isinstance(blocks, list):
             raise UnparseableResponseError(self.name, model, "response has no content blocks")
-        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        text = "".join(b["text"] for b in blocks
+                       if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
         if not text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}

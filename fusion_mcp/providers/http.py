@@ -99,7 +99,11 @@ def error_for_transport(provider: str, model: str, url: str, exc: httpx.Transpor
     url = str(httpx.URL(url).copy_with(userinfo=b""))  # a password in base_url stays out of errors
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(provider, model, f"timed out talking to {url}")
-    return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
+    if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError)):
+        return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
+    # Connected, then lost: the upstream (or something between) dropped the request mid-way.
+    return UpstreamError(provider, model, f"the connection to {url} broke mid-response: {type(exc).__name__}",
+                         retryable=True)
 
 
 async def post_json(
