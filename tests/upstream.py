@@ -40,6 +40,7 @@ class Behaviour:
     raw_body: bytes | None = None  # answer 200 with exactly these bytes (a malformed reply)
     reset: bool = False  # send the headers and part of the body, then reset the connection
     rate_limit_above: int = 0  # > 0: answer 429 to a request that finds more than N in flight
+    workers: int = 0  # > 0: serve N requests at a time, the rest queue (answer time rises with load)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Upstream:
         self.max_in_flight = 0
         self.rate_limited = 0  # 429s sent by rate_limit_above
         self._calls: dict[str, int] = {}
+        self._workers: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -188,6 +190,15 @@ class Upstream:
 
     def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
         b = self.behaviours.get(model, self.default)
+        if b.workers:
+            with self._lock:
+                workers = self._workers.setdefault(model, threading.Semaphore(b.workers))
+            with workers:
+                self._serve_now(handler, body, model, n, anthropic, b)
+            return
+        self._serve_now(handler, body, model, n, anthropic, b)
+
+    def _serve_now(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool, b: Behaviour) -> None:
         credentials = handler.headers.get("authorization") or handler.headers.get("x-api-key") or ""
         if b.hang:
             self._wait(handler, None, model)

@@ -22,8 +22,10 @@ from .inputs import check_input
 from .result import FusionResult
 from .run import Run, RunInput
 
-# One pool for every provider; each provider also limits its own calls in flight (ResilientProvider).
-HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+# One pool for every provider, as large as the calls let in flight (ProviderPool's pool slots): each
+# provider limits its own calls adaptively, and no call ever waits inside the pool.
+POOL_SIZE = 128
+HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
 
 
 class FusionEngine:
@@ -42,7 +44,7 @@ class FusionEngine:
         self.cache = cache
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
-        self.providers = ProviderPool(self._client, providers)
+        self.providers = ProviderPool(self._client, providers, pool_size=POOL_SIZE if self._own_client else None)
         self.call = ModelCaller(self.providers, cache)
 
     async def __aenter__(self) -> "FusionEngine":

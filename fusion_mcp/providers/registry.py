@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 
 from .base import Provider
@@ -54,6 +55,9 @@ _KINDS: dict[str, ProviderFactory] = {
 }
 
 
+HTTP_KINDS = {"openai", "anthropic"}  # the kinds that share the engine's HTTP client
+
+
 def register_kind(kind: str, factory: ProviderFactory) -> None:
     """Make `kind = "<kind>"` usable in `[providers.NAME]` tables."""
     _KINDS[kind] = factory
@@ -75,10 +79,13 @@ def build_provider(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
 class ProviderPool:
     """One wrapped provider per spec for the life of an engine; ready-made ones win by name."""
 
-    def __init__(self, client: httpx.AsyncClient, ready: Mapping[str, Provider] | None = None) -> None:
+    def __init__(self, client: httpx.AsyncClient, ready: Mapping[str, Provider] | None = None,
+                 *, pool_size: int | None = None) -> None:
         self._client = client
         self._ready = dict(ready or {})
         self._wrapped: dict[ProviderSpec, Provider] = {}
+        # Calls over HTTP wait here, not inside the client's pool (whose queue costs CPU per waiter).
+        self._pool_slots = anyio.CapacityLimiter(pool_size) if pool_size else None
 
     def get(self, spec: ProviderSpec) -> Provider:
         if spec not in self._wrapped:
@@ -88,5 +95,6 @@ class ProviderPool:
                 max_retries=spec.max_retries,
                 max_concurrency=spec.max_concurrency,
                 timeout_s=spec.timeout_s,
+                pool_slots=self._pool_slots if spec.kind in HTTP_KINDS and spec.name not in self._ready else None,
             )
         return self._wrapped[spec]

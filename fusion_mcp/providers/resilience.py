@@ -1,4 +1,4 @@
-"""Retries, deadlines and a concurrency limit, as a wrapper around any provider."""
+"""Retries, deadlines and an adaptive concurrency limit, as a wrapper around any provider."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
 from .base import ChatRequest, Completion, Provider
+from .limiter import AdaptiveLimit, SlotUse
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -22,14 +23,33 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
 
 class ResilientProvider:
     """Retries retryable failures with jittered backoff, honouring Retry-After, and never
-    past the call's time budget; at most `max_concurrency` calls in flight to the provider."""
+    past the call's time budget; as many calls in flight as the upstream keeps up with, up to
+    `max_concurrency` (AdaptiveLimit), and never more than the shared HTTP pool has connections
+    (`pool_slots`), so that no call queues inside the pool."""
 
-    def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float) -> None:
+    def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float,
+                 pool_slots: anyio.CapacityLimiter | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.max_retries = max_retries
         self.per_attempt_timeout_s = timeout_s
-        self.limiter = anyio.CapacityLimiter(max_concurrency)
+        self.limiter = AdaptiveLimit(max_concurrency)
+        self.pool_slots = pool_slots
+
+    async def _attempt(self, model: str, request: ChatRequest, deadline: float) -> Completion:
+        async with self.limiter.slot(model) as use:
+            if self.pool_slots is not None:
+                async with self.pool_slots:
+                    return await self._timed(model, request, deadline, use)
+            return await self._timed(model, request, deadline, use)
+
+    async def _timed(self, model: str, request: ChatRequest, deadline: float, use: SlotUse) -> Completion:
+        budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
+        started = anyio.current_time()
+        with anyio.fail_after(budget):
+            result = await self.inner.complete(model, request, timeout_s=budget)
+        use.latency_s = anyio.current_time() - started
+        return result
 
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float) -> Completion:
         started = time.perf_counter()
@@ -40,10 +60,7 @@ class ResilientProvider:
                 # The wait for a free slot counts against the deadline too: a call queued behind
                 # another run's must still time out on time.
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    async with self.limiter:
-                        budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
-                        with anyio.fail_after(budget):
-                            result = await self.inner.complete(model, request, timeout_s=budget)
+                    result = await self._attempt(model, request, deadline)
                 return result.model_copy(
                     update={"attempts": attempt + 1, "latency_s": time.perf_counter() - started}
                 )
