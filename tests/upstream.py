@@ -89,6 +89,13 @@ class Upstream:
     def script(self, model: str, behaviour: Behaviour | None = None, **kw: Any) -> None:
         self.behaviours[model] = behaviour or Behaviour(**kw)
 
+    def reset_counts(self) -> None:
+        """Start counting calls (for fail_times) and the peak in flight afresh."""
+        with self._lock:
+            self._calls.clear()
+            self.max_in_flight = self.in_flight
+            self.rate_limited = 0
+
     def calls(self, model: str | None = None) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if model is None or r.model == model]
