@@ -12,15 +12,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from .base import Provider
 from .resilience import ResilientProvider
 
-if TYPE_CHECKING:  # spec.py validates kinds against this module
+if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
+    import httpx
+
     from .spec import ProviderSpec
 
-ProviderFactory = Callable[["ProviderSpec", httpx.AsyncClient], Provider]
+ProviderFactory = Callable[["ProviderSpec", "httpx.AsyncClient"], Provider]
 
 
 def _openai(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
