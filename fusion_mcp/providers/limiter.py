@@ -91,7 +91,7 @@ class AdaptiveLimit:
             raise
 
     @asynccontextmanager
-    async def slot(self, model: str) -> AsyncIterator[SlotUse]:
+    async def slot(self, model: str = "") -> AsyncIterator[SlotUse]:
         """Hold one slot; the call's outcome (answer, 429, other failure) adjusts the limit."""
         await self._acquire()
         use = SlotUse()

@@ -23,8 +23,9 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
 
 class ResilientProvider:
     """Retries retryable failures with jittered backoff, honouring Retry-After, and never
-    past the call's time budget; as many calls in flight as the upstream keeps up with, up to
-    `max_concurrency` (AdaptiveLimit), and never more than the shared HTTP pool has connections
+    past the call's time budget. Each model gets as many calls in flight as its upstream keeps up
+    with (an AdaptiveLimit per model: one model's 429s say nothing about the others), the provider
+    at most `max_concurrency` in all, and never more than the shared HTTP pool has connections
     (`pool_slots`), so that no call queues inside the pool."""
 
     def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float,
@@ -33,11 +34,18 @@ class ResilientProvider:
         self.name = inner.name
         self.max_retries = max_retries
         self.per_attempt_timeout_s = timeout_s
-        self.limiter = AdaptiveLimit(max_concurrency)
+        self.max_concurrency = max_concurrency
+        self.ceiling = anyio.CapacityLimiter(max_concurrency)
         self.pool_slots = pool_slots
+        self._limits: dict[str, AdaptiveLimit] = {}
+
+    def limit(self, model: str) -> AdaptiveLimit:
+        if model not in self._limits:
+            self._limits[model] = AdaptiveLimit(self.max_concurrency)
+        return self._limits[model]
 
     async def _attempt(self, model: str, request: ChatRequest, deadline: float) -> Completion:
-        async with self.limiter.slot(model) as use:
+        async with self.limit(model).slot(model) as use, self.ceiling:
             if self.pool_slots is not None:
                 async with self.pool_slots:
                     return await self._timed(model, request, deadline, use)
