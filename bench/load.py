@@ -79,7 +79,7 @@ async def engine_bench(args: argparse.Namespace, folder: Path) -> None:
     from fusion_mcp.fusion import engine as engine_module
 
     if args.pool:
-        import httpx
+        import httpx2 as httpx
 
         engine_module.POOL_SIZE = args.pool
         engine_module.HTTP_LIMITS = httpx.Limits(max_connections=args.pool, max_keepalive_connections=args.pool)

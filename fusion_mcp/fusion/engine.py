@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import httpx
+import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
 from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..config.pricing import check_price_table
@@ -24,7 +24,7 @@ from .run import Run, RunInput
 
 # One pool for every provider, as large as the calls let in flight (ProviderPool's pool slots): each
 # provider limits its own calls adaptively, and no call ever waits inside the pool.
-POOL_SIZE = 128
+POOL_SIZE = 256
 HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
 
 

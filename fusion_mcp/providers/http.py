@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import (
     AuthenticationError,

@@ -17,7 +17,7 @@ from .base import Provider
 from .resilience import ResilientProvider
 
 if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
-    import httpx
+    import httpx2 as httpx
 
     from .spec import ProviderSpec
 
