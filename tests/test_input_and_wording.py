@@ -24,7 +24,7 @@ from fusion_mcp.fusion.delimit import wrap_draft
 from fusion_mcp.server.app import create_server
 from tests.conftest import drafts_in_prompt, lab_toml, review_json, write_registry
 from tests.test_providers import ASK
-from tests.upstream import Behaviour, Upstream
+from tests.upstream import Upstream
 
 
 def _lab(upstream: Upstream, folder: Path) -> None:
@@ -185,7 +185,3 @@ def test_answer_extraction_is_linear_on_long_whitespace() -> None:
         extract(text, Item(id="1", question="q", answer="1", answer_type=kind))  # type: ignore[arg-type]
     extract(text, Item(id="1", question="q", answer="A", answer_type="choice", choices=("x", "y")))
     assert time.process_time() - started < 10
-
-
-def test_a_behaviour_default_is_unchanged() -> None:
-    assert Behaviour().raw_body is None and Behaviour().rate_limit_above == 0

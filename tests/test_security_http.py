@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_server_transports import INITIALIZE, MCP_HEADERS, TOKEN, free_port, server_env, spawn  # noqa: F401
+from tests.test_server_transports import INITIALIZE, MCP_HEADERS, free_port, server_env, spawn  # noqa: F401
 from tests.upstream import Upstream
 
 

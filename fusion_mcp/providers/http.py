@@ -122,7 +122,7 @@ def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, 
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UnparseableResponseError(
-            provider, model, f"response is not JSON: {redact(response.text)[:80]!r}"
+            provider, model, f"response is not JSON: {redact(response.text[:65536])[:80]!r}"
         ) from None
     if not isinstance(body, dict):
         raise UnparseableResponseError(provider, model, "response JSON is not an object")
