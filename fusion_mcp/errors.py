@@ -129,3 +129,7 @@ class NoDraftsError(FusionError):
         for who, why in self.reasons.items():
             by_cause.setdefault(why, []).append(who)
         return [f"{', '.join(sorted(who))}: {why}" for why, who in by_cause.items()]
+
+
+class InputError(FusionError):
+    """The caller's own input cannot be sent to a model (a blank question, text that is not UTF-8)."""

@@ -170,7 +170,7 @@ async def test_failed_review_leaves_configured_weights(upstream: Upstream, ensem
     assert result.review.status == "failed" and "HTTP 500" in (result.review.error or "")
     assert {d.model: d.weight for d in result.drafts} == {"lab:a": 0.25, "lab:b": 0.75}
     assert result.answer == "fused" and result.degraded
-    assert any(r.startswith("review failed") and "configured weights" in r for r in result.degraded_reasons)
+    assert any(r.startswith("review (lab:judge) failed") and "configured weights" in r for r in result.degraded_reasons)
 
 
 @pytest.mark.anyio
@@ -184,7 +184,7 @@ async def test_unparseable_review_is_reported_honestly(upstream: Upstream, ensem
     assert result.review.input_tokens == 11  # the call happened and is counted
     assert all(d.scores is None for d in result.drafts)
     assert {d.weight for d in result.drafts} == {0.5}
-    assert any("review unparseable" in r for r in result.degraded_reasons)
+    assert any("review (lab:judge) unparseable" in r for r in result.degraded_reasons)
 
 
 @pytest.mark.anyio
@@ -195,7 +195,7 @@ async def test_partial_review_gives_unscored_drafts_the_mean(upstream: Upstream,
     upstream.script("fuser", text="fused")
     result = await _fuse(upstream, ensemble_dir, ["a", "b"])
     assert result.review.status == "partial" and "no scores for B" in (result.review.error or "")
-    assert any("review partial" in r for r in result.degraded_reasons)
+    assert any("review (lab:judge) partial" in r for r in result.degraded_reasons)
     a, b = sorted(result.drafts, key=lambda d: d.label)
     assert a.scores is not None and a.scores.accuracy == 6 and b.scores is None
     # B was not scored, so it counts as the mean of the scored drafts (6), as A does: equal weights
@@ -211,7 +211,7 @@ async def test_failed_synthesis_returns_the_best_weighted_draft(upstream: Upstre
     result = await _fuse(upstream, ensemble_dir, ["a", "b"])
     assert result.answer == "strong answer" and result.answer_source == "best_draft"
     assert result.synthesis.status == "failed"
-    assert any(r.startswith("synthesis failed") for r in result.degraded_reasons)
+    assert any(r.startswith("synthesis (lab:fuser) failed") for r in result.degraded_reasons)
 
 
 @pytest.mark.anyio

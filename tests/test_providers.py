@@ -6,6 +6,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import httpx2
 import pytest
 
 from fusion_mcp import FusionEngine
@@ -92,7 +93,7 @@ async def test_failures_become_typed_errors_naming_provider_and_model(
 
 
 def test_openrouter_style_400_for_a_bad_model_id_is_unknown_model() -> None:
-    response = httpx.Response(400, json={"error": {"message": "openai/gpt-9 is not a valid model ID", "code": 400}})
+    response = httpx2.Response(400, json={"error": {"message": "openai/gpt-9 is not a valid model ID", "code": 400}})
     error = error_for_status("openrouter", "openai/gpt-9", response)
     assert isinstance(error, UnknownModelError)
     assert str(error) == "openrouter:openai/gpt-9: HTTP 400: 400: openai/gpt-9 is not a valid model ID (is the model id right?)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # the HTTP client the providers use
 import pytest
 
 from fusion_mcp import FusionEngine

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,11 @@ class Behaviour:
     cost: float | None = None  # OpenRouter-style usage.cost
     echo_auth: bool = False  # a careless upstream that quotes the caller's credentials in its error
     rejects_json_schema: bool = False  # like llama.cpp's server: 500 on OpenAI's json_schema format
+    error_message: str | None = None  # with status != 200: the error's message (default "scripted N")
+    raw_body: bytes | None = None  # answer 200 with exactly these bytes (a malformed reply)
+    reset: bool = False  # send the headers and part of the body, then reset the connection
+    rate_limit_above: int = 0  # > 0: answer 429 to a request that finds more than N in flight
+    workers: int = 0  # > 0: serve N requests at a time, the rest queue (answer time rises with load)
     finish_reason: str = "stop"  # "length": cut off by max_tokens (Anthropic: stop_reason "max_tokens")
     annotations: list[dict[str, Any]] | None = None  # OpenRouter's web-search url_citation annotations
     rejects_max_tokens: bool = False  # like OpenAI's reasoning models: 400 unless max_completion_tokens
@@ -81,7 +87,9 @@ class Upstream:
         self.disconnects: list[str] = []  # models whose caller hung up mid-request
         self.in_flight = 0
         self.max_in_flight = 0
+        self.rate_limited = 0  # 429s sent by rate_limit_above
         self._calls: dict[str, int] = {}
+        self._workers: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,6 +106,13 @@ class Upstream:
 
     def script(self, model: str, behaviour: Behaviour | None = None, **kw: Any) -> None:
         self.behaviours[model] = behaviour or Behaviour(**kw)
+
+    def reset_counts(self) -> None:
+        """Start counting calls (for fail_times) and the peak in flight afresh."""
+        with self._lock:
+            self._calls.clear()
+            self.max_in_flight = self.in_flight
+            self.rate_limited = 0
 
     def calls(self, model: str | None = None) -> list[Recorded]:
         with self._lock:
@@ -158,12 +173,28 @@ class Upstream:
                 with upstream._lock:
                     upstream.requests.append(Recorded(self.path, model, {k.lower(): v for k, v in self.headers.items()}, body))
                     n = upstream._calls[model] = upstream._calls.get(model, 0) + 1
+                    self.counted = True
                     upstream.in_flight += 1
                     upstream.max_in_flight = max(upstream.max_in_flight, upstream.in_flight)
+                    limit = upstream.behaviours.get(model, upstream.default).rate_limit_above
+                    over = limit > 0 and upstream.in_flight > limit
+                    if over:
+                        upstream.rate_limited += 1
                 try:
+                    if over:
+                        self._send(429, {"error": {"message": f"rate limited: more than {limit} in flight"}},
+                                   {"retry-after": "0.2"})
+                        return
                     upstream._serve(self, body, model, n, anthropic)
                 finally:
-                    with upstream._lock:
+                    self.served()
+
+            def served(self) -> None:
+                """No longer in flight: called just before the last bytes of an answer go out, since
+                a caller that has them may send its next request before this thread runs again."""
+                with upstream._lock:
+                    if getattr(self, "counted", False):
+                        self.counted = False
                         upstream.in_flight -= 1
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
@@ -175,6 +206,7 @@ class Upstream:
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
                     self.end_headers()
+                    self.served()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
@@ -207,6 +239,15 @@ class Upstream:
 
     def _serve(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool) -> None:
         b = self.behaviours.get(model, self.default)
+        if b.workers:
+            with self._lock:
+                workers = self._workers.setdefault(model, threading.Semaphore(b.workers))
+            with workers:
+                self._serve_now(handler, body, model, n, anthropic, b)
+            return
+        self._serve_now(handler, body, model, n, anthropic, b)
+
+    def _serve_now(self, handler: Any, body: dict[str, Any], model: str, n: int, anthropic: bool, b: Behaviour) -> None:
         credentials = handler.headers.get("authorization") or handler.headers.get("x-api-key") or ""
         stream = body.get("stream") is True
         if b.hang:
@@ -221,6 +262,8 @@ class Upstream:
                 payload: Any = {"type": "error", "error": {"type": kind, "message": f"scripted {b.status}"}}
             else:
                 payload = {"error": {"message": f"scripted {b.status}", "code": b.status}}
+            if b.error_message is not None:
+                payload["error"]["message"] = b.error_message
             if b.echo_auth:
                 payload["error"]["message"] += f" for credentials {credentials!r}"
             handler._send(b.status, payload, headers)
@@ -237,6 +280,16 @@ class Upstream:
             return
         if b.malformed:
             handler._send(200, None, raw=b'{"choices": [ {"message": oops')
+            return
+        if b.raw_body is not None:
+            handler._send(200, None, raw=b.raw_body)
+            return
+        if b.reset:
+            handler.close_connection = True
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"choi")
+            handler.wfile.flush()
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
             return
         text = "" if b.empty_choices else (b.text(body) if callable(b.text) else b.text)
         if stream:
@@ -333,6 +386,7 @@ class Upstream:
                     return
             if sent < len(pieces) and not self._wait(handler, min(0.02, first + sent * gap - time.monotonic()), model):
                 return
+        handler.served()
         if anthropic:
             send({"type": "content_block_stop", "index": 0}, "content_block_stop")
             stop = "max_tokens" if b.finish_reason == "length" else "end_turn"

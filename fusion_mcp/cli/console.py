@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -19,14 +20,19 @@ def consoles() -> tuple[Console, Console]:
     return out, err
 
 
+MAX_SECONDS = 3600.0  # an ensemble file's own ceiling for deadline_s
+
+
 def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above zero."""
+    """An argparse type: a finite number of seconds above zero, at most an hour."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    if not math.isfinite(value) or not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} seconds, not {text}")
     return value
 
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..config.ensembles import EnsembleRegistry
 from ..errors import ConfigError
-from ..evaluation import report, strategies
+from ..evaluation import strategies
 from ..evaluation.datasets import PACKAGED, load_dataset
-from ..evaluation.runner import ItemRecord, Target, baseline_target, run_eval
-from ..fusion.call_cache import SQLiteCallCache, default_cache_path
 from .console import add_ensemble_dirs, positive_seconds
+
+if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
+    from ..config.ensembles import EnsembleRegistry
+    from ..evaluation.runner import ItemRecord, Target
 
 STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
 EXAMPLES = """\
@@ -62,13 +63,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="stop before the run's spending would pass this (cache hits cost nothing)")
     parser.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
     parser.add_argument("--cache", metavar="PATH",
-                        help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
+                        help="call cache file (default: $FUSION_MCP_CACHE, else cache.sqlite3 in the user's data folder)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
     parser.set_defaults(run=run)
 
 
 def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
+    from ..evaluation.runner import Target, baseline_target
+
     wanted = _split([args.strategies]) if args.strategies else None
     unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in strategies.ENSEMBLE_STRATEGIES]
     if unknown:
@@ -92,6 +95,10 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    from ..config.ensembles import EnsembleRegistry
+    from ..evaluation import report
+    from ..evaluation.runner import run_eval
+    from ..fusion.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
 
     import importlib.util

@@ -7,6 +7,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..redaction import redact
 from ..config.pricing import cost_column, format_cost
 from ..fusion.events import ProgressEvent
 from ..fusion.result import FusionResult, Totals
@@ -50,7 +51,8 @@ class LiveProgress:
             table.add_row(*row)
         if not self._written:
             return Group(table)
-        tail = "".join(self._written).splitlines()[-self.SHOWN_LINES:]
+        # redacted whole each time: a key split across pieces is caught once 12 of its characters are in
+        tail = redact("".join(self._written)).splitlines()[-self.SHOWN_LINES:]
         return Group(table, Text(""), Text("\n".join(tail), style="dim"))
 
     def text(self, piece: str) -> None:

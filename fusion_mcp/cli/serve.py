@@ -11,6 +11,7 @@ import sys
 
 from rich.console import Console
 
+from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
 
@@ -40,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--tool-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="longest a tool call waits for its run before answering 'running' "
                              "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
-    parser.add_argument("--max-running", type=int, default=16, metavar="N",
-                        help="runs in flight at once, background runs included (default 16)")
+    parser.add_argument("--max-running", type=int, default=64, metavar="N",
+                        help="runs in flight at once, background runs included; more queue (default 64)")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="shared store for replicas behind a load balancer: redis://HOST:PORT/DB "
                              "(default $FUSION_MCP_STORE, else this process's memory; see docs/deploy.md)")
@@ -53,8 +54,10 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
 
     from ..config.ensembles import EnsembleRegistry
 
-    token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
+    token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
     if args.transport != "stdio":
+        if token is not None:
+            register_secret_value(token)
         try:
             check_bind(args.host, token)
         except BindError as exc:

@@ -244,13 +244,26 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
 
 
 def load_ensemble_file(path: Path) -> Ensemble:
+    """One file as an Ensemble; whatever is wrong with it is a ConfigError naming it, so that one
+    bad file never stops the others from loading."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    return parse_ensemble(path.stem, data, path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+                          "save it as UTF-8", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+        return parse_ensemble(path.stem, data, path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to be an ensemble", file=str(path)) from None
+    except (ValueError, TypeError) as exc:  # a value pydantic or tomllib met in a shape no file means
+        raise ConfigError(f"cannot load: {type(exc).__name__}: {exc}", file=str(path)) from None
 
 
 def default_user_dir() -> Path:
@@ -317,7 +330,8 @@ class EnsembleRegistry:
         return sorted(self.ensembles)
 
     def get(self, name: str | None = None) -> Ensemble:
-        if name is None:
+        """The named ensemble; None or a blank name means the default, the same over MCP and the CLI."""
+        if name is None or not name.strip():
             name, _ = self.default()
         if name in self.ensembles:
             return self.ensembles[name]

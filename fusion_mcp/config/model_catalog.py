@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from ..providers.spec import ProviderSpec

@@ -2,7 +2,7 @@
 No `from __future__ import annotations`: ModelList is a tool's return type (see server/service.py)."""
 
 import anyio
-import httpx
+import httpx2 as httpx
 from pydantic import BaseModel, Field
 
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec

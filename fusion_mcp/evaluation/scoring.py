@@ -14,8 +14,10 @@ from decimal import Decimal, InvalidOperation
 from .datasets import LETTERS, Item
 
 # "Answer: X", "Final answer: X", "**Answer:** X"; the last such line wins.
-_MARKER = re.compile(r"(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*\**\s*(.+)", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"\b(?:the\s+)?(?:correct\s+|final\s+)?answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+# No two unbounded runs of spaces may meet (as `\s*(?:is)?\s*` did): on a line of spaces that
+# backtracks quadratically. Each optional word carries its own trailing spaces instead.
+_MARKER = re.compile(r"(?:final\s+)?answer\s*(?:is\s*)?[:=]\s*(?:\*+\s*)?(.+)", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"\b(?:the\s+)?(?:correct\s+|final\s+)?answer\s+is\s*(?::\s*)?(.+)", re.IGNORECASE)
 _NUM = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)

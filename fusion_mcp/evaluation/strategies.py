@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..config.ensembles import Ensemble
-from ..fusion.result import Draft, FusionResult, Stage
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: `fusion-mcp --help` reads this module's names without the engine
+    from ..config.ensembles import Ensemble
+    from ..fusion.result import Draft, FusionResult, Stage
 from .datasets import Item
 from .scoring import extract, gold, is_correct
 

@@ -1,4 +1,8 @@
-"""One model call as a run sees it: the cache first, else the provider, with its cost filled in."""
+"""One model call as a run sees it: the cache first, else the provider, with its cost filled in.
+
+This is the one place a completion enters a run, so its text is redacted here, before anything
+stores, cuts, logs or returns it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from ..config.pricing import with_cost
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
 from ..providers.base import TextSink
+from ..redaction import redact
 from .budget import Budget
 from .call_cache import CallCache, call_key
 from .paces import PaceBook
@@ -58,20 +63,21 @@ class ModelCaller:
             except Exception:  # a broken cache costs a call, never the answer
                 log.exception("call cache read failed")
                 hit = None
-            if hit is not None:
+            if hit is not None:  # redacted again: an entry may predate a key
+                hit = hit.model_copy(update={"cached": True, "text": redact(hit.text)})
                 if sink is not None:
                     sink.begin()
                     sink.write(hit.text)
-                return hit.model_copy(update={"cached": True})
+                return hit
         try:
             completion = await self.providers.get(role.provider).complete(role.model_id, request, timeout_s=timeout_s,
                                                                           sink=sink)
         except ProviderError:
             raise
         except Exception as exc:  # a provider bug must cost one call, not the whole run
-            log.exception("provider %s raised unexpectedly", role.provider.name)
-            raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from exc
-        completion = with_cost(completion)
+            log.error("provider %s raised unexpectedly: %s", role.provider.name, redact(repr(exc)))
+            raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from None
+        completion = with_cost(completion.model_copy(update={"text": redact(completion.text)}))
         self.paces.observe(role.ref, stage, completion)
         if self.cache is not None:
             try:

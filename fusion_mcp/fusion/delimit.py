@@ -1,23 +1,43 @@
 """Wrap untrusted draft text so that it cannot close its delimiter and pose as instructions.
 
-Each prompt gets its own marker (derived from the run id, which no draft sees), and any copy of it
-or of any other marker-shaped tag inside a draft is removed, so the only tags carrying the marker are
-the ones written here.
+Each prompt gets its own marker, a hash of the run id, the stage and every draft's text: no draft can
+know it, since it would have to contain its own hash, yet a rerun of the same drafts (from the call
+cache) builds the same prompt. Inside a draft, every marker-shaped tag and every copy of the marker is
+removed, and then whatever could still read as a tag is defused, so the only tags carrying the
+marker are the ones written here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 
 _ANY_MARKER_TAG = re.compile(r"</?(?:draft|analysis)-[0-9a-f]{6,}[^>]*>", re.IGNORECASE)
+_TAG_START = re.compile(r"<(?=/?(?:draft|analysis)-)", re.IGNORECASE)
+_REMOVED = "[…]"  # not hex and no "<": what replaces a marker cannot join two pieces into a new one
+_DEFUSED = "‹"
+
+
+def marker(run_id: str, stage: str, texts: Iterable[str]) -> str:
+    digest = hashlib.sha256(f"{run_id}/{stage}".encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:12]
+
+
+def clean_draft(text: str, nonce: str) -> str:
+    """The draft with no marker and no tag: removal, then a single pass that cannot create new ones."""
+    clean = _ANY_MARKER_TAG.sub("", text)
+    clean = clean.replace(nonce, _REMOVED)  # leaves no copy: what is left between removals held none
+    return _TAG_START.sub(_DEFUSED, clean)  # changes only "<", which no marker contains
 
 
 def clean_data(text: str, nonce: str) -> str:
-    """Untrusted text with the marker and any marker-shaped tag removed."""
-    return _ANY_MARKER_TAG.sub("", text.replace(nonce, "")).strip()
+    """Any untrusted text (a draft, the reviewer's analysis) made safe to place between markers."""
+    return clean_draft(text, nonce).strip()
 
 
 def wrap_draft(text: str, label: str, nonce: str, note: str = "") -> str:
-    clean = clean_data(text, nonce)
     header = f'<draft-{nonce} label="{label}"{note}>'
-    return f"{header}\n{clean}\n</draft-{nonce}>"
+    return f"{header}\n{clean_draft(text, nonce).strip()}\n</draft-{nonce}>"

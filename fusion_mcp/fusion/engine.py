@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import httpx
+import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
 from ..config.ensembles import Ensemble, EnsembleRegistry
 from ..config.pricing import check_price_table
@@ -21,12 +21,15 @@ from .call_cache import CallCache
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
+from .inputs import check_input
 from .paces import PaceBook
 from .result import FusionResult
 from .run import Run, RunInput
 
-# One pool for every provider; each provider also limits its own calls in flight (ResilientProvider).
-HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+# One pool for every provider, as large as the calls let in flight (ProviderPool's pool slots): each
+# provider limits its own calls adaptively, and no call ever waits inside the pool.
+POOL_SIZE = 256
+HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
 
 
 class FusionEngine:
@@ -48,7 +51,8 @@ class FusionEngine:
         self.cache = cache
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
-        self.providers = ProviderPool(self._client, providers, limits)
+        self.providers = ProviderPool(self._client, providers, limits,
+                                      pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook.beside_cache()
         self.call = ModelCaller(self.providers, cache, self.paces)
 
@@ -86,6 +90,7 @@ class FusionEngine:
         """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
         synthesis as it is written. With `max_cost_usd`, a run whose estimate is over it is refused
         (OverBudgetError) before any call."""
+        check_input(question, context, deadline_s)
         ens = self._ensemble(ensemble)
         spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
         if max_cost_usd is not None:
@@ -110,6 +115,7 @@ class FusionEngine:
         max_cost_usd: float | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
+        check_input(previous.question, previous.context, deadline_s)
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
                         max_cost_usd=max_cost_usd)

@@ -26,10 +26,11 @@ class ReviewOutcome:
     @property
     def degradation(self) -> str | None:
         """What the run lost through this review, for `degraded_reasons`."""
+        who = f"review ({self.stage.model})" if self.stage.model else "review"
         if self.stage.status in ("failed", "timeout", "unparseable", "skipped"):
-            return f"review {self.stage.status}: {self.stage.error}; drafts weighted by their configured weights"
+            return f"{who} {self.stage.status}: {self.stage.error}; drafts weighted by their configured weights"
         if self.stage.status == "partial":
-            return f"review partial: {self.stage.error}; those drafts got the mean score"
+            return f"{who} partial: {self.stage.error}; those drafts got the mean score"
         return None
 
 

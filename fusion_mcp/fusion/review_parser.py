@@ -56,6 +56,12 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
+# A reply is the model's to write: a hostile or broken one must cost a parse error, not the run.
+# Start positions tried per source (a real review's JSON starts early), so that a reply of
+# thousands of brackets costs milliseconds.
+_MAX_STARTS = 256
+
+
 class ReviewParseError(ValueError):
     pass
 
@@ -71,13 +77,19 @@ def _json_candidates(text: str) -> list[tuple[Any, bool]]:
         if repaired is not None:
             found.append((repaired, True))
         for variant in (source, _TRAILING_COMMA.sub(r"\1", source)):
+            starts = 0
             for i, ch in enumerate(variant):
                 if ch not in "{[":
                     continue
+                starts += 1
+                if starts > _MAX_STARTS:
+                    break
                 try:
                     value, _ = decoder.raw_decode(variant, i)
                 except json.JSONDecodeError:
                     continue
+                except RecursionError:  # nested deeper than any review: every later start is inside it
+                    break
                 found.append((value, False))
                 break
     return found
@@ -171,7 +183,17 @@ def _scores(parsed: dict[str, dict[str, Any]]) -> dict[str, Scores]:
 
 
 def read_review(text: str, labels: list[str]) -> ReviewReading:
-    """Scores and analysis; raises ReviewParseError when no draft's scores can be read."""
+    """Scores and analysis; raises ReviewParseError, and nothing else, when no draft's scores can be read."""
+    try:
+        return _read(text, labels)
+    except ReviewParseError:
+        raise
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a shape no reviewer meant
+        snippet = text.strip().replace("\n", " ")[:120]
+        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {snippet!r}") from None
+
+
+def _read(text: str, labels: list[str]) -> ReviewReading:
     wanted = set(labels)
     for candidate, repaired in _json_candidates(text):
         parsed: dict[str, dict[str, Any]] = {}

@@ -6,7 +6,6 @@ this module only composes them, keeps the list of what degraded, and counts time
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 import uuid
@@ -18,6 +17,7 @@ from ..errors import NoDraftsError
 from . import accounting
 from .budget import Budget
 from .calls import ModelCaller
+from .delimit import marker
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
 from .result import Analysis, AnswerSource, Draft, FusionResult, Stage
@@ -54,10 +54,10 @@ class Run:
         self.times = accounting.StageTimes(started=time.perf_counter())
         self.degraded: list[str] = []
 
-    def _nonce(self, stage: str) -> str:
-        """The delimiter marker, fixed by the run id so that a rerun with the same id builds the same
-        prompts (and hits the call cache). Knowing it gains a draft nothing: wrap_draft strips it."""
-        return hashlib.sha256(f"{self.spec.run_id}/{stage}".encode()).hexdigest()[:12]
+    def _nonce(self, stage: str, drafts: list[Draft]) -> str:
+        """The delimiter marker: the same for a rerun of the same drafts (so the call cache answers it),
+        and known to no draft, since it hashes every draft's text (delimit.marker)."""
+        return marker(self.spec.run_id, stage, [d.text or "" for d in drafts])
 
     async def fuse(self, *, synthesize_answer: bool) -> FusionResult:
         """Draft, review, and (unless compare-only) synthesize."""
@@ -80,7 +80,7 @@ class Run:
             outcome = ReviewOutcome(Stage(model=s.ensemble.reviewer.ref, status="skipped", error=why))
             progress.skip()
         elif len(ok) >= 2 or not synthesize_answer:
-            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review"),
+            outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review", ok),
                                    self.plan, analysis=s.ensemble.review_analysis)
             if outcome.degradation:
                 self.degraded.append(outcome.degradation)
@@ -118,14 +118,15 @@ class Run:
             synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis"), self.plan, self.on_text, analysis)
+                                       self._nonce("synthesis", ok), self.plan, self.on_text, analysis)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"
                 if synthesis.status == "truncated":
                     self.degraded.append(f"synthesis truncated ({synthesis.model}): {synthesis.error}")
             elif synthesis.status != "not_configured":
-                self.degraded.append(f"synthesis {synthesis.status}: {synthesis.error}; the answer is the best-weighted draft")
+                self.degraded.append(f"synthesis ({synthesis.model}) {synthesis.status}: {synthesis.error}; "
+                                     "the answer is the best-weighted draft")
         if answer is None:
             best = max(ok, key=lambda d: (d.weight, d.agreement or 0.0))
             answer, source = best.text, "best_draft"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError, ProviderTimeoutError
 from ..providers.base import TextSink
+from ..redaction import redact
 from .calls import ModelCaller
 from .requests import synthesis_request
 from .result import Analysis, Draft, Stage
@@ -46,7 +47,7 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
             "status": "truncated",
             "error": f"cut at the deadline after {len(sink.text)} characters: the answer is what was written by then",
         })
-        return SynthesisOutcome(stage, sink.text)
+        return SynthesisOutcome(stage, redact(sink.text))  # it left the provider without passing calls.py
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
     return SynthesisOutcome(answered_stage(role, c), c.text)

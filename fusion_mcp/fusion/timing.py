@@ -21,7 +21,7 @@ from .result import Schedule
 
 SAFETY = 1.2  # predictions are stretched by this much
 MARGIN_S = 1.0
-GRACE_MIN_S = 1.0
+GRACE_MIN_S = 2.0  # network and CPU jitter: a draft a moment late is still worth waiting for
 GRACE_RATIO = 0.5  # stragglers get at least half the time the quorum took
 UNKNOWN_SYNTHESIS_SHARE = 0.3  # of the deadline, reserved for a synthesizer of unknown pace
 MAX_SYNTHESIS_SHARE = 0.6  # drafting always keeps at least 40% of the deadline

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
@@ -71,7 +71,8 @@ class AnthropicProvider:
         blocks = body.get("content")
         if not isinstance(blocks, list):
             raise UnparseableResponseError(self.name, model, "response has no content blocks")
-        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        text = "".join(b["text"] for b in blocks
+                       if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
         if not text.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         if sink is not None:

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import (
     AuthenticationError,
@@ -20,6 +20,7 @@ from ..errors import (
     UnparseableResponseError,
     UpstreamError,
 )
+from ..redaction import redact
 from .spec import ProviderSpec
 
 _MAX_REASON = 300
@@ -54,20 +55,24 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _error_text(response: httpx.Response) -> str:
-    """The upstream's own error message, shortened; the raw body when it is not JSON."""
+    """The upstream's own error message, redacted, then shortened; the raw body when it is not JSON."""
+    return redact(_raw_error_text(response)[:65536])[:_MAX_REASON]  # what lies past 64 KB is never shown
+
+
+def _raw_error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text.strip()[:_MAX_REASON] or response.reason_phrase
+        return response.text.strip() or response.reason_phrase
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
             parts = [str(err.get(k)) for k in ("type", "code", "message") if err.get(k)]
             if parts:
-                return ": ".join(dict.fromkeys(parts))[:_MAX_REASON]
+                return ": ".join(dict.fromkeys(parts))
         elif isinstance(err, str):
-            return err[:_MAX_REASON]
-    return json.dumps(body)[:_MAX_REASON]
+            return err
+    return json.dumps(body)
 
 
 def error_for_status(provider: str, model: str, response: httpx.Response) -> ProviderError:
@@ -94,7 +99,11 @@ def error_for_transport(provider: str, model: str, url: str, exc: httpx.Transpor
     url = str(httpx.URL(url).copy_with(userinfo=b""))  # a password in base_url stays out of errors
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(provider, model, f"timed out talking to {url}")
-    return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
+    if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError)):
+        return UpstreamError(provider, model, f"cannot reach {url}: {type(exc).__name__}", retryable=True)
+    # Connected, then lost: the upstream (or something between) dropped the request mid-way.
+    return UpstreamError(provider, model, f"the connection to {url} broke mid-response: {type(exc).__name__}",
+                         retryable=True)
 
 
 async def post_json(
@@ -113,7 +122,7 @@ def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, 
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UnparseableResponseError(
-            provider, model, f"response is not JSON: {response.text[:80]!r}"
+            provider, model, f"response is not JSON: {redact(response.text[:65536])[:80]!r}"
         ) from None
     if not isinstance(body, dict):
         raise UnparseableResponseError(provider, model, "response JSON is not an object")

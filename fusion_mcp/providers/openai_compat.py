@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage

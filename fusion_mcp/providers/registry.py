@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-import httpx
+import anyio
 
 from ..errors import ConfigError
 from .base import Provider
 from .limits import LimitFactory, local_limit
 from .resilience import ResilientProvider
 
-if TYPE_CHECKING:  # spec.py validates kinds against this module
+if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
+    import httpx2 as httpx
+
     from .spec import ProviderSpec
 
-ProviderFactory = Callable[["ProviderSpec", httpx.AsyncClient], Provider]
+ProviderFactory = Callable[["ProviderSpec", "httpx.AsyncClient"], Provider]
 
 
 def _openai(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
@@ -56,6 +58,9 @@ _KINDS: dict[str, ProviderFactory] = {
 }
 
 
+HTTP_KINDS = {"openai", "anthropic"}  # the kinds that share the engine's HTTP client
+
+
 def register_kind(kind: str, factory: ProviderFactory) -> None:
     """Make `kind = "<kind>"` usable in `[providers.NAME]` tables."""
     _KINDS[kind] = factory
@@ -78,11 +83,13 @@ class ProviderPool:
     """One wrapped provider per spec for the life of an engine; ready-made ones win by name."""
 
     def __init__(self, client: httpx.AsyncClient, ready: Mapping[str, Provider] | None = None,
-                 limits: LimitFactory = local_limit) -> None:
+                 limits: LimitFactory = local_limit, *, pool_size: int | None = None) -> None:
         self._client = client
         self._limits = limits
         self._ready = dict(ready or {})
         self._wrapped: dict[ProviderSpec, Provider] = {}
+        # Calls over HTTP wait here, not inside the client's pool (whose queue costs CPU per waiter).
+        self._pool_slots = anyio.CapacityLimiter(pool_size) if pool_size else None
 
     def get(self, spec: ProviderSpec) -> Provider:
         if spec not in self._wrapped:
@@ -92,6 +99,7 @@ class ProviderPool:
                 max_retries=spec.max_retries,
                 max_concurrency=spec.max_concurrency,
                 timeout_s=spec.timeout_s,
-                limit=self._limits(spec),
+                ceiling=self._limits(spec),
+                pool_slots=self._pool_slots if spec.kind in HTTP_KINDS and spec.name not in self._ready else None,
             )
         return self._wrapped[spec]

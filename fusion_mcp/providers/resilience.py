@@ -1,4 +1,4 @@
-"""Retries, deadlines and a concurrency limit, as a wrapper around any provider."""
+"""Retries, deadlines and concurrency limits, as a wrapper around any provider."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
 from .base import ChatRequest, Completion, Provider, TextSink
+from .limiter import AdaptiveLimit, SlotUse
 from .limits import ConcurrencyLimit, LocalLimit
 
 BACKOFF_BASE_S = 0.5
@@ -22,16 +23,44 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
 
 
 class ResilientProvider:
-    """Retries retryable failures with jittered backoff, honouring Retry-After, and never
-    past the call's time budget; at most `max_concurrency` calls in flight to the provider."""
+    """Retries retryable failures with jittered backoff, honouring Retry-After, and never past the
+    call's time budget. Three limits hold each attempt: the model's own adaptive limit (as many calls
+    in flight as its upstream keeps up with; one model's 429s say nothing about the others), the
+    provider's ceiling `max_concurrency` (`ceiling`: in this process, or shared by every replica
+    through a store, see limits.py), and the shared HTTP pool's connections (`pool_slots`), so that
+    no call queues inside the pool."""
 
     def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float,
-                 limit: ConcurrencyLimit | None = None) -> None:
+                 ceiling: ConcurrencyLimit | None = None, pool_slots: anyio.CapacityLimiter | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.max_retries = max_retries
         self.per_attempt_timeout_s = timeout_s
-        self.limit = limit if limit is not None else LocalLimit(max_concurrency)  # shared across replicas: limits.py
+        self.max_concurrency = max_concurrency
+        self.ceiling = ceiling if ceiling is not None else LocalLimit(max_concurrency)
+        self.pool_slots = pool_slots
+        self._limits: dict[str, AdaptiveLimit] = {}
+
+    def limit(self, model: str) -> AdaptiveLimit:
+        if model not in self._limits:
+            self._limits[model] = AdaptiveLimit(self.max_concurrency)
+        return self._limits[model]
+
+    async def _attempt(self, model: str, request: ChatRequest, deadline: float, sink: TextSink | None) -> Completion:
+        async with self.limit(model).slot(model) as use, self.ceiling.slot():
+            if self.pool_slots is not None:
+                async with self.pool_slots:
+                    return await self._timed(model, request, deadline, use, sink)
+            return await self._timed(model, request, deadline, use, sink)
+
+    async def _timed(self, model: str, request: ChatRequest, deadline: float, use: SlotUse,
+                     sink: TextSink | None) -> Completion:
+        budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
+        started = anyio.current_time()
+        with anyio.fail_after(budget):
+            result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)
+        use.latency_s = anyio.current_time() - started
+        return result
 
     async def complete(self, model: str, request: ChatRequest, *, timeout_s: float,
                        sink: TextSink | None = None) -> Completion:
@@ -43,10 +72,7 @@ class ResilientProvider:
                 # The wait for a free slot counts against the deadline too: a call queued behind
                 # another run's must still time out on time.
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    async with self.limit.slot():
-                        budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
-                        with anyio.fail_after(budget):
-                            result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)
+                    result = await self._attempt(model, request, deadline, sink)
                 return result.model_copy(
                     update={"attempts": attempt + 1, "latency_s": time.perf_counter() - started}
                 )

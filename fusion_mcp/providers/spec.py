@@ -15,7 +15,10 @@ class ProviderSpec(BaseModel):
     base_url: str = ""
     api_key_env: str | None = None
     key_required: bool = True
-    max_concurrency: int = Field(default=4, ge=1, le=256)
+    max_concurrency: int = Field(
+        default=128, ge=1, le=256,
+        description="The ceiling of the calls in flight; below it the limit adapts to what the upstream keeps up with.",
+    )
     max_retries: int = Field(default=2, ge=0, le=10)
     timeout_s: float = Field(default=120.0, gt=0)
     structured_output: bool = Field(
@@ -64,7 +67,6 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
             kind="openai",
             base_url="https://openrouter.ai/api/v1",
             api_key_env="OPENROUTER_API_KEY",
-            max_concurrency=8,
             structured_output=True,
             usage_accounting=True,
             web_plugin=True,

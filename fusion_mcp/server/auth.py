@@ -35,33 +35,56 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+MIN_TOKEN_LEN = 16
+MIN_TOKEN_DISTINCT = 8
+
+
+def token_problem(token: str) -> str | None:
+    """Why a bearer token is too weak to guard a server, or None: one a guess or a typo could match."""
+    if token != token.strip() or any(ch.isspace() for ch in token):
+        return "it contains spaces"
+    if len(token) < MIN_TOKEN_LEN:
+        return f"it is {len(token)} characters long; use at least {MIN_TOKEN_LEN}"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return f"it uses only {len(set(token))} different characters; use a random string"
+    return None
+
+
+_MAKE_TOKEN = (f"`export {AUTH_TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`")
+
+
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse a non-loopback bind without a token: anyone on the network could spend the API keys."""
+    """Refuse a non-loopback bind without a strong token: anyone on the network could spend the API
+    keys. A token given for a loopback bind must be strong too, or it guards nothing."""
+    if token is not None:
+        problem = token_problem(token)
+        if problem:
+            raise BindError(f"refusing the bearer token: {problem}. Set {AUTH_TOKEN_ENV} (or --auth-token) "
+                            f"to a long random string, e.g. {_MAKE_TOKEN}.")
     if not is_loopback(host) and not token:
         raise BindError(
             f"refusing to listen on {host}: a non-loopback address needs a bearer token. "
-            f"Set {AUTH_TOKEN_ENV} (or pass --auth-token) to a long random string, e.g. "
-            f"`export {AUTH_TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`, "
+            f"Set {AUTH_TOKEN_ENV} (or pass --auth-token) to a long random string, e.g. {_MAKE_TOKEN}, "
             "and give clients the header 'Authorization: Bearer <token>'; or bind to 127.0.0.1."
         )
 
 
-def transport_security(host: str, allowed_hosts: list[str] | None = None) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection for every bind address.
+def transport_security(host: str, allowed_hosts: list[str] | None = None) -> TransportSecuritySettings:
+    """DNS-rebinding protection for every bind address, loopback ones included (the SDK's own
+    default covers only 127.0.0.1, localhost and ::1, not 127.0.0.2 and the rest of 127/8).
 
-    On loopback the SDK turns it on itself (None keeps its defaults). Elsewhere we turn it on and
-    allow the Host names this machine is likely reached by, plus any the user lists.
+    On loopback, allow the loopback names and the bound address; elsewhere also the Host names this
+    machine is likely reached by. Plus any the user lists.
     """
     from mcp.server.transport_security import TransportSecuritySettings
 
-    if is_loopback(host) and not allowed_hosts:
-        return None
     names = set(LOOPBACK_NAMES)
     if host not in ("0.0.0.0", "::"):
-        names.add(host)
-    for name in (socket.gethostname(), socket.getfqdn()):
-        if name:
-            names.add(name)
+        names.add(host.strip("[]"))
+    if not is_loopback(host):
+        for name in (socket.gethostname(), socket.getfqdn()):
+            if name:
+                names.add(name)
     names.update(allowed_hosts or [])
     hosts, origins = [], []
     for name in sorted(names):
@@ -69,6 +92,27 @@ def transport_security(host: str, allowed_hosts: list[str] | None = None) -> Tra
         hosts += [bare, f"{bare}:*"]
         origins += [f"http://{bare}:*", f"https://{bare}:*", f"http://{bare}", f"https://{bare}"]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+class RebindingGuard:
+    """Check Host and Origin on every HTTP request before the SDK's app sees it. The SDK checks too,
+    but its SSE endpoint then raises after answering, and uvicorn logs a traceback per rejection."""
+
+    def __init__(self, app: ASGIApp, settings: TransportSecuritySettings) -> None:
+        from mcp.server.transport_security import TransportSecurityMiddleware
+
+        self.app = app
+        self._check = TransportSecurityMiddleware(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            from starlette.requests import Request
+
+            rejection = await self._check.validate_request(Request(scope), is_post=False)
+            if rejection is not None:
+                await rejection(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BearerAuthMiddleware:

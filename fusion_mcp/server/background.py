@@ -76,6 +76,7 @@ class BackgroundRuns:
         self.handles: OrderedDict[str, RunHandle] = OrderedDict()
         self.observer = observer
         self._group: TaskGroup | None = None
+        self._slot_freed = anyio.Event()  # set (and replaced) whenever a run ends
 
     def attach(self, group: TaskGroup | None) -> None:
         """The task group runs live in (the server's lifespan); None once it is closing."""
@@ -84,15 +85,22 @@ class BackgroundRuns:
     def running(self) -> list[RunHandle]:
         return [h for h in self.handles.values() if not h.finished]
 
-    def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
-              work: Work) -> RunHandle:
+    async def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
+                    work: Work, *, queue_s: float = 0.0) -> RunHandle:
+        """Start a run; when `max_running` are in flight, wait up to `queue_s` for one to end (a burst
+        queues rather than fails), then refuse."""
         if self._group is None:
             raise FusionError("the server is shutting down; call again once it has restarted")
+        with anyio.move_on_after(queue_s):
+            while len(self.running()) >= self.max_running:
+                await self._slot_freed.wait()
         if len(self.running()) >= self.max_running:
             raise TooManyRunsError(
                 f"{self.max_running} run(s) are already in flight on this server: wait for one with get_run "
                 "(its run_id came with its first answer), then call again"
             )
+        if self._group is None:
+            raise FusionError("the server is shutting down; call again once it has restarted")
         handle = RunHandle(run_id, kind, ensemble, include_drafts, deadline_s)
         self.handles[run_id] = handle
         while len(self.handles) > KEEP_FINISHED:
@@ -131,6 +139,8 @@ class BackgroundRuns:
             handle.error = f"the run failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
             handle.done.set()
+            self._slot_freed.set()
+            self._slot_freed = anyio.Event()
             if self.observer is not None:
                 await self._tell_finished(handle)
 

@@ -3,7 +3,7 @@ No `from __future__ import annotations` (see service.py)."""
 
 from typing import Annotated
 
-import httpx
+import httpx2 as httpx
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult

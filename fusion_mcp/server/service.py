@@ -28,7 +28,7 @@ from .runs import DEFAULT_MAX_RUNS, RunStore, UnknownRunError
 TOOL_TIMEOUT_ENV = "FUSION_MCP_TOOL_TIMEOUT"
 # Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive. 40 s leaves room.
 DEFAULT_TOOL_TIMEOUT_S = 40.0
-DEFAULT_MAX_RUNNING = 16
+DEFAULT_MAX_RUNNING = 64
 
 
 def tool_timeout_from_env() -> float:
@@ -158,10 +158,12 @@ class FusionService:
             return None
         return await (self.shared.wait(run_id, wait_s) if wait_s > 0 else self.shared.find(run_id))
 
-    def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
-              work: Work) -> RunHandle:
+    async def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
+                    work: Work) -> RunHandle:
+        """A new run; a burst beyond `max_running` queues for up to half the tool-time limit."""
         try:
-            return self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work)
+            return await self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work,
+                                               queue_s=self.tool_timeout_s / 2)
         except FusionError as exc:
             raise ToolError(str(exc)) from None
 

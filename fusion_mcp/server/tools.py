@@ -141,7 +141,7 @@ async def fused_answer(
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
                                        on_event=on_event, run_id=run_id, max_cost_usd=max_cost_usd)
-    return await _answer(ctx, service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work))
+    return await _answer(ctx, await service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work))
 
 
 async def compare_drafts(
@@ -164,7 +164,7 @@ async def compare_drafts(
         return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
                                    synthesize=False, run_id=run_id, max_cost_usd=max_cost_usd)
 
-    return await _answer(ctx, service.start(run_id, "compare_drafts", ens.name, False, deadline, work))
+    return await _answer(ctx, await service.start(run_id, "compare_drafts", ens.name, False, deadline, work))
 
 
 async def get_run(

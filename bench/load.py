@@ -1,0 +1,169 @@
+"""Load and CPU: N concurrent fused calls against one, the engine's CPU per fused call, start-up time.
+
+The upstream is a small asyncio server in a process of its own (so its CPU is not counted): every
+model answers after --delay seconds. An ensemble of three drafters, a reviewer and a synthesizer on
+one provider, so a fused call is five upstream requests.
+
+  1. one call (median of 3) against N at once: wall time and the ratio (target: at most 1.5x when
+     the upstream admits them all);
+  2. CPU of this process per fused call, sequential and under the burst (target: at most 5 ms);
+  3. start-up: `fusion-mcp --help`, `fusion-mcp ensembles`, and `ask` outside the engine.
+
+    .venv/bin/python bench/load.py [--quick] [--calls 128] [--delay 0.5] [--pool N] [--ceiling N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REVIEW = json.dumps({label: {"score": 8, "reason": "ok"} for label in "ABC"})
+
+
+async def _serve(port: int, delay: float) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = json.loads(await reader.readexactly(length))
+                await asyncio.sleep(delay)
+                text = REVIEW if body.get("model") == "judge" else "Paris is the capital of France."
+                data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                                   "usage": {"prompt_tokens": 20, "completion_tokens": 8}}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                             + str(len(data)).encode() + b"\r\n\r\n" + data)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensemble(url: str, ceiling: int | None) -> str:
+    lines = ["deadline_s = 120", "", "[providers.lab]", 'kind = "openai"', f'base_url = "{url}/v1"', 'api_key_env = "LAB_KEY"']
+    if ceiling:
+        lines.append(f"max_concurrency = {ceiling}")
+    for m in ("d1", "d2", "d3"):
+        lines += ["", "[[drafters]]", f'model = "lab:{m}"']
+    return "\n".join(lines + ["", "[reviewer]", 'model = "lab:judge"', "", "[synthesizer]", 'model = "lab:fuser"']) + "\n"
+
+
+async def engine_bench(args: argparse.Namespace, folder: Path) -> None:
+    import anyio
+
+    from fusion_mcp import FusionEngine
+    from fusion_mcp.config.ensembles import EnsembleRegistry
+    from fusion_mcp.fusion import engine as engine_module
+
+    if args.pool:
+        import httpx2 as httpx
+
+        engine_module.POOL_SIZE = args.pool
+        engine_module.HTTP_LIMITS = httpx.Limits(max_connections=args.pool, max_keepalive_connections=args.pool)
+    registry = EnsembleRegistry.load([folder])
+    async with FusionEngine(registry) as engine:
+        await engine.fuse("warm up", ensemble="lab")
+        walls, cpu0 = [], time.process_time()
+        for i in range(args.sequential):
+            t0 = time.perf_counter()
+            await engine.fuse(f"one {i}", ensemble="lab")
+            walls.append(time.perf_counter() - t0)
+        one = statistics.median(walls)
+        cpu_one = (time.process_time() - cpu0) / args.sequential
+        failed = [0]
+
+        async def call(i: int) -> None:
+            result = await engine.fuse(f"burst {i}", ensemble="lab")
+            failed[0] += result.degraded
+
+        for round_ in range(2):  # the first burst also warms the pool's connections
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for i in range(args.calls):
+                    tg.start_soon(call, i)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            print(f"burst {round_ + 1}: {args.calls} calls in {wall:.2f} s = {wall / one:.2f}x one call ({one:.2f} s); "
+                  f"CPU {1000 * cpu / args.calls:.1f} ms per fused call ({1000 * cpu_one:.1f} ms one at a time); "
+                  f"{failed[0]} degraded", flush=True)
+            failed[0] = 0
+
+
+def startup(folder: Path, url: str, runs: int) -> None:
+    env = {**os.environ, "LAB_KEY": "bench-key-0123456789", "FUSION_MCP_ENSEMBLES": str(folder)}
+
+    def timed(*argv: str) -> tuple[float, str]:
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "fusion_mcp", *argv], capture_output=True, text=True, env=env)
+        return time.perf_counter() - t0, out.stdout
+
+    for argv in (["--help"], ["ensembles"]):
+        times = [timed(*argv)[0] for _ in range(runs)]
+        print(f"start-up: fusion-mcp {' '.join(argv)}: median {1000 * statistics.median(times):.0f} ms of {runs}")
+    outside = []
+    for _ in range(runs):
+        wall, stdout = timed("ask", "Capital?", "-e", "lab", "--json")
+        outside.append(wall - json.loads(stdout)["totals"]["wall_s"])
+    print(f"start-up: fusion-mcp ask: median {1000 * statistics.median(outside):.0f} ms outside the engine of {runs}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="32 calls, 0.2 s upstream, 3 start-ups")
+    parser.add_argument("--calls", type=int, default=128)
+    parser.add_argument("--delay", type=float, default=0.5)
+    parser.add_argument("--sequential", type=int, default=5)
+    parser.add_argument("--pool", type=int, default=None, help="HTTP pool size (default: the engine's)")
+    parser.add_argument("--ceiling", type=int, default=None, help="max_concurrency (default: the provider default)")
+    parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)  # run as the upstream on this port
+    args = parser.parse_args()
+    if args.upstream:
+        asyncio.run(_serve(args.upstream, args.delay))
+        return
+    if args.quick:
+        args.calls, args.delay, args.sequential = 32, 0.2, 3
+    port = free_port()
+    upstream = subprocess.Popen([sys.executable, __file__, "--upstream", str(port), "--delay", str(args.delay)])
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}"
+        folder = Path(tempfile.mkdtemp())
+        (folder / "lab.toml").write_text(ensemble(url, args.ceiling))
+        os.environ["LAB_KEY"] = "bench-key-0123456789"
+        import anyio
+
+        anyio.run(engine_bench, args, folder)
+        startup(folder, url, 3 if args.quick else 7)
+    finally:
+        upstream.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""How many calls a provider gets at once: a limit that finds what the upstream can take.
+
+Additive increase, multiplicative decrease (AIMD, as TCP does): the limit starts at INITIAL and
+doubles each round trip while the upstream keeps up (slow start), then grows by one per round trip;
+a 429, or a model's recent answer time rising past LATENCY_TOLERANCE times its best, halves it, at most
+once per round trip. It never passes the configured ceiling (`max_concurrency`) nor falls under one.
+
+Waiters queue here, first come first served, one wake-up per free slot: a burst of hundreds of calls
+costs no scan of every waiter on every release, and none of them queue inside the HTTP pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from ..errors import RateLimitedError
+
+INITIAL = 8
+LATENCY_TOLERANCE = 2.0
+RECENT = 0.3  # weight of a new answer time in the moving average
+BEST_DRIFT = 0.05  # per second
+MIN_SAMPLES = 4  # a model's answer times say nothing about load before this many
+
+
+@dataclass
+class SlotUse:
+    """Filled in by the holder of a slot: how long the upstream itself took."""
+
+    latency_s: float | None = None
+
+
+@dataclass
+class _Latency:
+    """A model's answer time: recent (a short moving average) against its best recent (the unloaded
+    time, which drifts up by BEST_DRIFT per second so that an upstream slower for everyone becomes
+    the new normal instead of a reason to cut forever)."""
+
+    recent: float
+    best: float
+    at: float
+    samples: int = 1
+
+
+class AdaptiveLimit:
+    def __init__(self, ceiling: int, *, initial: int = INITIAL) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = float(min(self.ceiling, max(1, initial)))
+        self.in_flight = 0
+        self.slow_start = True
+        self.peak = 0
+        self.cuts = 0
+        self._waiters: deque[anyio.Event] = deque()
+        self._last_cut = -math.inf
+        self._latency: dict[str, _Latency] = {}
+
+    @property
+    def current(self) -> int:
+        return max(1, int(self.limit))
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def _grant(self) -> None:
+        while self._waiters and self.in_flight < self.current:
+            self.in_flight += 1
+            self._waiters.popleft().set()
+        self.peak = max(self.peak, self.in_flight)
+
+    async def _acquire(self) -> None:
+        if not self._waiters and self.in_flight < self.current:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return
+        granted = anyio.Event()
+        self._waiters.append(granted)
+        try:
+            await granted.wait()
+        except BaseException:  # cancelled (a deadline): give the slot on if it came meanwhile
+            if granted.is_set():
+                self.in_flight -= 1
+                self._grant()
+            else:
+                self._waiters.remove(granted)
+            raise
+
+    @asynccontextmanager
+    async def slot(self, model: str = "") -> AsyncIterator[SlotUse]:
+        """Hold one slot; the call's outcome (answer, 429, other failure) adjusts the limit."""
+        await self._acquire()
+        use = SlotUse()
+        busy = False
+        try:
+            yield use
+        except RateLimitedError:
+            self._cut()
+            raise
+        else:
+            busy = self.in_flight >= self.current or bool(self._waiters)  # was the limit what held calls back?
+            if use.latency_s is not None:
+                self._answered(model, use.latency_s, busy)
+        finally:
+            self.in_flight -= 1
+            self._grant()
+
+    def _answered(self, model: str, latency_s: float, busy: bool) -> None:
+        now = anyio.current_time()
+        seen = self._latency.get(model)
+        if seen is None:
+            seen = self._latency[model] = _Latency(recent=latency_s, best=latency_s, at=now)
+        else:
+            seen.samples += 1
+            seen.recent += RECENT * (latency_s - seen.recent)
+            seen.best = min(seen.recent, seen.best * (1 + BEST_DRIFT * (now - seen.at)))
+            seen.at = now
+        if seen.samples >= MIN_SAMPLES and seen.recent > LATENCY_TOLERANCE * seen.best:
+            self._cut()
+            return
+        if busy:
+            self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / self.limit))
+
+    def round_trip_s(self) -> float:
+        """A typical answer's time here (1 s before any): the window within which signals share a cause."""
+        return max((seen.recent for seen in self._latency.values()), default=1.0)
+
+    def _cut(self) -> None:
+        now = anyio.current_time()
+        if now - self._last_cut < self.round_trip_s():  # one cut per round trip: a burst of 429s is one signal
+            return
+        self._last_cut = now
+        self.slow_start = False
+        self.cuts += 1
+        self.limit = max(1.0, self.limit / 2)
