@@ -34,7 +34,6 @@ async def test_paced_stream_arrives_as_written_with_its_pace_recorded(upstream, 
     arrivals: list[float] = []
     sink = TextSink(on_text=lambda piece: arrivals.append(time.perf_counter()))
     async with FusionEngine() as engine:
-        started = time.perf_counter()
         completion = await engine.providers.get(_role(upstream, ensemble_dir, kind).provider).complete(
             "m", ASK, timeout_s=10, sink=sink)
     assert completion.text == ANSWER == sink.text

@@ -57,6 +57,12 @@ class Behaviour:
         return self.delay + self.ttft + ((self.output_tokens - 1) / rate if rate else 0.0)
 
 
+class _Server(ThreadingHTTPServer):
+    # A burst opens hundreds of connections at once (a streamed answer closes its connection): the
+    # default listen backlog of 5 would reset some of them before they are accepted.
+    request_queue_size = 1024
+
+
 @dataclass
 class Recorded:
     path: str
@@ -92,7 +98,7 @@ class Upstream:
         self._workers: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

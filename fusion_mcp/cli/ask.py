@@ -61,7 +61,7 @@ def check_ready(ensemble: object) -> None:
 
 
 async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..config.overrides import with_roles
     from ..errors import ConfigError
     from ..fusion.engine import FusionEngine

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..config.listing import ensemble_list_of
     from ..config.pricing import cost_column
 

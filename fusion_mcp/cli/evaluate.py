@@ -17,7 +17,7 @@ from ..evaluation.datasets import PACKAGED, load_dataset
 from .console import add_ensemble_dirs, positive_seconds
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..evaluation.runner import ItemRecord, Target
 
 STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
@@ -95,7 +95,7 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..evaluation import report
     from ..evaluation.runner import run_eval
     from ..fusion.call_cache import SQLiteCallCache

@@ -37,7 +37,7 @@ def _age(seconds: float | None) -> str:
 async def _models(args: argparse.Namespace, console: Console, err: Console) -> int:
     import httpx
 
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..config.model_search import search_models
     from ..errors import ConfigError
 

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     import anyio
 
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
 
     token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
     if args.transport != "stdio":

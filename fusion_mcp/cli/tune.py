@@ -71,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.ensembles import EnsembleRegistry
+    from ..config.registry import EnsembleRegistry
     from ..evaluation import tune_report
     from ..evaluation.candidates import load_choices
     from ..evaluation.datasets import load_dataset

@@ -1,4 +1,4 @@
-"""Ensemble files: the TOML format, its validation, and the registry of shipped and user files.
+"""Ensemble files: the TOML format and its validation (the registry of files is registry.py).
 
 An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
 time budget. Its name is its file's name without `.toml`.
@@ -7,7 +7,6 @@ time budget. Its name is its file's name without `.toml`.
 from __future__ import annotations
 
 import difflib
-import importlib.resources
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,26 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError, NoReadyEnsembleError, UnknownEnsembleError
+from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
 
 
 
-def _shipped_dir() -> Path:
-    """The repository's ensembles/ in a source checkout; else the copy inside the installed package."""
-    root = Path(__file__).resolve().parents[2]
-    if (root / "pyproject.toml").is_file() and (root / "ensembles").is_dir():
-        return root / "ensembles"
-    return Path(str(importlib.resources.files("fusion_mcp.shipped_ensembles")))
-
-
-SHIPPED_DIR = _shipped_dir()
-ENSEMBLES_ENV = "FUSION_MCP_ENSEMBLES"
-DEFAULT_ENSEMBLE_ENV = "FUSION_MCP_DEFAULT_ENSEMBLE"
 DEFAULT_DEADLINE_S = 45.0
-LOCAL_DEFAULT = "local"
-OPENROUTER_DEFAULT = "budget-trio"
 
 
 class _Strict(BaseModel):
@@ -264,98 +250,3 @@ def load_ensemble_file(path: Path) -> Ensemble:
         raise ConfigError("nested too deeply to be an ensemble", file=str(path)) from None
     except (ValueError, TypeError) as exc:  # a value pydantic or tomllib met in a shape no file means
         raise ConfigError(f"cannot load: {type(exc).__name__}: {exc}", file=str(path)) from None
-
-
-def default_user_dir() -> Path:
-    """$XDG_CONFIG_HOME/fusion-mcp/ensembles, else ~/.config/fusion-mcp/ensembles."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "fusion-mcp" / "ensembles"
-
-
-def user_ensembles_dir() -> Path:
-    """The user's own ensembles folder, where `fusion-mcp tune --write` puts files: the first folder
-    of FUSION_MCP_ENSEMBLES when it is set, else the default user folder. Both are always loaded."""
-    env = [p for p in os.environ.get(ENSEMBLES_ENV, "").split(os.pathsep) if p]
-    return Path(env[0]).expanduser() if env else default_user_dir()
-
-
-def ensemble_dirs(extra: list[str | Path] | None = None) -> list[tuple[Path, str]]:
-    """(folder, where it came from): shipped first, then the default user folder (when it exists),
-    then FUSION_MCP_ENSEMBLES, then --ensembles; later folders win."""
-    dirs = [(SHIPPED_DIR, "shipped")]
-    user = default_user_dir()
-    if user.is_dir():
-        dirs.append((user, "the user folder"))
-    env = os.environ.get(ENSEMBLES_ENV, "")
-    dirs += [(Path(p).expanduser(), ENSEMBLES_ENV) for p in env.split(os.pathsep) if p]
-    dirs += [(Path(p).expanduser(), "--ensembles") for p in (extra or [])]
-    return dirs
-
-
-@dataclass
-class EnsembleRegistry:
-    """Every ensemble found, plus the files that failed to load (the rest still load)."""
-
-    ensembles: dict[str, Ensemble] = field(default_factory=dict)
-    errors: dict[str, ConfigError] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, extra_dirs: list[str | Path] | None = None) -> "EnsembleRegistry":
-        registry = cls()
-        for folder, source in ensemble_dirs(extra_dirs):
-            if not folder.is_dir():
-                if source == "shipped":  # a broken install: say so, but keep the user's ensembles
-                    registry.errors["(shipped)"] = ConfigError(
-                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)", file=str(folder)
-                    )
-                    continue
-                # A folder the user named and that is not there is a mistake to stop at, not skip
-                # (for example ensemble names given where a folder was expected).
-                raise ConfigError(f"ensemble folder does not exist (given in {source})", file=str(folder))
-            for path in sorted(folder.glob("*.toml")):
-                registry.add_file(path)
-        return registry
-
-    def add_file(self, path: Path) -> None:
-        try:
-            ensemble = load_ensemble_file(path)
-        except ConfigError as exc:
-            self.errors[path.stem] = exc
-            self.ensembles.pop(path.stem, None)
-            return
-        self.errors.pop(path.stem, None)
-        self.ensembles[ensemble.name] = ensemble
-
-    def names(self) -> list[str]:
-        return sorted(self.ensembles)
-
-    def get(self, name: str | None = None) -> Ensemble:
-        """The named ensemble; None or a blank name means the default, the same over MCP and the CLI."""
-        if name is None or not name.strip():
-            name, _ = self.default()
-        if name in self.ensembles:
-            return self.ensembles[name]
-        if name in self.errors:
-            raise self.errors[name]
-        raise UnknownEnsembleError(name, self.names())
-
-    def default(self) -> tuple[str, str]:
-        """The ensemble used when none is named, and why: never one that cannot run here."""
-        chosen = os.environ.get(DEFAULT_ENSEMBLE_ENV)
-        if chosen:
-            return chosen, f"set by {DEFAULT_ENSEMBLE_ENV}"
-        ready = [n for n in self.names() if self.ensembles[n].ready]
-        if os.environ.get("OPENROUTER_API_KEY") and OPENROUTER_DEFAULT in ready:
-            return OPENROUTER_DEFAULT, "OPENROUTER_API_KEY is set"
-        if LOCAL_DEFAULT in ready:
-            return LOCAL_DEFAULT, "no OPENROUTER_API_KEY: the embedded local model needs no key"
-        if ready:
-            return ready[0], "the first ensemble that is ready"
-        if not self.names():
-            raise UnknownEnsembleError("(default)", [])
-        causes: dict[str, list[str]] = {}  # one entry per cause, naming the ensembles it stops
-        for n in self.names():
-            for why in self.ensembles[n].not_ready():
-                causes.setdefault(why, []).append(n)
-        why = "; ".join(f"{', '.join(names)}: {cause}" for cause, names in causes.items())
-        raise NoReadyEnsembleError(f"no ensemble is ready to run ({why}); see `fusion-mcp ensembles`")

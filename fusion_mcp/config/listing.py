@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..errors import NoReadyEnsembleError, UnknownEnsembleError
-from .ensembles import Ensemble, EnsembleRegistry, ModelRole
+from .ensembles import Ensemble, ModelRole
+from .registry import EnsembleRegistry
 from .model_catalog import unlisted_warning
 from .pricing import price_for
 

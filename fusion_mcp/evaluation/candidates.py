@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.ensembles import EnsembleRegistry, ModelRole, parse_ensemble, split_model_ref
+from ..config.ensembles import ModelRole, parse_ensemble, split_model_ref
+
+from ..config.registry import EnsembleRegistry
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from .runner import resolve_provider

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..config.pricing import format_cost
 from .candidates import Candidate
-from .paired import Paired
+from .stats import Paired
 from .report import Row, fmt_s
 from .strategies import Outcome
 

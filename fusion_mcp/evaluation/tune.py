@@ -21,7 +21,7 @@ from ..fusion.call_cache import SQLiteCallCache
 from ..fusion.engine import FusionEngine
 from .candidates import Candidate, Choices
 from .datasets import Dataset, Item
-from .paired import paired
+from .stats import paired
 from .panels import Drafts, PanelScore, count_panels, score_panels, shortlist
 from .recommend import Option, by_accuracy, choose, mark_fronts, reasons
 from .replay import DraftReplay

@@ -9,7 +9,9 @@ import time
 import tomllib
 from pathlib import Path
 
-from ..config.ensembles import DEFAULT_DEADLINE_S, ModelRole, parse_ensemble, user_ensembles_dir
+from ..config.ensembles import DEFAULT_DEADLINE_S, ModelRole, parse_ensemble
+
+from ..config.registry import user_ensembles_dir
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS
 from .recommend import Option

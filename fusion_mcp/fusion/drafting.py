@@ -11,6 +11,7 @@ import anyio
 
 from ..config.ensembles import Ensemble, ModelRole
 from ..errors import ProviderError
+from ..providers.base import TextSink
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .events import Progress
@@ -37,6 +38,7 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
     drafters = ensemble.drafters
     drafts: list[Draft | None] = [None] * len(drafters)
     began: list[float] = [anyio.current_time()] * len(drafters)
+    sinks = [TextSink() for _ in drafters]  # `sent` once a draft's call got its slot and went out
     changed = [anyio.Event()]
     reported = [0]  # drafts whose progress event has gone out
     started = time.perf_counter()
@@ -46,7 +48,7 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
         began[i] = anyio.current_time()
         try:
             c = await call(role, draft_request(role, question, context), stage="draft",
-                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())), sample=i)
+                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())), sample=i, sink=sinks[i])
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
                       input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
@@ -86,7 +88,14 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
                 quorum_at = anyio.current_time()
                 pending = [(role, began[i]) for i, role in enumerate(drafters) if drafts[i] is None]
                 cut = plan.straggler_cut(quorum_at, pending, n_ok())
-                await wait_until(finished, lambda: cut)
+
+                def until() -> float:
+                    # a draft still waiting for a slot (a busy provider) is not a slow model: it may
+                    # use all the time the plan can spare, not just the grace
+                    queued = any(drafts[i] is None and not sinks[i].sent for i in range(len(drafters)))
+                    return plan.drafts_latest if queued else cut
+
+                await wait_until(finished, until)
             if not finished():
                 plan.schedule.drafts_cut_at_s = plan.now_s()
                 plan.decide(f"stopped waiting for {len(drafters) - reported[0]} draft(s) with {n_ok()} in "

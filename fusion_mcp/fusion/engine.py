@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
-from ..config.ensembles import Ensemble, EnsembleRegistry
+from ..config.ensembles import Ensemble
+
+from ..config.registry import EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
 from ..providers.limits import LimitFactory, local_limit

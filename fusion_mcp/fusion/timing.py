@@ -40,6 +40,7 @@ class TimePlan:
         self.ensemble = ensemble
         self.book = book
         self.draft_tokens: list[int] = []  # output tokens of this run's drafts, as they come
+        self.drafts_latest = self.deadline_at  # past this, no draft is waited for (set with the quorum)
         self.schedule = Schedule(deadline_s=deadline_s)
 
     # -- clock -------------------------------------------------------------------------------
@@ -125,6 +126,7 @@ class TimePlan:
             self.decide("no draft still out is predicted to finish in time: drafting stops at the quorum")
         cut = max(quorum_at, min(cut, latest))
         self.schedule.quorum_at_s = round(quorum_at - self.started, 1)
+        self.drafts_latest = max(quorum_at, latest)
         return cut
 
     # -- review and synthesis ----------------------------------------------------------------

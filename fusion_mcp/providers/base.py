@@ -71,10 +71,13 @@ class TextSink:
         self._on_text = on_text
         self.parts: list[str] = []
         self.first_at: float | None = None
+        self.sent = False  # False while the call still waits for a slot
 
     def begin(self) -> None:
+        """A new attempt has been sent (it got its slot under every limit)."""
         self.parts.clear()
         self.first_at = None
+        self.sent = True
 
     def write(self, text: str) -> None:
         if not text:

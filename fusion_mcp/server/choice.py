@@ -22,11 +22,5 @@ def chosen_ensemble(service: FusionService, name: str | None, *, drafters: Seque
         ensemble = with_roles(base, drafters, reviewer, synthesizer)
     except ModelChoiceError as exc:
         raise ToolError(f"{exc}. Call list_models for model ids.") from None
-    missing = ensemble.missing_keys(roles)
-    if missing:
-        raise ToolError(
-            f"ensemble {ensemble.name!r} with the models chosen needs {' and '.join(missing)}, which is not set "
-            "in the server's environment: add it to the `env` block of the host's MCP config and restart the "
-            "server, or pick models of a ready ensemble from list_ensembles."
-        )
+    service.check_ready(ensemble, roles, chosen=True)
     return ensemble

@@ -1,7 +1,7 @@
 """The tool descriptions a host model reads to decide when to call what, written at start-up so
 they name the ensembles that exist and whether each is ready."""
 
-from ..config.ensembles import EnsembleRegistry
+from ..config.registry import EnsembleRegistry
 from ..config.listing import ensemble_list_of
 
 _ISOLATED = ("The models do not see this conversation: put everything they need in question and context.")

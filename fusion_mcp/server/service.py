@@ -6,7 +6,6 @@ as the SDK's example servers do. No `from __future__ import annotations` in the 
 then silently lose the outputSchema.
 """
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +15,10 @@ from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from ..config.ensembles import Ensemble, EnsembleRegistry
+from ..config.ensembles import Ensemble
+
+from ..config.registry import EnsembleRegistry
+from ..config.environment import seconds_from_env
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent
@@ -32,16 +34,7 @@ DEFAULT_MAX_RUNNING = 64
 
 
 def tool_timeout_from_env() -> float:
-    raw = os.environ.get(TOOL_TIMEOUT_ENV)
-    if not raw:
-        return DEFAULT_TOOL_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{TOOL_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
-    if not 1 <= value <= 3600:
-        raise ConfigError(f"{TOOL_TIMEOUT_ENV}={raw!r} must be between 1 and 3600 seconds")
-    return value
+    return seconds_from_env(TOOL_TIMEOUT_ENV, DEFAULT_TOOL_TIMEOUT_S, 1, 3600)
 
 
 class FusionService:
@@ -118,18 +111,26 @@ class FusionService:
             raise ToolError(str(exc)) from None
         except ConfigError as exc:
             raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. Fix the file, then restart the server.") from None
+        if roles != ():
+            self.check_ready(ensemble, roles)
+        return ensemble
+
+    @staticmethod
+    def check_ready(ensemble: Ensemble, roles: tuple[str, ...] | None = None, *, chosen: bool = False) -> None:
+        """A ToolError that says what to do when the ensemble (all roles, or only `roles`; `chosen`: with
+        the models a call picked) cannot run here: a key not set, a local package not installed."""
+        which = f"ensemble {ensemble.name!r}" + (" with the models chosen" if chosen else "")
+        instead = "pick models of a ready ensemble" if chosen else "pick a ready ensemble"
         missing = ensemble.missing_keys(roles)
         if missing:
             raise ToolError(
-                f"ensemble {ensemble.name!r} needs {' and '.join(missing)}, which is not set in the server's "
-                "environment: add it to the `env` block of the host's MCP config and restart the server, "
-                "or pick a ready ensemble from list_ensembles."
+                f"{which} needs {' and '.join(missing)}, which is not set in the server's environment: add it "
+                f"to the `env` block of the host's MCP config and restart the server, or {instead} from list_ensembles."
             )
         local = ensemble.missing_local(roles)
         if local:
-            raise ToolError(f"ensemble {ensemble.name!r} cannot run on this machine: {'; '.join(local)}. "
-                            "Install that where the server runs, or pick a ready ensemble from list_ensembles.")
-        return ensemble
+            raise ToolError(f"{which} cannot run on this machine: {'; '.join(local)}. "
+                            f"Install that where the server runs, or {instead} from list_ensembles.")
 
     async def finished_run(self, run_id: str) -> FusionResult:
         """A finished run's result (for from_run), from this process or the shared store."""

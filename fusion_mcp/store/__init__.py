@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from ..config.environment import seconds_from_env
 from ..errors import ConfigError
 
 STORE_ENV = "FUSION_MCP_STORE"
@@ -32,13 +33,4 @@ def store_url(flag: str | None) -> str | None:
 
 def lease_from_env() -> float:
     """Seconds a replica's claim on a run or a provider slot lasts unless renewed ($FUSION_MCP_LEASE_S)."""
-    raw = os.environ.get(LEASE_ENV)
-    if not raw:
-        return DEFAULT_LEASE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{LEASE_ENV}={raw!r} is not a number of seconds") from None
-    if not 1 <= value <= 600:
-        raise ConfigError(f"{LEASE_ENV}={raw!r} must be between 1 and 600 seconds")
-    return value
+    return seconds_from_env(LEASE_ENV, DEFAULT_LEASE_S, 1, 600)
