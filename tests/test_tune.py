@@ -280,3 +280,21 @@ def test_a_failing_candidate_is_asked_once_per_item_and_scored_wrong(lab, upstre
     broken = next(o for o in result["options"] if o["label"] == "lab:broken")
     assert broken["tune"]["accuracy"] == 0 and broken["tune"]["failed"] == broken["tune"]["n"]
     assert result["recommended"]["label"] == PANEL
+
+
+def test_candidates_can_come_from_the_providers_listing(lab, upstream, capsys):
+    # list_models' source: the provider's own GET /models (ids in the listing's order)
+    upstream.models = [{"id": m} for m in ("alpha", "beta", "gamma", "judge", "fuser")]
+    args = [a for a in lab["args"] if a != "lab:alpha,lab:beta,lab:gamma"]
+    args.remove("--candidates")
+    code, out, err = run_cli([*args, "--candidates-from", "lab", "--max-listed", "3", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    singles = sorted(o["label"] for o in result["options"] if len(o["members"]) == 1)
+    assert singles == ["lab:alpha", "lab:beta", "lab:gamma"]
+    assert result["recommended"]["label"] == PANEL
+    assert len(upstream.listing_requests) == 1
+    calls = len(upstream.calls())
+    code, _, err = run_cli([*args, "--candidates-from", "lab:nothing-like-this"], capsys)
+    assert code == 2 and "no candidates" in err
+    assert len(upstream.calls()) == calls  # refused before any model call

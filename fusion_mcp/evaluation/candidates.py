@@ -152,7 +152,8 @@ def load_choices(candidates: list[str] | None, reviewers: list[str] | None, synt
                 lists[key].append(_from_ref(entry, f"--{key}", registry, declared))
     cands = _unique([c for c in lists["candidates"] if c is not None], "--candidates")
     if len(cands) < 2:
-        raise ConfigError(f"--candidates: give at least two models to choose among (got {len(cands)})")
+        raise ConfigError(f"--candidates: give at least two models to choose among (got {len(cands)}, with "
+                          "--candidates-from included)")
     return Choices(candidates=cands, reviewers=_dedupe(lists["reviewers"]), synthesizers=_dedupe(lists["synthesizers"]))
 
 
