@@ -22,8 +22,9 @@ test: install-test browser test-services
 # The real Redis and load balancer the replica tests start (tests/test_replicas.py), from Debian.
 test-services:
 	@command -v redis-server >/dev/null && command -v haproxy >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			redis-server haproxy >/dev/null; }
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends redis-server haproxy >/dev/null; }
 
 install-local: $(VENV)/.installed-local
 install-test: $(VENV)/.installed-test

@@ -40,13 +40,14 @@ class ConfigError(FusionError):
 
 
 class UnknownEnsembleError(FusionError):
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], *, where: str | None = None) -> None:
         self.name = name
         self.known = known
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        source = f" (set by {where})" if where else ""
         super().__init__(
-            f"unknown ensemble {name!r}; {hint}available: {', '.join(known) or '(none)'}"
+            f"unknown ensemble {name!r}{source}; {hint}available: {', '.join(known) or '(none)'}"
         )
 
 

@@ -6,8 +6,11 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
+
+from ..errors import ConfigError
 
 PIPE_WIDTH = 200  # piped output gets wide lines rather than rich's 80 columns, so tables are not cut
 
@@ -42,9 +45,20 @@ def positive_usd(text: str) -> float:
         value = float(text.removeprefix("$"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount of dollars, e.g. 0.05") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 dollars, not {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number of dollars above 0, not {text}")
     return value
+
+
+def output_folder(path: str) -> Path:
+    """The report folder, made now: a path that cannot be a folder is a one-line error before any
+    model call is paid for, not a traceback after."""
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot make the report folder ({exc.strerror or exc})") from None
+    return folder
 
 
 def add_ensemble_dirs(parser: argparse.ArgumentParser, *flags: str) -> None:

@@ -7,6 +7,7 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .console import add_ensemble_dirs
 
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
         name = e.name + (("\n(default)" if not wide else " (default)") if e.default else "")
         if wide:
             ready = "yes" if e.ready else "no: " + "; ".join(_needs(e))
-            table.add_row(name, models, f"{e.deadline_s:g} s", cost, ready)
+            table.add_row(Text(name), Text(models), f"{e.deadline_s:g} s", cost, Text(ready))
         else:
-            table.add_row(name + ("" if e.ready else "\nnot ready"), models, cost)
+            table.add_row(Text(name + ("" if e.ready else "\nnot ready")), Text(models), cost)
     console.print(table)
     if not wide:
         for e in listing.ensembles:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -13,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import ConfigError
 from ..evaluation import strategies
+from ..evaluation.candidates import split_list
 from ..evaluation.datasets import PACKAGED, load_dataset
-from .console import add_ensemble_dirs, positive_seconds
+from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
     from ..config.registry import EnsembleRegistry
@@ -30,10 +30,6 @@ examples:
 The report opens with a verdict: each strategy against the best single model on the same items
 (exact McNemar test), and how many items a difference would need when this run cannot tell.
 """
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="folder for results.json, results.md, items.jsonl, cost_accuracy.png (default eval-out)")
     parser.add_argument("--concurrency", type=int, default=4, metavar="N",
                         help="items run at once (default 4; each provider's own limit still applies)")
-    parser.add_argument("--max-cost-usd", type=float, metavar="USD",
+    parser.add_argument("--max-cost-usd", type=positive_usd, metavar="USD",
                         help="stop before the run's spending would pass this (cache hits cost nothing)")
     parser.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
     parser.add_argument("--cache", metavar="PATH",
@@ -72,11 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
     from ..evaluation.runner import Target, baseline_target
 
-    wanted = _split([args.strategies]) if args.strategies else None
+    wanted = split_list([args.strategies]) if args.strategies else None
     unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in strategies.ENSEMBLE_STRATEGIES]
     if unknown:
         raise ConfigError(f"--strategies: unknown {', '.join(unknown)}; choose from {STRATEGY_KINDS}")
-    names = _split(args.ensemble) or [registry.default()[0]]
+    names = split_list(args.ensemble) or [registry.default()[0]]
     targets: list[Target] = []
     for name in dict.fromkeys(names):
         ensemble = registry.get(name)
@@ -84,7 +80,7 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
         if not chosen:
             raise ConfigError(f"--strategies {args.strategies!r} leaves nothing to report for ensemble {name!r}")
         targets.append(Target(name=name, ensemble=ensemble, strategies=chosen))
-    for ref in dict.fromkeys(_split(args.baseline)):
+    for ref in dict.fromkeys(split_list(args.baseline)):
         targets.append(baseline_target(ref, registry, args.deadline))
     for t in targets:
         reasons = t.ensemble.not_ready()  # keys to set, local packages to install: one line per cause
@@ -105,6 +101,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
     if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
         raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')
+    out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
@@ -143,7 +140,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
         "max_cost_usd": args.max_cost_usd, "deadline_s": args.deadline,
         "cache": None if cache is None else str(cache.path),
     }
-    paths = report.write(Path(args.out), rows, dataset, run, config)
+    paths = report.write(out, rows, dataset, run, config)
     if args.json:
         sys.stdout.write(paths["results.json"].read_text(encoding="utf-8"))
     else:

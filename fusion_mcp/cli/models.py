@@ -7,6 +7,7 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .console import add_ensemble_dirs
 
@@ -35,7 +36,7 @@ def _age(seconds: float | None) -> str:
 
 
 async def _models(args: argparse.Namespace, console: Console, err: Console) -> int:
-    import httpx
+    import httpx2 as httpx
 
     from ..config.registry import EnsembleRegistry
     from ..config.model_search import search_models
@@ -55,7 +56,7 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     for col in ("model", "context", "$/M in", "$/M out"):
         table.add_column(col)
     for m in listing.models:
-        table.add_row(m.model, f"{m.context_length:,}" if m.context_length else "-",
+        table.add_row(Text(m.model), f"{m.context_length:,}" if m.context_length else "-",
                       "-" if m.input_usd_per_mtok is None else f"{m.input_usd_per_mtok:g}",
                       "-" if m.output_usd_per_mtok is None else f"{m.output_usd_per_mtok:g}")
     console.print(table)

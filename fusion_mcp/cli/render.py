@@ -48,7 +48,7 @@ class LiveProgress:
         for col in ("stage", "model", "status", "time"):
             table.add_column(col)
         for row in self.rows.values():
-            table.add_row(*row)
+            table.add_row(*(Text(c) for c in row))  # model ids and errors as text, never markup
         if not self._written:
             return Group(table)
         # redacted whole each time: a key split across pieces is caught once 12 of its characters are in
@@ -105,7 +105,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
             "time": f"{d.latency_s:.1f} s", "tokens": str(tokens) if tokens else "-",
             "cost": cost if d.status == "ok" else "-",
         }
-        table.add_row(*(cells[c] for c in cols))
+        table.add_row(*(Text(cells[c]) for c in cols))
     console.print(table)
     if not wide:
         console.print("scores: consistency/accuracy/completeness, 0-10, from the reviewer", style="dim")

@@ -26,7 +26,7 @@ examples:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
-                            description="Serve the tools (fused_answer, compare_drafts, list_ensembles) to an MCP host.",
+                            description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, list_models) to an MCP host.",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",

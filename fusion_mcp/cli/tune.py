@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import anyio
 from rich.console import Console
@@ -15,7 +14,7 @@ from ..errors import ConfigError
 from ..evaluation.datasets import PACKAGED
 from ..evaluation.recommend import OBJECTIVES
 from ..fusion.call_cache import default_cache_path
-from .console import add_ensemble_dirs, positive_seconds
+from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
 
 
 def _fraction(text: str) -> float:
@@ -61,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="share of the items held out to report on, never to choose with (default 0.4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample and of the split (default 0)")
     p.add_argument("--limit", type=int, metavar="N", help="tune on a seeded random sample of N items")
-    p.add_argument("--max-cost-usd", type=float, metavar="USD",
+    p.add_argument("--max-cost-usd", type=positive_usd, metavar="USD",
                    help="stop before any call if the estimate passes this, and never spend past it")
     p.add_argument("--write", metavar="NAME", help="write the recommendation as NAME.toml to your ensembles folder")
     p.add_argument("--force", action="store_true", help="with --write: replace an existing file")
@@ -111,6 +110,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..fusion.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
 
+    out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
     if args.write:
         target(args.write, force=args.force)
@@ -163,7 +163,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
                 f"{len(tune.held_items)} held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
         text = ensemble_toml(tune.recommended, provenance(tune.recommended, how, data, tune.reasons), args.deadline)
         written = write_ensemble(args.write, text, force=args.force)
-    paths = tune_report.write(Path(args.out), tune, written)
+    paths = tune_report.write(out, tune, written)
     if args.json:
         sys.stdout.write(paths["tune.json"].read_text(encoding="utf-8"))
     else:

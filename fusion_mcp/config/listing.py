@@ -93,8 +93,8 @@ def model_warnings(ensemble: Ensemble) -> list[str]:
 def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
     try:
         default, why = registry.default()
-    except UnknownEnsembleError:
-        default, why = None, "no ensemble found"
+    except UnknownEnsembleError as exc:
+        default, why = None, str(exc) if exc.name != "(default)" else "no ensemble found"
     except NoReadyEnsembleError as exc:
         default, why = None, str(exc)
     infos = []

@@ -104,6 +104,8 @@ class EnsembleRegistry:
         """The ensemble used when none is named, and why: never one that cannot run here."""
         chosen = os.environ.get(DEFAULT_ENSEMBLE_ENV)
         if chosen:
+            if chosen not in self.ensembles and chosen not in self.errors:
+                raise UnknownEnsembleError(chosen, self.names(), where=DEFAULT_ENSEMBLE_ENV)
             return chosen, f"set by {DEFAULT_ENSEMBLE_ENV}"
         ready = [n for n in self.names() if self.ensembles[n].ready]
         if os.environ.get("OPENROUTER_API_KEY") and OPENROUTER_DEFAULT in ready:

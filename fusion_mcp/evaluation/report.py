@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..config.pricing import cost_column
 from .datasets import Dataset
@@ -183,7 +184,8 @@ def rich_table(rows: list[Row], width: int = WIDE) -> Table:
         table.add_column(col, justify="left" if text else "right", overflow="fold", no_wrap=not text,
                          min_width=(16 if col == "strategy" else 8) if text else None)
     for r, cells in zip(rows, table_cells(rows)):
-        table.add_row(*(cells[COLUMNS.index(c)] for c in columns), style="bold" if r.pareto else None)
+        # Text, not markup: a model id such as `x:y:z` must not turn into an emoji or a style
+        table.add_row(*(Text(cells[COLUMNS.index(c)]) for c in columns), style="bold" if r.pareto else None)
     return table
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..config.pricing import format_cost
 from .panels import PanelScore
@@ -57,7 +58,7 @@ def _rich(cols: list[str], rows: list[list[str]], title: str) -> Table:
     for i, c in enumerate(cols):
         table.add_column(c, justify="left" if i == 0 else "right")
     for r in rows:
-        table.add_row(*r, style="bold" if r[-1] == "recommended" else None)
+        table.add_row(*(Text(str(c)) for c in r), style="bold" if r[-1] == "recommended" else None)
     return table
 
 

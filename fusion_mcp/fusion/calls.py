@@ -77,7 +77,11 @@ class ModelCaller:
         except Exception as exc:  # a provider bug must cost one call, not the whole run
             log.error("provider %s raised unexpectedly: %s", role.provider.name, redact(repr(exc)))
             raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from None
-        completion = with_cost(completion.model_copy(update={"text": redact(completion.text)}))
+        completion = with_cost(completion.model_copy(update={
+            "text": redact(completion.text),
+            "citations": [c.model_copy(update={"url": redact(c.url), "title": c.title and redact(c.title)})
+                          for c in completion.citations],
+        }))
         self.paces.observe(role.ref, stage, completion)
         if self.cache is not None:
             try:

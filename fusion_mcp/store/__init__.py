@@ -26,7 +26,9 @@ def store_url(flag: str | None) -> str | None:
         return None
     if not url.startswith(REDIS_SCHEMES):
         where = "--store" if flag else STORE_ENV
-        raise ConfigError(f"{where}={url!r} is not a store this server knows: use redis://HOST:PORT/DB "
+        scheme, sep, rest = url.rpartition("://") if "://" in url else ("", "", url)
+        shown = scheme + sep + rest.rsplit("@", 1)[-1]  # never a password that came with it
+        raise ConfigError(f"{where}={shown!r} is not a store this server knows: use redis://HOST:PORT/DB "
                           "(or rediss://, unix://), or leave it unset for the embedded store")
     return url
 
