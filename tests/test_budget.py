@@ -127,7 +127,7 @@ def test_cli_max_cost_refuses_with_the_estimate(prices: Path, upstream: Upstream
     assert upstream.calls() == []
     with pytest.raises(SystemExit):
         main(["ask", "Capital?", "--max-cost", "-1"])
-    assert "more than 0 dollars" in capsys.readouterr().err
+    assert "must be a number of dollars above 0" in capsys.readouterr().err
 
 
 
