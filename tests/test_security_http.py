@@ -3,16 +3,15 @@ tokens refused, and a rejected request costing one log line, not a traceback."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.test_server_transports import INITIALIZE, MCP_HEADERS, free_port, server_env, spawn  # noqa: F401
+from tests.services import free_port, stop_process, wait_for_port
+from tests.test_server_transports import INITIALIZE, MCP_HEADERS, server_env, spawn  # noqa: F401
 from tests.upstream import Upstream
 
 
@@ -31,24 +30,12 @@ def serve(server_env: dict[str, str]) -> Iterator[Any]:
         port = free_port()
         proc = spawn(server_env, "--transport", transport, "--host", host, "--port", str(port), *extra)
         procs.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                socket.create_connection((host, port), timeout=0.2).close()
-                return f"http://{host}:{port}", proc
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("server did not open its port within 30 s")
+        wait_for_port(port, proc, f"fusion-mcp serve on {host}", host=host)
+        return f"http://{host}:{port}", proc
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3"])

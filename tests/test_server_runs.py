@@ -4,11 +4,7 @@ going when its client goes away."""
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import anyio
 import pytest
@@ -16,6 +12,7 @@ from mcp import Client
 
 from fusion_mcp.server.app import create_server
 from tests.conftest import LAB_KEY, lab_toml, review_json, write_registry
+from tests.services import Service, free_port
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -91,31 +88,16 @@ async def test_runs_in_flight_are_bounded_and_unknown_runs_are_clear_errors(upst
     assert len(upstream.calls("alpha")) == 2  # Q2 never started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_a_handed_off_run_survives_its_client_over_streamable_http(upstream, ensemble_dir, tmp_path):
     slow_models(upstream)
     (ensemble_dir / "lab.toml").write_text(lab_toml(upstream.url, ["alpha", "beta"], deadline_s=30))
-    port = _free_port()
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LAB_KEY": LAB_KEY,
            "FUSION_MCP_ENSEMBLES": str(ensemble_dir), "FUSION_MCP_CACHE": str(tmp_path / "c.sqlite3"),
            "FUSION_MCP_TOOL_TIMEOUT": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http",
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = free_port()
+    server = Service([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http",
+                      "--port", str(port)], port, "fusion-mcp serve", env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                await anyio.sleep(0.1)
         url = f"http://127.0.0.1:{port}/mcp"
         async with Client(url) as client:  # starts the run, then goes away
             out = (await client.call_tool("fused_answer", {"question": "Capital?", "ensemble": "lab"})).structured_content
@@ -125,5 +107,4 @@ async def test_a_handed_off_run_survives_its_client_over_streamable_http(upstrea
                 out = (await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 30})).structured_content
         assert out["answer_source"] == "synthesis" and out["answer"] == "Paris is the capital."
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()

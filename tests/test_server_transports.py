@@ -5,10 +5,8 @@ once and shared by the tests (and protocol modes) that talk to it.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 
 from tests.conftest import LAB_KEY, lab_toml
+from tests.services import free_port, stop_process, wait_for_port
 from tests.upstream import Upstream
 
 MODES = ["legacy", "auto"]
@@ -46,12 +45,6 @@ def server_env(lab_upstream: Upstream, tmp_path_factory: pytest.TempPathFactory)
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
     return subprocess.Popen([sys.executable, "-m", "fusion_mcp", "serve", *args], env=full_env,
@@ -67,24 +60,12 @@ def http_server(server_env: dict[str, str]) -> Iterator[Any]:
         port = free_port()
         proc = spawn({**server_env, **(env or {})}, "--transport", transport, "--port", str(port), *extra)
         procs.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return f"http://127.0.0.1:{port}"
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("server did not open its port within 30 s")
+        wait_for_port(port, proc, "fusion-mcp serve")
+        return f"http://127.0.0.1:{port}"
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
