@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mcp import Client  # noqa: E402
 
 from tests.conftest import LAB_KEY  # noqa: E402
+from tests.services import free_port, wait_for_port  # noqa: E402
 from tests.upstream import Behaviour, Upstream  # noqa: E402
 
 DRAFTERS = ["d1", "d2", "d3"]
@@ -68,12 +68,6 @@ def healthy(up: Upstream) -> None:
         up.script(m, text=f"Paris (from {m}).")
     up.script("judge", text=REVIEW)
     up.script("fuser", text="Paris.")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensemble(url: str, dead: str, refused: list[str], deadline_s: float) -> str:
@@ -147,13 +141,8 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}/mcp"
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
+    wait_for_port(port, proc, "fusion-mcp serve")  # type: ignore[arg-type]
+    return proc, f"http://127.0.0.1:{port}/mcp"
 
 
 async def burst(up: Upstream, client: Client | None, env: dict[str, str], n: int, deadline_s: float) -> Row:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.services import free_port, wait_for_port  # noqa: E402
 
 REVIEW = json.dumps({label: {"score": 8, "reason": "ok"} for label in "ABC"})
 
@@ -54,12 +55,6 @@ async def _serve(port: int, delay: float) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensemble(url: str, ceiling: int | None) -> str:
@@ -147,12 +142,7 @@ def main() -> None:
     port = free_port()
     upstream = subprocess.Popen([sys.executable, __file__, "--upstream", str(port), "--delay", str(args.delay)])
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port, upstream, "the load upstream")  # type: ignore[arg-type]
         url = f"http://127.0.0.1:{port}"
         folder = Path(tempfile.mkdtemp())
         (folder / "lab.toml").write_text(ensemble(url, args.ceiling))
