@@ -35,6 +35,7 @@ class LiveProgress:
     synthesis shown as it is written (its last lines)."""
 
     SHOWN_LINES = 12
+    SHOWN_CHARS = 4000  # more than 12 lines hold: only this tail is redacted and drawn on each piece
 
     def __init__(self, console: Console, models: list[tuple[str, str]]) -> None:
         self.console = console
@@ -51,8 +52,8 @@ class LiveProgress:
             table.add_row(*(Text(c) for c in row))  # model ids and errors as text, never markup
         if not self._written:
             return Group(table)
-        # redacted whole each time: a key split across pieces is caught once 12 of its characters are in
-        tail = redact("".join(self._written)).splitlines()[-self.SHOWN_LINES:]
+        # the shown tail, redacted each time: a key split across pieces is caught once 12 of its characters are in
+        tail = redact("".join(self._written)[-self.SHOWN_CHARS:]).splitlines()[-self.SHOWN_LINES:]
         return Group(table, Text(""), Text("\n".join(tail), style="dim"))
 
     def text(self, piece: str) -> None:
