@@ -19,12 +19,13 @@ demo: install-local
 test: install-test browser test-services
 	$(PY) -m pytest
 
-# The real Redis and load balancer the replica tests start (tests/test_replicas.py), from Debian.
+# The real Redis and load balancer the replica tests start (tests/test_replicas.py), and the real
+# Prometheus that scrapes a team endpoint's metrics (tests/test_team_endpoint.py), from Debian.
 test-services:
-	@command -v redis-server >/dev/null && command -v haproxy >/dev/null || { \
+	@command -v redis-server >/dev/null && command -v haproxy >/dev/null && command -v prometheus >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends redis-server haproxy >/dev/null; }
+	    --no-install-recommends redis-server haproxy prometheus >/dev/null; }
 
 install-local: $(VENV)/.installed-local
 install-test: $(VENV)/.installed-test

@@ -14,6 +14,7 @@ from rich.console import Console
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
+from .serve_team import add_team_options
 
 
 SERVE_EXAMPLES = """\
@@ -46,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", default=None, metavar="URL",
                         help="shared store for replicas behind a load balancer: redis://HOST:PORT/DB "
                              "(default $FUSION_MCP_STORE, else this process's memory; see docs/deploy.md)")
+    add_team_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -54,12 +56,20 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
 
     from ..config.registry import EnsembleRegistry
 
+    from ..errors import ConfigError
+    from .serve_team import oauth_config
+
     token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
+    try:
+        signs_in = oauth_config(args, token) is not None
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.transport != "stdio":
         if token is not None:
             register_secret_value(token)
         try:
-            check_bind(args.host, token)
+            check_bind(args.host, token, signs_in=signs_in)
         except BindError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -73,8 +83,8 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
-    from ..errors import ConfigError
     from ..store import store_url
+    from .serve_team import team_setup
 
     try:
         store = store_url(args.store)
@@ -84,11 +94,12 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
             from ..store.redis_client import probe
 
             anyio.run(probe, store)
+        team = team_setup(args, token)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
-                           store_url=store)
+                           store_url=store, telemetry=team.telemetry, verifier=team.verifier)
     if args.transport == "stdio":
         server.run()
     else:

@@ -16,6 +16,7 @@ from ..providers.base import TextSink
 from ..redaction import redact
 from .budget import Budget
 from .call_cache import CallCache, call_key
+from .observe import ROLE_OF_STAGE, CallWatcher
 from .paces import PaceBook
 
 log = logging.getLogger("fusion_mcp")
@@ -26,18 +27,28 @@ class ModelCaller:
     the pace book how fast the model was."""
 
     def __init__(self, providers: ProviderPool, cache: CallCache | None = None, paces: PaceBook | None = None,
-                 budget: Budget | None = None) -> None:
+                 budget: Budget | None = None, watcher: CallWatcher | None = None) -> None:
         self.providers = providers
         self.cache = cache
         self.paces = paces if paces is not None else PaceBook(priors={})
         self.budget = budget
+        self.watcher = watcher  # metrics, traces, usage (fusion_mcp/team), when a server watches
 
     def with_budget(self, budget: Budget | None) -> "ModelCaller":
-        """The same caller (cache, pace book), checking each call against one run's spending cap."""
-        return ModelCaller(self.providers, self.cache, self.paces, budget)
+        """The same caller (cache, pace book, watcher), checking each call against one run's spending cap."""
+        return ModelCaller(self.providers, self.cache, self.paces, budget, self.watcher)
 
     async def __call__(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int = 0,
                        stage: str = "call", sink: TextSink | None = None) -> Completion:
+        if self.watcher is None:
+            return await self._budgeted(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
+        with self.watcher.watch(role.ref, ROLE_OF_STAGE.get(stage, stage)) as watch:
+            watch.completion = await self._budgeted(role, request, timeout_s=timeout_s, sample=sample, stage=stage,
+                                                    sink=sink)
+            return watch.completion
+
+    async def _budgeted(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int, stage: str,
+                        sink: TextSink | None) -> Completion:
         if self.budget is None:
             return await self._call(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
         request = self.budget.capped(role, request)

@@ -24,6 +24,7 @@ from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
 from .inputs import check_input
+from .observe import CallWatcher
 from .paces import PaceBook
 from .result import FusionResult
 from .run import Run, RunInput
@@ -36,7 +37,8 @@ HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=
 
 class FusionEngine:
     """Runs ensembles. `providers` hands in ready-made providers by name (tests, embedding); `limits`
-    builds each provider's limit on calls in flight (shared ones: fusion_mcp/store)."""
+    builds each provider's limit on calls in flight (shared ones: fusion_mcp/store); `watcher` sees every
+    model call (metrics, traces: fusion_mcp/team)."""
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class FusionEngine:
         providers: Mapping[str, Provider] | None = None,
         paces: PaceBook | None = None,
         limits: LimitFactory = local_limit,
+        watcher: CallWatcher | None = None,
     ) -> None:
         check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
@@ -56,7 +59,7 @@ class FusionEngine:
         self.providers = ProviderPool(self._client, providers, limits,
                                       pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook.beside_cache()
-        self.call = ModelCaller(self.providers, cache, self.paces)
+        self.call = ModelCaller(self.providers, cache, self.paces, watcher=watcher)
 
     async def __aenter__(self) -> "FusionEngine":
         return self

@@ -1,6 +1,6 @@
 """Build the MCP server: the tools, the resources, and the service behind them."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from mcp.server.mcpserver.resources import FunctionResource
 
@@ -33,16 +33,25 @@ def create_server(
     max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
     store_url: str | None = None,
+    telemetry: Any = None,
+    verifier: Any = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
     `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
     `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
-    every replica using it (docs/deploy.md); None keeps them in this process."""
+    every replica using it (docs/deploy.md); None keeps them in this process. `telemetry` (team.telemetry)
+    watches runs and calls; `verifier` (team.oauth.JwtVerifier) signs users in over HTTP (docs/team.md)."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url)
+                            max_running=max_running, store_url=store_url, telemetry=telemetry,
+                            signs_in=verifier is not None)
+    auth: dict[str, Any] = {}
+    if verifier is not None:
+        from ..team.oauth import auth_settings
+
+        auth = {"auth": auth_settings(verifier.config), "token_verifier": verifier}
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
-                             lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
+                             lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()], **auth)
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
     for fn, title, annotations in TOOLS:
         server.add_tool(fn, title=title, annotations=annotations, description=describe(fn.__name__, registry),

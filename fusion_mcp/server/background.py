@@ -76,6 +76,7 @@ class BackgroundRuns:
         self.handles: OrderedDict[str, RunHandle] = OrderedDict()
         self.observer = observer
         self._group: TaskGroup | None = None
+        self.queued = 0  # runs waiting for a slot (a metric)
         self._slot_freed = anyio.Event()  # set (and replaced) whenever a run ends
 
     def attach(self, group: TaskGroup | None) -> None:
@@ -91,9 +92,13 @@ class BackgroundRuns:
         queues rather than fails), then refuse."""
         if self._group is None:
             raise FusionError("the server is shutting down; call again once it has restarted")
-        with anyio.move_on_after(queue_s):
-            while len(self.running()) >= self.max_running:
-                await self._slot_freed.wait()
+        self.queued += 1
+        try:
+            with anyio.move_on_after(queue_s):
+                while len(self.running()) >= self.max_running:
+                    await self._slot_freed.wait()
+        finally:
+            self.queued -= 1
         if len(self.running()) >= self.max_running:
             raise TooManyRunsError(
                 f"{self.max_running} run(s) are already in flight on this server: wait for one with get_run "

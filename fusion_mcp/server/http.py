@@ -26,7 +26,10 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
     if token:
         app = BearerAuthMiddleware(app, token)
     shown = f"[{host}]" if ":" in host else host
-    auth = "bearer token required" if token else "no token (loopback only)"
+    if server.settings.auth is not None:  # OAuth: the SDK's app checks each token (team/oauth.py)
+        auth = f"OAuth tokens from {server.settings.auth.issuer_url}"
+    else:
+        auth = "bearer token required" if token else "no token (loopback only)"
     mode = ", stateless" if stateless and transport != "sse" else ""
     print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path} ({auth}{mode})", file=sys.stderr,
           flush=True)

@@ -43,8 +43,11 @@ class FusionService:
 
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
-                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None) -> None:
+                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None,
+                 telemetry: Any = None, signs_in: bool = False) -> None:
         self.registry = registry
+        self.telemetry = telemetry  # a team.telemetry.Telemetry: metrics, traces, audit, usage (or None)
+        self.signs_in = signs_in  # OAuth: every request names its user, and runs belong to them
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
         self.shared: SharedRuns | None = None
         self.runs = RunStore(max_runs)
@@ -52,6 +55,10 @@ class FusionService:
         self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
         self._given_engine = engine
         self._engine: FusionEngine | None = engine
+        if engine is not None and telemetry is not None:
+            engine.call.watcher = telemetry
+        if telemetry is not None and telemetry.metrics is not None:
+            telemetry.metrics.count_queue(lambda: self.background.queued)
         self._groups: list[TaskGroup] = []
         self._store: Any = None  # a RedisStore while serving with one
 
@@ -86,14 +93,14 @@ class FusionService:
         """The engine over the embedded store, or over the shared one: its call cache (the server uses
         a cache only when shared), its pace book, its provider limits and its run store."""
         if self.store_url is None:
-            return FusionEngine(self.registry)
+            return FusionEngine(self.registry, watcher=self.telemetry)
         from ..store import lease_from_env
         from ..store.redis_store import RedisStore
 
         self._store = await RedisStore(self.store_url, lease_from_env()).open()
         self.shared = self.background.observer = self._store.runs
         return FusionEngine(self.registry, cache=self._store.cache, paces=self._store.paces,
-                            limits=self._store.limit)
+                            limits=self._store.limit, watcher=self.telemetry)
     @property
     def engine(self) -> FusionEngine:
         if self._engine is None:  # only reachable when a tool runs outside the server's lifespan
@@ -160,8 +167,12 @@ class FusionService:
         return await (self.shared.wait(run_id, wait_s) if wait_s > 0 else self.shared.find(run_id))
 
     async def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
-                    work: Work) -> RunHandle:
-        """A new run; a burst beyond `max_running` queues for up to half the tool-time limit."""
+                    work: Work, *, owner: str | None = None, question: str | None = None) -> RunHandle:
+        """A new run of `owner` (the signed-in user, if any); a burst beyond `max_running` queues for up
+        to half the tool-time limit. With telemetry, the run is watched (metrics, spans, audit, usage)."""
+        if self.telemetry is not None:
+            work = self.telemetry.wrap(work, run_id=run_id, kind=kind, ensemble=ensemble, user=owner,
+                                       question=question)
         try:
             return await self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work,
                                                queue_s=self.tool_timeout_s / 2)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..fusion.events import ProgressCallback
 from ..fusion.result import FusionResult
+from ..team.identity import token_of, user_of
 from .background import RunHandle
 from .choice import chosen_ensemble
 from .model_tools import list_models
@@ -111,6 +112,7 @@ async def fused_answer(
     run_id = _new_run_id()
     if from_run:
         previous = await service.finished_run(from_run)
+        asked = previous.question
         if question and question.strip() != previous.question.strip():
             raise ToolError(
                 f"run {from_run!r} answered a different question ({previous.question[:80]!r}); "
@@ -137,11 +139,14 @@ async def fused_answer(
                             "of an earlier compare_drafts)")
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
+        asked = question
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
                                        on_event=on_event, run_id=run_id, max_cost_usd=max_cost_usd)
-    return await _answer(ctx, await service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work))
+    handle = await service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work,
+                                 owner=user_of(token_of(ctx)), question=asked)
+    return await _answer(ctx, handle)
 
 
 async def compare_drafts(
@@ -164,7 +169,9 @@ async def compare_drafts(
         return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
                                    synthesize=False, run_id=run_id, max_cost_usd=max_cost_usd)
 
-    return await _answer(ctx, await service.start(run_id, "compare_drafts", ens.name, False, deadline, work))
+    handle = await service.start(run_id, "compare_drafts", ens.name, False, deadline, work,
+                                 owner=user_of(token_of(ctx)), question=question)
+    return await _answer(ctx, handle)
 
 
 async def get_run(
