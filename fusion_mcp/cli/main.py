@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FusionError, NoDraftsError
-from . import ask, ensembles, evaluate, models, serve, tune
+from . import ask, ensembles, evaluate, models, serve, tune, usage
 from .console import consoles
 
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     evaluate.add_parser(sub)
     tune.add_parser(sub)
+    usage.add_parser(sub)
     return parser
 
 
