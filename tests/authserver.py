@@ -63,7 +63,7 @@ class AuthServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/.well-known/oauth-authorization-server" and not server.openid_only:
                     self._json(server.metadata())
                 elif self.path == "/.well-known/openid-configuration":
@@ -84,7 +84,7 @@ class AuthServer:
 
         return Handler
 
-    def __enter__(self) -> "AuthServer":
+    def __enter__(self) -> AuthServer:
         self._thread.start()
         return self
 

@@ -127,7 +127,8 @@ async def test_budgets_in_redis_hold_across_replicas(redis_url):
     clients = [connect(redis_url), connect(redis_url)]
     try:
         ledgers = [RedisUsage(c, "t") for c in clients]
-        replicas = [UserBudgets(BudgetLimits(default_usd=1.0), ledger, c, "t") for c, ledger in zip(clients, ledgers)]
+        replicas = [UserBudgets(BudgetLimits(default_usd=1.0), ledger, c, "t")
+                    for c, ledger in zip(clients, ledgers, strict=True)]
         await admit_and_spend(replicas[0], ledgers[0])
         # Two replicas race for carol's last dollar, 0.3 at a time: at most three reservations fit.
         admitted: list[str] = []

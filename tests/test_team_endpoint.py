@@ -21,13 +21,15 @@ from tests.services import Service, free_port, need, stop_process, wait_for_port
 from tests.upstream import Upstream
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+              "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                         "clientInfo": {"name": "t", "version": "0"}}}
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
 class Endpoint:
     def __init__(self, auth: AuthServer, upstream: Upstream, server: Service, metrics_port: int, folder: Path) -> None:
-        self.auth, self.upstream, self.server, self.metrics_port, self.folder = auth, upstream, server, metrics_port, folder
+        self.auth, self.upstream, self.server = auth, upstream, server
+        self.metrics_port, self.folder = metrics_port, folder
 
     @property
     def mcp(self) -> str:
@@ -70,7 +72,7 @@ def fast_models(up: Upstream) -> None:
     up.script("fuser", text="Paris is the capital.")
 
 
-class signed_in:  # noqa: N801  (reads as a phrase: `async with signed_in(endpoint, token) as client`)
+class signed_in:
     """An MCP client whose every request carries `token`."""
 
     def __init__(self, endpoint: Endpoint, token: str) -> None:
@@ -143,15 +145,15 @@ async def test_alice_gets_a_fused_answer_and_bob_cannot_read_her_run(endpoint):
         run_id = out["run_id"]
         again = await client.call_tool("get_run", {"run_id": run_id})
         assert not again.is_error and again.structured_content["answer"] == "Paris is the capital."
-        shown = json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)  # type: ignore[union-attr]
+        shown = json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)
         assert shown["answer"] == "Paris is the capital."
     async with signed_in(endpoint, bob) as client:
         stranger = await client.call_tool("get_run", {"run_id": run_id})
         unknown = await client.call_tool("get_run", {"run_id": "0123456789ab"})
         assert stranger.is_error and unknown.is_error
-        assert stranger.content[0].text == unknown.content[0].text.replace("0123456789ab", run_id)  # type: ignore[union-attr]
+        assert stranger.content[0].text == unknown.content[0].text.replace("0123456789ab", run_id)
         reuse = await client.call_tool("fused_answer", {"from_run": run_id})
-        assert reuse.is_error and "unknown run id" in reuse.content[0].text  # type: ignore[union-attr]
+        assert reuse.is_error and "unknown run id" in reuse.content[0].text
         with pytest.raises(Exception, match="unknown run id"):
             await client.read_resource(f"run://{run_id}")
 
@@ -196,7 +198,8 @@ def test_a_real_prometheus_scrapes_the_metrics(endpoint):
     cfg = endpoint.folder / "prometheus.yml"
     cfg.write_text(PROMETHEUS_CFG.format(port=endpoint.metrics_port))
     port = free_port()
-    proc = subprocess.Popen([need("prometheus"), f"--config.file={cfg}", f"--storage.tsdb.path={endpoint.folder / 'tsdb'}",
+    proc = subprocess.Popen([need("prometheus"), f"--config.file={cfg}",
+                             f"--storage.tsdb.path={endpoint.folder / 'tsdb'}",
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..store import store_url
     from ..team.usage import usage_report
 
-    since = args.since or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+    since = args.since or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()
     rows = anyio.run(_rows, store_url(args.store), args.user, since)
     report = usage_report(rows)
     if args.json:

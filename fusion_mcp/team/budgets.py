@@ -57,7 +57,7 @@ class BudgetLimits:
         return self.users.get(user, self.default_usd)
 
     @classmethod
-    def load(cls, default_usd: float | None, path: str | None) -> "BudgetLimits":
+    def load(cls, default_usd: float | None, path: str | None) -> BudgetLimits:
         """From `--user-budget-usd` and a TOML file: `default_usd = 5` and a `[users]` table of
         user = dollars (a user is their token's `sub`). Errors name the file and the key."""
         limits = cls(default_usd=default_usd)

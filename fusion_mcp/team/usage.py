@@ -37,7 +37,7 @@ class UsageRow(BaseModel):
 
 
 def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def days_since(since: str) -> list[str]:
@@ -76,9 +76,10 @@ class SQLiteUsage:
         def write() -> None:
             with self._connect() as db:
                 db.execute("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, user, ensemble) DO "
-                           "UPDATE SET runs = runs + excluded.runs, calls = calls + excluded.calls, input_tokens = "
-                           "input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,"
-                           " cost_usd = cost_usd + excluded.cost_usd", values)
+                           "UPDATE SET runs = runs + excluded.runs, calls = calls + excluded.calls, "
+                           "input_tokens = input_tokens + excluded.input_tokens, "
+                           "output_tokens = output_tokens + excluded.output_tokens, "
+                           "cost_usd = cost_usd + excluded.cost_usd", values)
 
         await asyncio.to_thread(write)
 
@@ -132,7 +133,8 @@ class RedisUsage:
     async def rows(self, user: str | None, since: str) -> list[UsageRow]:
         out: list[UsageRow] = []
         for day in days_since(since):
-            users = [user] if user is not None else sorted(await self.client.smembers(f"{self.prefix}:usage-users:{day}"))
+            listed = f"{self.prefix}:usage-users:{day}"
+            users = [user] if user is not None else sorted(await self.client.smembers(listed))
             for who in users:
                 fields = await self.client.hgetall(self.key(day, who))
                 by_ensemble: dict[str, dict[str, Any]] = defaultdict(dict)
