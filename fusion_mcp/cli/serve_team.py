@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..team.budget_names import BUDGET_ENV, BUDGETS_FILE_ENV
 from ..team.oauth import ADMIN_SCOPE_ENV, AUDIENCE_ENV, ISSUER_ENV, RESOURCE_ENV, SCOPE_ENV
 
 METRICS_PORT_ENV = "FUSION_MCP_METRICS_PORT"
@@ -32,6 +33,10 @@ def add_team_options(parser: argparse.ArgumentParser) -> None:
     team.add_argument("--oauth-resource", default=None, metavar="URL",
                       help=f"the endpoint's public URL, e.g. https://mcp.example.com/mcp (default ${RESOURCE_ENV}, "
                            "else http://HOST:PORT/mcp)")
+    team.add_argument("--user-budget-usd", type=float, default=None, metavar="AMOUNT",
+                      help=f"each signed-in user's budget per day (UTC), in US dollars (default ${BUDGET_ENV})")
+    team.add_argument("--user-budgets", default=None, metavar="FILE",
+                      help=f"a TOML file of per-user daily budgets (default ${BUDGETS_FILE_ENV}; docs/team.md)")
     team.add_argument("--metrics-port", type=int, default=None, metavar="N",
                       help=f"serve Prometheus metrics at http://127.0.0.1:N/metrics (default ${METRICS_PORT_ENV})")
     team.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
@@ -42,6 +47,7 @@ def add_team_options(parser: argparse.ArgumentParser) -> None:
 class Team:
     telemetry: Any = None  # team.telemetry.Telemetry
     verifier: Any = None  # team.oauth.JwtVerifier
+    budgets: Any = None  # team.budgets.BudgetLimits
 
 
 def _flag_or_env(value: str | None, env: str) -> str | None:
@@ -80,6 +86,26 @@ def oauth_config(args: argparse.Namespace, token: str | None) -> Any:
                        admin_scope=_flag_or_env(args.oauth_admin_scope, ADMIN_SCOPE_ENV))
 
 
+def budget_limits(args: argparse.Namespace, *, signs_in: bool) -> Any:
+    """The per-user budgets asked for, or None; they need signed-in users to belong to."""
+    from ..team.budgets import BudgetLimits
+
+    amount = args.user_budget_usd
+    if amount is None and os.environ.get(BUDGET_ENV, "").strip():
+        try:
+            amount = float(os.environ[BUDGET_ENV])
+        except ValueError:
+            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r} is not an amount: use US dollars, e.g. 5") from None
+    path = _flag_or_env(args.user_budgets, BUDGETS_FILE_ENV)
+    if amount is None and path is None:
+        return None
+    if amount is not None and not amount >= 0:
+        raise ConfigError(f"--user-budget-usd must be 0 or more US dollars (got {amount})")
+    if not signs_in:
+        raise ConfigError("per-user budgets need users: add --oauth-issuer and --oauth-audience (docs/team.md)")
+    return BudgetLimits.load(amount, path)
+
+
 def team_setup(args: argparse.Namespace, token: str | None) -> Team:
     """Discover the issuer (at start-up: a wrong issuer fails now), start the metrics listener, set up
     traces from the environment, and send the audit log to stderr."""
@@ -95,6 +121,7 @@ def team_setup(args: argparse.Namespace, token: str | None) -> Team:
         from ..team.oauth import JwtVerifier, discover
 
         team.verifier = JwtVerifier(config, anyio.run(discover, config.issuer))
+    team.budgets = budget_limits(args, signs_in=config is not None)
     metrics = None
     port = args.metrics_port if args.metrics_port is not None else os.environ.get(METRICS_PORT_ENV)
     if port not in (None, ""):

@@ -21,8 +21,6 @@ from ..errors import ConfigError, FusionError
 from .telemetry import RunTally
 from .usage import UsageLedger, today
 
-BUDGET_ENV = "FUSION_MCP_USER_BUDGET_USD"
-BUDGETS_FILE_ENV = "FUSION_MCP_USER_BUDGETS"
 
 _RESERVE = """
 local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-
 from ..errors import ConfigError
 
 log = logging.getLogger("fusion_mcp")
@@ -92,6 +90,8 @@ class KeySet:
     """The issuer's JWKS, fetched on first use and again for an unknown key id, at most once per REFETCH_S."""
 
     def __init__(self, jwks_uri: str) -> None:
+        import anyio
+
         self.jwks_uri = jwks_uri
         self._keys: dict[str | None, Any] = {}
         self._fetched_at = -REFETCH_S
