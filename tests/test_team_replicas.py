@@ -176,8 +176,8 @@ async def test_usage_counts_runs_made_on_either_replica(team):
     assert mine["total"]["cost_usd"] == pytest.approx(0.056)
     assert mine["budget"]["daily_limit_usd"] == 0.6 and mine["budget"]["spent_today_usd"] == pytest.approx(0.056)
     env = {**os.environ, **team.env}
-    out = subprocess.run([sys.executable, "-m", "fusion_mcp", "usage", "--store", team.store, "--user", "erin", "--json"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    argv = [sys.executable, "-m", "fusion_mcp", "usage", "--store", team.store, "--user", "erin", "--json"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["total"]["runs"] == 2 and report["rows"][0]["ensemble"] == "lab"

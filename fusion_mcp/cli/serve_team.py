@@ -95,7 +95,8 @@ def budget_limits(args: argparse.Namespace, *, signs_in: bool) -> Any:
         try:
             amount = float(os.environ[BUDGET_ENV])
         except ValueError:
-            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r} is not an amount: use US dollars, e.g. 5") from None
+            shown = os.environ[BUDGET_ENV]
+            raise ConfigError(f"{BUDGET_ENV}={shown!r} is not an amount: use US dollars, e.g. 5") from None
     path = _flag_or_env(args.user_budgets, BUDGETS_FILE_ENV)
     if amount is None and path is None:
         return None

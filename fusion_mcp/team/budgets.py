@@ -21,7 +21,6 @@ from ..errors import ConfigError, FusionError
 from .telemetry import RunTally
 from .usage import UsageLedger, today
 
-
 _RESERVE = """
 local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local held = 0
