@@ -94,7 +94,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..config.registry import EnsembleRegistry
     from ..evaluation import report
     from ..evaluation.runner import run_eval
-    from ..fusion.call_cache import SQLiteCallCache
+    from ..store.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
 
     import importlib.util

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
     from ..errors import ConfigError
-    from ..store import store_url
+    from ..config.environment import store_url
 
     try:
         store = store_url(args.store)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import ConfigError
 from ..evaluation.datasets import PACKAGED
 from ..evaluation.recommend import OBJECTIVES
-from ..fusion.call_cache import default_cache_path
+from ..store.call_cache import default_cache_path
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
 
 
@@ -107,7 +107,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..evaluation.datasets import load_dataset
     from ..evaluation.tune import Settings, plan, run_tune
     from ..evaluation.tune_write import ensemble_toml, provenance, target, write_ensemble
-    from ..fusion.call_cache import SQLiteCallCache
+    from ..store.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
 
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run

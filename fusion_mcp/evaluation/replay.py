@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
-from ..fusion.call_cache import call_key
+from ..fusion.completion_cache import call_key
 from ..fusion.calls import ModelCaller
 from ..providers import ChatRequest, Completion
 from ..providers.base import TextSink

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble
 from ..errors import ConfigError
-from ..fusion.call_cache import SQLiteCallCache
+from ..store.call_cache import SQLiteCallCache
 from ..fusion.engine import FusionEngine
 from .candidates import Candidate, Choices
 from .datasets import Dataset, Item

@@ -14,7 +14,8 @@ from ..config.ensembles import ModelRole
 from ..config.listing import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
                               call_cost)
 from ..config.pricing import format_cost
-from ..fusion.call_cache import SQLiteCallCache, call_key
+from ..fusion.completion_cache import call_key
+from ..store.call_cache import SQLiteCallCache
 from ..fusion.requests import draft_request
 from ..prompts import template
 from .candidates import Candidate

@@ -15,7 +15,8 @@ from ..providers import ChatRequest, Completion, ProviderPool
 from ..providers.base import TextSink
 from ..redaction import redact
 from .budget import Budget
-from .call_cache import CallCache, call_key
+from ..store.call_cache import CallCache
+from .completion_cache import cached_completion, call_key, store_completion
 from .paces import PaceBook
 
 log = logging.getLogger("fusion_mcp")
@@ -59,7 +60,7 @@ class ModelCaller:
         key = call_key(role.provider, role.model_id, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             try:
-                hit = await self.cache.get(key)
+                hit = await cached_completion(self.cache, key)
             except Exception:  # a broken cache costs a call, never the answer
                 log.exception("call cache read failed")
                 hit = None
@@ -85,7 +86,7 @@ class ModelCaller:
         self.paces.observe(role.ref, stage, completion)
         if self.cache is not None:
             try:
-                await self.cache.put(key, completion)
+                await store_completion(self.cache, key, completion)
             except Exception:
                 log.exception("call cache write failed")
         return completion

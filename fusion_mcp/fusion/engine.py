@@ -17,9 +17,9 @@ from ..config.ensembles import Ensemble
 from ..config.registry import EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
-from ..providers.limits import LimitFactory, local_limit
+from ..store.limits import LimitFactory, local_limit
 from .budget import check_estimate
-from .call_cache import CallCache
+from ..store.call_cache import CallCache
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback

@@ -15,7 +15,7 @@ import anyio
 
 from ..errors import ConfigError
 from .base import Provider
-from .limits import LimitFactory, local_limit
+from ..store.limits import LimitFactory, local_limit
 from .resilience import ResilientProvider
 
 if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
@@ -99,7 +99,7 @@ class ProviderPool:
                 max_retries=spec.max_retries,
                 max_concurrency=spec.max_concurrency,
                 timeout_s=spec.timeout_s,
-                ceiling=self._limits(spec),
+                ceiling=self._limits(spec.name, spec.max_concurrency),
                 pool_slots=self._pool_slots if spec.kind in HTTP_KINDS and spec.name not in self._ready else None,
             )
         return self._wrapped[spec]

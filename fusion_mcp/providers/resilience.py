@@ -10,7 +10,7 @@ import anyio
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
 from .base import ChatRequest, Completion, Provider, TextSink
 from .limiter import AdaptiveLimit, SlotUse
-from .limits import ConcurrencyLimit, LocalLimit
+from ..store.limits import ConcurrencyLimit, LocalLimit
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0

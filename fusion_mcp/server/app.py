@@ -10,7 +10,7 @@ from ..fusion.engine import FusionEngine
 from .apps_view import apps_extension, tool_meta
 from .descriptions import describe
 from .resources import ensemble_resource, ensemble_text, run_resource
-from .runs import DEFAULT_MAX_RUNS
+from ..store.runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
 from .tools import TOOLS
