@@ -70,7 +70,7 @@ async def engine_bench(args: argparse.Namespace, folder: Path) -> None:
     import anyio
 
     from fusion_mcp import FusionEngine
-    from fusion_mcp.config.registry import EnsembleRegistry
+    from fusion_mcp.config.ensemble_registry import EnsembleRegistry
     from fusion_mcp.fusion import engine as engine_module
 
     if args.pool:

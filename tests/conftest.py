@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"

@@ -8,7 +8,7 @@ import pytest
 
 from fusion_mcp.config.ensembles import split_model_ref
 
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.errors import ConfigError, UnknownEnsembleError
 from tests.conftest import write_registry
 

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.errors import NoReadyEnsembleError
 from tests.conftest import lab_toml, review_json
 from tests.upstream import Upstream

@@ -15,7 +15,7 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelError, UpstreamError
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import (

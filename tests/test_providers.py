@@ -21,7 +21,7 @@ from fusion_mcp.errors import (
     UpstreamError,
 )
 from fusion_mcp.providers import ChatRequest, Message
-from fusion_mcp.providers.http import error_for_status
+from fusion_mcp.providers.http_client import error_for_status
 from tests.conftest import eventually_async, LAB_KEY, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import argparse
 import json
 import sys
 
-from rich.console import Console
 
 from .console import add_ensemble_dirs, positive_seconds, positive_usd
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -61,7 +65,7 @@ def check_ready(ensemble: object) -> None:
 
 
 async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.overrides import with_roles
     from ..errors import ConfigError
     from ..fusion.engine import FusionEngine

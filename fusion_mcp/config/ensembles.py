@@ -1,4 +1,4 @@
-"""Ensemble files: the TOML format and its validation (the registry of files is registry.py).
+"""Ensemble files: the TOML format and its validation (the registry of files is ensemble_registry.py).
 
 An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
 time budget. Its name is its file's name without `.toml`.

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config.ensembles import ModelRole, parse_ensemble, split_model_ref
 
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from .runner import resolve_provider

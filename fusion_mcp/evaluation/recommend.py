@@ -17,7 +17,9 @@ from .stats import Paired
 from .report import Row, fmt_s
 from .strategies import Outcome
 
-OBJECTIVES = ("accuracy", "cost", "latency", "pareto")
+from .names import OBJECTIVES
+
+__all__ = ["OBJECTIVES"]
 
 
 @dataclass

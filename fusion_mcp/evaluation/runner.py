@@ -18,7 +18,7 @@ import anyio
 
 from ..fusion.engine import FusionEngine
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble, ModelRole, split_model_ref
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..errors import ConfigError, NoDraftsError
 from ..fusion.result import FusionResult
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec

@@ -19,8 +19,9 @@ if TYPE_CHECKING:  # types only: `fusion-mcp --help` reads this module's names w
 from .datasets import Item
 from .scoring import extract, gold, is_correct
 
-FUSE, VOTE, BEST, ORACLE, SINGLE, BASELINE = "fuse", "vote", "best-reviewed", "oracle", "single", "baseline"
-ENSEMBLE_STRATEGIES = (FUSE, VOTE, BEST, SINGLE, ORACLE)
+from .names import BASELINE, BEST, ENSEMBLE_STRATEGIES, FUSE, ORACLE, SINGLE, VOTE
+
+__all__ = ["BASELINE", "BEST", "ENSEMBLE_STRATEGIES", "FUSE", "ORACLE", "SINGLE", "VOTE"]
 NOTES = {
     ORACLE: "ceiling: right if any draft is right; not a real strategy",
     VOTE: "majority of the drafts' answers; a tie goes to the earliest drafter in the file",

@@ -3,7 +3,7 @@ the confirmations (review + synthesis of the shortlisted panels on every item, a
 
 Tokens are counted at about four characters each from the real prompts; a draft is assumed to run to
 the model's max_tokens or the listing's assumed draft length, and a review and a synthesis to read the
-prompt and every draft (see config/listing.py). Prices come from the price table; the local model is free.
+prompt and every draft (see config/ensemble_list.py). Prices come from the price table; the local model is free.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config.ensembles import ModelRole
-from ..config.listing import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
+from ..config.ensemble_list import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
                               call_cost)
 from ..config.pricing import format_cost
 from ..fusion.completion_cache import call_key

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config.ensembles import DEFAULT_DEADLINE_S, ModelRole, parse_ensemble
 
-from ..config.registry import user_ensembles_dir
+from ..config.ensemble_registry import user_ensembles_dir
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS
 from .recommend import Option

@@ -14,7 +14,7 @@ import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool c
 
 from ..config.ensembles import Ensemble
 
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
 from ..store.limits import LimitFactory, local_limit

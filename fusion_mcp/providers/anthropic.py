@@ -10,7 +10,7 @@ import httpx2 as httpx
 
 from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 from .sse import events, open_stream, pace
 

@@ -15,7 +15,7 @@ import httpx2 as httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
 from .sse import events, open_stream, pace

@@ -44,7 +44,7 @@ class ProviderSpec(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from .registry import known_kinds  # the registry imports this module
+        from .kinds import known_kinds  # the registry imports this module
 
         if kind not in known_kinds():
             raise ValueError(f"unknown provider kind {kind!r}; use one of {', '.join(known_kinds())}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from .http import error_for_transport
+from .http_client import error_for_transport
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from typing import Literal
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
 from .apps_view import apps_extension, tool_meta
 from .descriptions import describe

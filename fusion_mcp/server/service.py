@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config.ensembles import Ensemble
 from ..config.environment import lease_from_env, seconds_from_env
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import NoReadyEnsembleError, UnknownEnsembleError
 from .ensembles import Ensemble, ModelRole
-from .registry import EnsembleRegistry
+from .ensemble_registry import EnsembleRegistry
 from .model_catalog import unlisted_warning
 from .pricing import price_for
 
