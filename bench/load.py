@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.services import free_port, wait_for_port  # noqa: E402
+from tests.services import free_port, wait_for_port
 
 REVIEW = json.dumps({label: {"score": 8, "reason": "ok"} for label in "ABC"})
 

@@ -28,11 +28,14 @@ _WHERE = {
     "Totals": ".fusion.result",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ConfigError", "Draft", "Ensemble", "EnsembleRegistry", "FusionEngine", "FusionError", "FusionResult",
+    "NoDraftsError", "ProgressEvent", "ProviderError", "Scores", "Stage", "Totals", "UnknownEnsembleError",
+]
 
 if TYPE_CHECKING:
-    from .config.ensembles import Ensemble
     from .config.ensemble_registry import EnsembleRegistry
+    from .config.ensembles import Ensemble
     from .errors import ConfigError, FusionError, NoDraftsError, ProviderError, UnknownEnsembleError
     from .fusion.engine import FusionEngine
     from .fusion.events import ProgressEvent

@@ -14,13 +14,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from fusion_mcp.errors import ConfigError
-from fusion_mcp.providers import Completion
-from fusion_mcp.providers.base import Usage
 from fusion_mcp.config.environment import STORE_ENV, store_url
+from fusion_mcp.errors import ConfigError
 from fusion_mcp.fusion.completion_cache import cached_completion, store_completion
 from fusion_mcp.fusion.paces import PaceBook
 from fusion_mcp.fusion.result import FusionResult
+from fusion_mcp.providers import Completion
+from fusion_mcp.providers.base import Usage
 from fusion_mcp.store.redis_store import RedisStore
 from fusion_mcp.store.runs import RunHandle, RunRecord, UnknownRunError
 from tests.services import free_port, start_redis
@@ -81,7 +81,7 @@ async def test_two_replicas_together_never_exceed_a_providers_limit(redis_url):
         for i in range(60):
             tg.start_soon(call, i)
     assert peak == 3  # reached, never passed: each replica alone would have allowed 3 of its own
-    assert await a.client.zcard("%s:limit:lab" % a.prefix) == 0  # every slot given back
+    assert await a.client.zcard(f"{a.prefix}:limit:lab") == 0  # every slot given back
     await a.aclose()
     await b.aclose()
 
@@ -158,7 +158,7 @@ async def test_paces_learned_by_one_replica_plan_the_others_runs(redis_url):
 @pytest.mark.anyio
 async def test_a_run_whose_replica_stops_renewing_is_reported_failed_after_its_lease(redis_url):
     a, b = await two_replicas(redis_url, lease_s=1.0)
-    handle = RunHandle("run-lapse", "fused_answer", "lab", False, deadline_s=60)
+    handle: RunHandle[FusionResult] = RunHandle("run-lapse", "fused_answer", "lab", False, deadline_s=60)
     await a.runs.started(handle)  # and then a goes silent: no heartbeat
     seen = await b.runs.find("run-lapse")
     assert isinstance(seen, RunRecord) and seen.status == "running" and seen.replica == a.replica
@@ -174,7 +174,7 @@ async def test_a_run_whose_replica_stops_renewing_is_reported_failed_after_its_l
 @pytest.mark.anyio
 async def test_a_replica_waiting_on_a_run_is_woken_when_it_ends(redis_url):
     a, b = await two_replicas(redis_url, lease_s=30.0)
-    handle = RunHandle("run-wake", "compare_drafts", "lab", False, deadline_s=60)
+    handle: RunHandle[FusionResult] = RunHandle("run-wake", "compare_drafts", "lab", False, deadline_s=60)
     await a.runs.started(handle)
     ended: list[float] = []
 

@@ -7,7 +7,6 @@ import math
 import os
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import argparse
 import sys
-
+from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs
 
@@ -41,11 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
-    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.ensemble_list import ensemble_list_of
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.pricing import cost_column
 
-    listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))  # the same data list_ensembles gives MCP hosts
+    # the same data list_ensembles gives MCP hosts
+    listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     if wide:
         table.add_column("ready", overflow="fold")
     costs = cost_column([e.estimated_cost_usd for e in listing.ensembles])
-    for e, cost in zip(listing.ensembles, costs):
+    for e, cost in zip(listing.ensembles, costs, strict=False):
         models = "\n".join(f"{ROLE_TAGS[m.role]:<6} {m.model}" for m in e.models)
         name = e.name + (("\n(default)" if not wide else " (default)") if e.default else "")
         if wide:

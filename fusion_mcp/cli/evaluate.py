@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
@@ -45,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", action="append", metavar="MODEL",
                         help="also run a model alone as a reference, e.g. openrouter:openai/gpt-5.5 (repeatable)")
     parser.add_argument("--strategies", metavar="LIST",
-                        help=f"comma-separated subset of {STRATEGY_KINDS} (default: all; without fuse no synthesis is run)")
+                        help=f"comma-separated subset of {STRATEGY_KINDS} "
+                             "(default: all; without fuse no synthesis is run)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate a seeded random sample of N items")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     parser.add_argument("--out", default="eval-out", metavar="DIR",
@@ -54,9 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="items run at once (default 4; each provider's own limit still applies)")
     parser.add_argument("--max-cost-usd", type=positive_usd, metavar="USD",
                         help="stop before the run's spending would pass this (cache hits cost nothing)")
-    parser.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
+    parser.add_argument("--deadline", type=positive_seconds, metavar="S",
+                        help="per-item deadline in seconds (default: the ensemble's)")
     parser.add_argument("--cache", metavar="PATH",
-                        help="call cache file (default: $FUSION_MCP_CACHE, else cache.sqlite3 in the user's data folder)")
+                        help="call cache file "
+                             "(default: $FUSION_MCP_CACHE, else cache.sqlite3 in the user's data folder)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
     parser.set_defaults(run=run)
@@ -90,15 +92,23 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    import importlib.util
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from ..config.ensemble_registry import EnsembleRegistry
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from ..evaluation import report
     from ..evaluation.datasets import load_dataset
     from ..evaluation.runner import run_eval
-    from ..store.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
-
-    import importlib.util
+    from ..store.call_cache import SQLiteCallCache
 
     if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
         raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')

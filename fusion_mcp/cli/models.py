@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import argparse
 import sys
-
+from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs
 
@@ -69,6 +67,7 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
         console.print(f"{listing.matched - len(listing.models)} more; narrow with --search or raise --limit",
                       style="dim", markup=False, highlight=False)
     for p in listing.providers:
-        line = f"{p.provider}: {p.source}, {p.models} models, age {_age(p.age_s)}" + (f" ({p.error})" if p.error else "")
+        line = f"{p.provider}: {p.source}, {p.models} models, age {_age(p.age_s)}"
+        line += f" ({p.error})" if p.error else ""
         err.print(line, style="dim" if p.source != "none" else "yellow", markup=False, highlight=False)
     return 0

@@ -5,12 +5,10 @@ Building the parser does not import the MCP SDK (about 1.5 s), which every other
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import argparse
 import os
 import sys
-
+from typing import TYPE_CHECKING
 
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
@@ -30,7 +28,8 @@ examples:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
-                            description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, list_models) to an MCP host.",
+                            description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, "
+                                        "list_models) to an MCP host.",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
@@ -68,8 +67,8 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
-    for exc in registry.errors.values():  # stderr: stdout is the stdio transport's
-        print(f"warning: {exc}", file=sys.stderr)
+    for problem in registry.errors.values():  # stderr: stdout is the stdio transport's
+        print(f"warning: {problem}", file=sys.stderr)
 
     from ..server.app import create_server
     from ..server.http_app import serve_http
@@ -77,8 +76,8 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
-    from ..errors import ConfigError
     from ..config.environment import store_url
+    from ..errors import ConfigError
 
     try:
         store = store_url(args.store)

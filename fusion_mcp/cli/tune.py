@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import argparse
 import os
 import sys
-
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, OBJECTIVES
@@ -47,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reviewers", action="append", metavar="M1,...",
                    help="reviewer choices to try ('none': no review); default: the best single candidate")
     p.add_argument("--synthesizers", action="append", metavar="M1,...",
-                   help="synthesizer choices to try ('none': the best-weighted draft); default: the best single candidate")
+                   help="synthesizer choices to try ('none': the best-weighted draft); "
+                        "default: the best single candidate")
     p.add_argument("--panel-size", type=int, default=3, metavar="K", help="largest panel to consider (default 3)")
     p.add_argument("--confirm", type=int, default=3, metavar="N",
                    help="panels to confirm with review + synthesis (default 3)")
@@ -67,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="tune-out", metavar="DIR", help="folder for tune.json, tune.md, pareto.png")
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="jobs at once (default 8)")
     p.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default 45)")
-    p.add_argument("--cache", metavar="PATH", help="call cache file (default: $FUSION_MCP_CACHE, else $XDG_DATA_HOME/fusion-mcp/cache.sqlite3, "
+    p.add_argument("--cache", metavar="PATH",
+                   help="call cache file (default: $FUSION_MCP_CACHE, else $XDG_DATA_HOME/fusion-mcp/cache.sqlite3, "
                                                      "else ~/.local/share/fusion-mcp/cache.sqlite3)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the call cache (an interrupted tune then starts over)")
@@ -102,15 +102,23 @@ async def listed_candidates(sources: list[str], limit: int, registry: object) ->
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from ..config.ensemble_registry import EnsembleRegistry
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from ..evaluation import tune_report
     from ..evaluation.candidates import load_choices
     from ..evaluation.datasets import load_dataset
     from ..evaluation.tune import Settings, plan, run_tune
     from ..evaluation.tune_write import ensemble_toml, provenance, target, write_ensemble
-    from ..store.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
+    from ..store.call_cache import SQLiteCallCache
 
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
@@ -135,7 +143,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
         err.print(f"tune: {tune.estimate.text()}", markup=False, highlight=False)
         progress = Progress(TextColumn("[bold]tune[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal)
-        state = {"task": None, "total": 0, "done": 0, "phase": ""}
+        state: dict[str, Any] = {"task": None, "total": 0, "done": 0, "phase": ""}
 
         def on_phase(name: str, total: int) -> None:
             state.update(task=progress.add_task(name, total=total), total=total, done=0, phase=name)
@@ -157,7 +165,8 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     if args.write:
         assert tune.recommended is not None
         d = tune.dataset
-        how = (f"Objective {settings.objective!r} among {len(choices.candidates)} candidates: {len(tune.panels)} panels "
+        how = (f"Objective {settings.objective!r} among {len(choices.candidates)} candidates: "
+               f"{len(tune.panels)} panels "
                f"scored from their drafts, {len(tune.shortlisted)} confirmed with review and synthesis.")
         sample = f"a seeded sample (seed {d.seed}) of {len(d.items)} of its {d.total} items" if d.seed is not None \
             else f"its {d.total} items"

@@ -104,11 +104,13 @@ def parse_listing(provider: str, base_url: str, body: Any) -> ModelListing:
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             continue
-        pricing = row.get("pricing") if isinstance(row.get("pricing"), dict) else {}
+        prices = row.get("pricing")
+        pricing: dict[str, Any] = prices if isinstance(prices, dict) else {}
         ctx = row.get("context_length")
         models.append(ListedModel(
             id=row["id"], context_length=ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
-            input_usd_per_mtok=_per_mtok(pricing.get("prompt")), output_usd_per_mtok=_per_mtok(pricing.get("completion")),
+            input_usd_per_mtok=_per_mtok(pricing.get("prompt")),
+            output_usd_per_mtok=_per_mtok(pricing.get("completion")),
         ))
     return ModelListing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models)
 
@@ -148,7 +150,8 @@ async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, *, refresh:
     if cached and cached.base_url != spec.base_url:
         cached = None  # another server under the same provider name
     if cached and not refresh and cached.age_s < MAX_AGE_S:
-        return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s), models=len(cached.models))
+        return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s),
+                                       models=len(cached.models))
     try:
         listing = await fetch_listing(spec, client)
         return listing, ProviderListing(provider=spec.name, source="fetched", age_s=0, models=len(listing.models))

@@ -14,8 +14,8 @@ from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
 from ..providers.base import TextSink
 from ..redaction import redact
-from .budget import Budget
 from ..store.call_cache import CallCache
+from .budget import Budget
 from .completion_cache import cached_completion, call_key, store_completion
 from .paces import PaceBook
 
@@ -33,7 +33,7 @@ class ModelCaller:
         self.paces = paces if paces is not None else PaceBook(priors={})
         self.budget = budget
 
-    def with_budget(self, budget: Budget | None) -> "ModelCaller":
+    def with_budget(self, budget: Budget | None) -> ModelCaller:
         """The same caller (cache, pace book), checking each call against one run's spending cap."""
         return ModelCaller(self.providers, self.cache, self.paces, budget)
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import ConfigError
-from .base import Provider
 from ..store.limits import LimitFactory, local_limit
+from .base import Provider
 from .resilience import ResilientProvider
 
 if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
@@ -46,7 +46,8 @@ def _local(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
 
 def _handed_in(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
     raise ConfigError(
-        f"provider {spec.name!r} is of kind 'function': pass it ready-made, as FusionEngine(providers={{{spec.name!r}: ...}})"
+        f"provider {spec.name!r} is of kind 'function': pass it ready-made, "
+        f"as FusionEngine(providers={{{spec.name!r}: ...}})"
     )
 
 

@@ -211,8 +211,9 @@ class OpenAICompatProvider:
             raise UnparseableResponseError(self.name, model, "response choice has no text content")
         if not content.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
-        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        finish_reason, truncated = finish_of(first)
+        usage = body.get("usage")
+        raw_usage: dict[str, Any] = usage if isinstance(usage, dict) else {}
+        finish_reason, truncated = finish_of(first if isinstance(first, dict) else {})
         cost = _upstream_cost(raw_usage)
         return Completion(
             provider=self.name,
@@ -227,7 +228,7 @@ class OpenAICompatProvider:
             latency_s=latency_s,
             finish_reason=finish_reason,
             truncated=truncated,
-            citations=citations_of(message),
+            citations=citations_of(message if isinstance(message, dict) else {}),
         )
 
 

@@ -8,9 +8,9 @@ import time
 import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
+from ..store.limits import ConcurrencyLimit, LocalLimit
 from .base import ChatRequest, Completion, Provider, TextSink
 from .limiter import AdaptiveLimit, SlotUse
-from ..store.limits import ConcurrencyLimit, LocalLimit
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0

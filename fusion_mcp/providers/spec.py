@@ -51,7 +51,7 @@ class ProviderSpec(BaseModel):
         return kind
 
     @model_validator(mode="after")
-    def _needs_url(self) -> "ProviderSpec":
+    def _needs_url(self) -> ProviderSpec:
         if self.kind in ("openai", "anthropic") and not self.base_url:
             raise ValueError(f"a provider of kind {self.kind!r} needs a base_url")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):

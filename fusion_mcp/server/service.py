@@ -8,16 +8,16 @@ then silently lose the outputSchema.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
 from ..config.environment import lease_from_env, seconds_from_env
-from ..config.ensemble_registry import EnsembleRegistry
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.events import ProgressCallback, ProgressEvent
@@ -47,8 +47,8 @@ class FusionService:
         self.registry = registry
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
         self.max_runs = max_runs
-        self._embedded: Store[FusionResult] = EmbeddedStore(max_runs=max_runs)
-        self.store = self._embedded  # the shared one while serving with one
+        self._embedded: Store[FusionResult] = EmbeddedStore[FusionResult](max_runs=max_runs)
+        self.store: Store[FusionResult] = self._embedded  # the shared one while serving with one
         self.background = BackgroundRuns(self.store.runs, max_running)
         self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
         self._given_engine = engine
@@ -109,7 +109,8 @@ class FusionService:
         except NoReadyEnsembleError as exc:
             raise ToolError(str(exc)) from None
         except ConfigError as exc:
-            raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. Fix the file, then restart the server.") from None
+            raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. "
+                            "Fix the file, then restart the server.") from None
         if roles != ():
             self.check_ready(ensemble, roles)
         return ensemble
@@ -159,7 +160,7 @@ class FusionService:
 
 
 def service_of(ctx: Context) -> FusionService:
-    return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
+    return cast(FusionService, ctx.request_context.lifespan_context)
 
 
 def progress_of(ctx: Context) -> ProgressCallback:

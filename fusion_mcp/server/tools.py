@@ -4,7 +4,7 @@ lifespan context, waits for it up to the tool-time limit (background.py), and re
 (see service.py)."""
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
@@ -171,7 +171,8 @@ async def get_run(
                                  description="The run_id a running answer gave.")],
     ctx: Context,
     wait_s: Annotated[float | None, Field(
-        gt=0, le=3600, title="Wait (seconds)", description="Wait up to this long for the run (capped at the server's tool-time limit)."
+        gt=0, le=3600, title="Wait (seconds)",
+        description="Wait up to this long for the run (capped at the server's tool-time limit)."
     )] = None,
 ) -> CallToolResult:
     """Wait for a run that answered status 'running'; returns it in its tool's shape once done, or 'running' again (then call again)."""  # noqa: E501
@@ -188,7 +189,7 @@ async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList
     return tool_result(ensemble_list_of(service_of(ctx).registry))
 
 
-TOOLS = [
+TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], str, ToolAnnotations]] = [
     (fused_answer, "Fused answer", MODEL_CALLING),
     (compare_drafts, "Compare drafts", MODEL_CALLING),
     (get_run, "Get run", LOCAL_ONLY),

@@ -27,10 +27,19 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 class Store(Protocol[R]):
     """Runs, call cache (None: calls are not cached), pace store and provider limits, opened together."""
 
-    shared: bool  # True when other replicas see the same state
-    runs: RunStore[R]
-    cache: CallCache | None
-    paces: PaceStore
+    @property
+    def shared(self) -> bool:
+        """True when other replicas see the same state."""
+        ...
+
+    @property
+    def runs(self) -> RunStore[R]: ...
+
+    @property
+    def cache(self) -> CallCache | None: ...
+
+    @property
+    def paces(self) -> PaceStore: ...
 
     def limit(self, name: str, capacity: int) -> ConcurrencyLimit: ...
 
@@ -68,7 +77,7 @@ async def open_store(url: str | None, record_type: type[RunRecord[R]], *, lease_
     "" for the embedded one (with `paces`, e.g. a file beside the call cache). `record_type` (a
     `RunRecord[YourResult]`) reads shared run records back."""
     if not url:
-        return EmbeddedStore(max_runs=max_runs, paces=paces)
+        return EmbeddedStore[R](max_runs=max_runs, paces=paces)
     from .redis_store import RedisStore
 
     return await RedisStore(url, lease_s, record_type, max_runs=max_runs).open()

@@ -114,7 +114,7 @@ class SQLiteCallCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "SQLiteCallCache":
+    def __enter__(self) -> SQLiteCallCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,12 +25,12 @@ class RedisCallCache:
         self.misses = 0
 
     async def get(self, key: str) -> str | None:
-        raw: str | None = await self.client.get(f"{self.prefix}:call:{key}")
+        raw = await self.client.get(f"{self.prefix}:call:{key}")
         if raw is None:
             self.misses += 1
         else:
             self.hits += 1
-        return raw
+        return raw if raw is None or isinstance(raw, str) else raw.decode()  # str: the client decodes
 
     async def put(self, key: str, value: str, *, provider: str = "", model: str = "") -> None:
         await self.client.set(f"{self.prefix}:call:{key}", value, ex=self.keep_s)

@@ -56,15 +56,15 @@ class RedisPaces:
             log.warning("cannot share model paces through the store: %s", exc)
 
     async def load(self) -> None:
-        paces: dict[str, str] = await self.client.hgetall(self.paces_key)
-        outputs: dict[str, str] = await self.client.hgetall(self.outputs_key)
+        paces = await self.client.hgetall(self.paces_key)  # str: the client decodes responses
+        outputs = await self.client.hgetall(self.outputs_key)
         for ref, raw in paces.items():
             try:
-                self.measured[ref] = Pace(**json.loads(raw))
+                self.measured[str(ref)] = Pace(**json.loads(raw))
             except (ValueError, TypeError):
                 log.warning("ignoring an unreadable pace for %s in the store", ref)
         for key, raw in outputs.items():
             try:
-                self.outputs[key] = float(raw)
+                self.outputs[str(key)] = float(raw)
             except ValueError:
                 pass

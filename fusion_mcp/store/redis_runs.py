@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 
-from .runs import DEFAULT_MAX_RUNS, R, EmbeddedRuns, RunHandle, RunRecord, UnknownRunError
+from .runs import DEFAULT_MAX_RUNS, EmbeddedRuns, R, RunHandle, RunRecord, UnknownRunError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
