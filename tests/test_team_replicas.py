@@ -106,7 +106,7 @@ async def settle(client: Client, first: Any) -> dict[str, Any]:
     for _ in range(100):
         assert not first.is_error, first.content
         if out["status"] != "running":
-            return out  # type: ignore[no-any-return]
+            return out
         first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
         out = first.structured_content
     raise AssertionError("still running after 100 polls")
@@ -114,7 +114,7 @@ async def settle(client: Client, first: Any) -> dict[str, Any]:
 
 def error_text(result: Any) -> str:
     assert result.is_error, result.structured_content
-    return result.content[0].text  # type: ignore[no-any-return]
+    return result.content[0].text
 
 
 async def test_a_run_answers_only_to_its_user_on_every_replica(team):

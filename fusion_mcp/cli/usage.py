@@ -6,9 +6,10 @@ import argparse
 import datetime as dt
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-async def _rows(store: str | None, user: str | None, since: str) -> list:
+async def _rows(store: str | None, user: str | None, since: str) -> list[Any]:
     from ..team.ledger import ledger_for
 
     if store is None:
@@ -57,9 +58,10 @@ async def _rows(store: str | None, user: str | None, since: str) -> list:
 
 def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     import anyio
+    from rich.table import Table
 
+    from ..config.environment import store_url
     from ..config.pricing import format_cost
-    from ..store import store_url
     from ..team.usage import usage_report
 
     since = args.since or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()

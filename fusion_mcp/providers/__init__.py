@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import ChatRequest, Completion, Message, Provider, Usage
 from .function import FunctionProvider
-from .registry import ProviderPool, build_provider, known_kinds, register_kind
+from .kinds import ProviderPool, build_provider, known_kinds, register_kind
 from .spec import BUILTIN_PROVIDERS, ProviderSpec
 
 __all__ = [

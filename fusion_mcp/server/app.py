@@ -5,12 +5,13 @@ from typing import Any, Literal
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
+from ..store.runs import DEFAULT_MAX_RUNS
+from ..team.state import TeamState
 from .apps_view import apps_extension, tool_meta
 from .descriptions import describe
-from .resources import ensemble_resource, ensemble_text, run_resource
-from .runs import DEFAULT_MAX_RUNS
+from .resources import ensemble_resource, ensemble_text, run_resource, usage_resource
 from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
 from .tools import TOOLS
@@ -35,16 +36,18 @@ def create_server(
     store_url: str | None = None,
     telemetry: Any = None,
     verifier: Any = None,
+    budget_limits: Any = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
     `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
     `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
     every replica using it (docs/deploy.md); None keeps them in this process. `telemetry` (team.telemetry)
-    watches runs and calls; `verifier` (team.oauth.JwtVerifier) signs users in over HTTP (docs/team.md)."""
+    watches runs and calls; `verifier` (team.oauth.JwtVerifier) signs users in over HTTP; `budget_limits`
+    (team.budgets.BudgetLimits) gives them daily budgets (docs/team.md)."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url, telemetry=telemetry,
-                            signs_in=verifier is not None)
+                            max_running=max_running, store_url=store_url,
+                            team=TeamState(telemetry, signs_in=verifier is not None, budget_limits=budget_limits))
     auth: dict[str, Any] = {}
     if verifier is not None:
         from ..team.oauth import auth_settings
@@ -59,8 +62,12 @@ def create_server(
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
-                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
+                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, "
+                                "usage.",
                     mime_type="application/json")(run_resource)
+    server.resource("usage://{user}", name="usage", title="Usage and budget",
+                    description="usage://me: your runs, calls, tokens and cost per day and ensemble, and your budget.",
+                    mime_type="application/json")(usage_resource)
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(
             fn=lambda ens=ens: ensemble_text(ens), uri=f"ensemble://{name}", name=f"ensemble {name}",

@@ -10,7 +10,7 @@ LEDGER_FILE = "usage.sqlite3"
 
 
 def embedded_ledger() -> SQLiteUsage:
-    from ..fusion.call_cache import default_cache_path
+    from ..store.call_cache import default_cache_path
 
     return SQLiteUsage(default_cache_path().parent / LEDGER_FILE)
 
