@@ -268,7 +268,7 @@ async def test_resources_show_ensembles_and_runs(upstream, ensemble_dir, mode):
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
         assert {"ensemble://lab", "ensemble://local"} <= uris
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
-        assert templates == {"ensemble://{name}", "run://{run_id}"}
+        assert templates == {"ensemble://{name}", "run://{run_id}", "usage://{user}"}
 
         definition = (await client.read_resource("ensemble://lab")).contents[0]
         assert 'model = "lab:alpha"' in definition.text and definition.mime_type == "application/toml"
