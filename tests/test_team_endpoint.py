@@ -57,7 +57,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     with AuthServer() as auth, Upstream() as up:
         port, metrics_port = free_port(), free_port()
         argv = [sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http", "--port", str(port),
-                "--oauth-issuer", auth.issuer, "--oauth-audience", "fusion", "--metrics-port", str(metrics_port)]
+                "--oauth-issuer", auth.issuer, "--oauth-audience", "fusion", "--metrics-port", str(metrics_port),
+                "--audit-log", str(folder / "audit.log")]
         server = Service(argv, port, "fusion-mcp serve --oauth-issuer", serve_env(folder, up.url))
         try:
             yield Endpoint(auth, up, server, metrics_port, folder)
@@ -156,6 +157,26 @@ async def test_alice_gets_a_fused_answer_and_bob_cannot_read_her_run(endpoint):
         assert reuse.is_error and "unknown run id" in reuse.content[0].text
         with pytest.raises(Exception, match="unknown run id"):
             await client.read_resource(f"run://{run_id}")
+
+
+def test_each_run_leaves_one_audit_line_naming_its_user_and_no_text(endpoint):
+    import anyio
+
+    fast_models(endpoint.upstream)
+
+    async def one_run() -> str:
+        async with signed_in(endpoint, endpoint.auth.token("frank")) as client:
+            result = await client.call_tool("fused_answer", {"question": "Audited question?"})
+            return str(result.structured_content["run_id"])
+
+    run_id = anyio.run(one_run)
+    log = (endpoint.folder / "audit.log").read_text()
+    lines = [json.loads(line.split(" fusion-mcp audit ", 1)[1]) for line in log.splitlines()]
+    mine = [line for line in lines if line["run_id"] == run_id]
+    assert len(mine) == 1
+    assert mine[0]["user"] == "frank" and mine[0]["outcome"] == "ok" and mine[0]["calls"] == 4
+    assert mine[0]["ensemble"] == "lab" and mine[0]["duration_s"] > 0
+    assert "Audited question?" not in log and "Paris" not in log
 
 
 def test_metrics_carry_runs_and_model_calls(endpoint):

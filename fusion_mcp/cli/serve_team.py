@@ -18,6 +18,7 @@ from ..team.budget_names import BUDGET_ENV, BUDGETS_FILE_ENV
 from ..team.oauth import ADMIN_SCOPE_ENV, AUDIENCE_ENV, ISSUER_ENV, RESOURCE_ENV, SCOPE_ENV
 
 METRICS_PORT_ENV = "FUSION_MCP_METRICS_PORT"
+AUDIT_LOG_ENV = "FUSION_MCP_AUDIT_LOG"
 
 
 def add_team_options(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,9 @@ def add_team_options(parser: argparse.ArgumentParser) -> None:
                       help=f"a TOML file of per-user daily budgets (default ${BUDGETS_FILE_ENV}; docs/team.md)")
     team.add_argument("--metrics-port", type=int, default=None, metavar="N",
                       help=f"serve Prometheus metrics at http://127.0.0.1:N/metrics (default ${METRICS_PORT_ENV})")
+    team.add_argument("--audit-log", default=None, metavar="FILE",
+                      help=f"append one JSON line per run to FILE ('-': stderr; default ${AUDIT_LOG_ENV}, else "
+                           "stderr when users sign in, else none)")
     team.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
                       help="address the metrics listen on (default 127.0.0.1)")
 
@@ -139,11 +143,21 @@ def team_setup(args: argparse.Namespace, token: str | None) -> Team:
     from ..team.tracing import capture_content, tracer_from_env
 
     team.telemetry = Telemetry(metrics, tracer_from_env(), content=capture_content())
-    audit = logging.getLogger("fusion_mcp.audit")
-    if not audit.handlers:
-        handler = logging.StreamHandler(sys.stderr)  # stderr: stdout is the stdio transport's
-        handler.setFormatter(logging.Formatter("%(asctime)s fusion-mcp audit %(message)s"))
-        audit.addHandler(handler)
-        audit.setLevel(logging.INFO)
-        audit.propagate = False
+    audit_to(_flag_or_env(args.audit_log, AUDIT_LOG_ENV) or ("-" if config is not None else None))
     return team
+
+
+def audit_to(where: str | None) -> None:
+    """Send the audit lines (team/telemetry.py) to a file, or to stderr for '-' (stdout is the stdio
+    transport's); None leaves them off."""
+    if where is None:
+        return
+    audit = logging.getLogger("fusion_mcp.audit")
+    try:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr) if where == "-" else logging.FileHandler(where)
+    except OSError as exc:
+        raise ConfigError(f"cannot open the audit log {where}: {exc.strerror or exc}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s fusion-mcp audit %(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
