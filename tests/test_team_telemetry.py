@@ -104,3 +104,69 @@ async def test_each_run_writes_one_audit_line_without_content(traced, caplog):
     assert line["run_id"] == out["run_id"] and line["ensemble"] == "lab" and line["outcome"] == "ok"
     assert line["user"] is None and line["calls"] == 4 and line["duration_s"] > 0
     assert QUESTION not in caplog.text and "Paris" not in caplog.text
+
+
+def test_without_an_otlp_endpoint_nothing_is_set_up_and_the_sdk_is_not_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fusion_mcp.team.tracing import tracer_from_env; assert tracer_from_env() is None; "
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))")
+    env = {"PATH": "", "HOME": "/tmp"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+async def test_a_real_server_exports_its_spans_over_otlp_when_the_endpoint_is_set(tmp_path, upstream):
+    """`serve` with OTEL_EXPORTER_OTLP_ENDPOINT posts protobuf spans to {endpoint}/v1/traces."""
+    import os
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.conftest import LAB_KEY, eventually_async
+    from tests.services import Service, free_port
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append((self.path, self.headers.get("content-type", ""), body))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    upstream.script("alpha", text="Answer: Paris.")
+    upstream.script("beta", text="Answer: Lyon.")
+    upstream.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}))
+    upstream.script("fuser", text="Paris.")
+    (tmp_path / "ens").mkdir()
+    (tmp_path / "ens" / "lab.toml").write_text(lab_toml(upstream.url, ["alpha", "beta"]))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "LAB_KEY": LAB_KEY,
+           "FUSION_MCP_ENSEMBLES": str(tmp_path / "ens"), "FUSION_MCP_DEFAULT_ENSEMBLE": "lab",
+           "FUSION_MCP_CACHE": str(tmp_path / "cache.sqlite3"),
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
+           "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    port = free_port()
+    server = Service([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http", "--port",
+                      str(port)], port, "fusion-mcp serve with OTLP", env)
+    try:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            assert not (await client.call_tool("fused_answer", {"question": QUESTION})).is_error
+        assert await eventually_async(lambda: b"invoke_agent fusion lab" in b"".join(b for _, _, b in received), 30)
+    finally:
+        server.stop()
+        collector.shutdown()
+    paths = {path for path, _, _ in received}
+    assert paths == {"/v1/traces"} and all(kind == "application/x-protobuf" for _, kind, _ in received)
+    sent = b"".join(body for _, _, body in received)
+    assert b"invoke_agent fusion lab" in sent and b"chat alpha" in sent and b"gen_ai.usage.input_tokens" in sent
+    assert QUESTION.encode() not in sent
+

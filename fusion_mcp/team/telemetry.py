@@ -158,8 +158,8 @@ class Telemetry:
                     else:
                         tally.outcome = "degraded" if result.degraded else "ok"
                         tally.answer_source = result.answer_source
-                        if self.content and result.answer:
-                            span and span.set_attribute("gen_ai.output.messages", _messages("assistant", result.answer))
+                        if self.content and result.answer and span is not None:
+                            span.set_attribute("gen_ai.output.messages", _messages("assistant", result.answer))
                         return result
                     finally:
                         tally.duration_s = round(time.time() - tally.started, 3)
