@@ -134,7 +134,7 @@ async def test_a_real_server_exports_its_spans_over_otlp_when_the_endpoint_is_se
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             received.append((self.path, self.headers.get("content-type", ""), body))
             self.send_response(200)
