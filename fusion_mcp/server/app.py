@@ -13,6 +13,8 @@ from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
+from .tasks import TASK_TOOLS
+from .tasks import install as install_tasks
 from .tools import TOOLS
 
 INSTRUCTIONS = (
@@ -44,6 +46,8 @@ def create_server(
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                              lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
+    server.task_tools = TASK_TOOLS
+    install_tasks(server._lowlevel_server)  # the SDK has task types but no task handlers: tasks.py adds them
     for fn, title, annotations in TOOLS:
         server.add_tool(fn, title=title, annotations=annotations, description=describe(fn.__name__, registry),
                         meta=tool_meta(fn.__name__))

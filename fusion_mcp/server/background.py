@@ -9,6 +9,7 @@ deadline, or on shutdown. At most `max_running` runs are in flight at once.
 """
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ RunKind = Literal["fused_answer", "compare_drafts"]
 Work = Callable[[ProgressCallback], Awaitable[FusionResult]]
 DEADLINE_GRACE_S = 5.0  # a safety net over the run's own deadline, for a stage that overruns it
 KEEP_FINISHED = 200
+CANCELLED_ERROR = "the run was cancelled before it finished"
 
 
 class TooManyRunsError(FusionError):
@@ -47,6 +49,13 @@ class RunHandle:
     last_event: ProgressEvent | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     listener: ProgressCallback | None = None  # the progress of the tool call waiting on it, if any
+    task_ttl_ms: int | None = None  # set when an MCP task (tasks.py) stands for this run
+    started_wall: float = field(default_factory=time.time)  # epoch seconds, for task timestamps
+    updated_wall: float = field(default_factory=time.time)
+
+    def cancel(self) -> None:
+        """Stop the run (tasks/cancel): its model calls are cancelled and it ends as cancelled."""
+        self.scope.cancel()
 
     @property
     def finished(self) -> bool:
@@ -114,6 +123,7 @@ class BackgroundRuns:
     async def _execute(self, handle: RunHandle, work: Work) -> None:
         async def on_event(event: ProgressEvent) -> None:
             handle.last_event = event
+            handle.updated_wall = time.time()
             if handle.listener is not None:
                 await handle.listener(event)
 
@@ -128,7 +138,7 @@ class BackgroundRuns:
                 handle.error = (f"the run did not finish within its {handle.deadline_s:g} s deadline "
                                 f"(+{DEADLINE_GRACE_S:g} s); its model calls were cancelled. Try a faster ensemble.")
             else:
-                handle.error = "the run was cancelled before it finished"
+                handle.error = CANCELLED_ERROR
         except NoDraftsError as exc:
             reasons = "; ".join(f"{model}: {why}" for model, why in exc.reasons.items())
             handle.error = (f"every draft of ensemble {exc.ensemble!r} failed ({reasons}). Check the keys and model "
@@ -138,6 +148,7 @@ class BackgroundRuns:
         except Exception as exc:  # a bug must end this run with a message, never the server
             handle.error = f"the run failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
+            handle.updated_wall = time.time()
             handle.done.set()
             self._slot_freed.set()
             self._slot_freed = anyio.Event()

@@ -30,6 +30,7 @@ class RunRecord(BaseModel):
     error: str | None = None
     result: FusionResult | None = None
     last_event: ProgressEvent | None = None
+    task_ttl_ms: int | None = None  # an MCP task stands for this run (tasks.py)
 
     @property
     def finished(self) -> bool:
@@ -53,7 +54,7 @@ class RunRecord(BaseModel):
                    include_drafts=handle.include_drafts, deadline_s=handle.deadline_s,
                    started_at=time.time() - handle.elapsed_s(), status=status, replica=replica,
                    error=error or (SHUTDOWN_ERROR if status == "failed" else None),
-                   result=handle.result, last_event=handle.last_event)
+                   result=handle.result, last_event=handle.last_event, task_ttl_ms=handle.task_ttl_ms)
 
 
 class SharedRuns(Protocol):

@@ -94,6 +94,12 @@ class FusionService:
         self.shared = self.background.observer = self._store.runs
         return FusionEngine(self.registry, cache=self._store.cache, paces=self._store.paces,
                             limits=self._store.limit)
+
+    def spawn(self, fn: Any, *args: Any) -> None:
+        """Run `fn(*args)` in the server's task group (it ends with the server)."""
+        if self._groups:
+            self._groups[-1].start_soon(fn, *args)
+
     @property
     def engine(self) -> FusionEngine:
         if self._engine is None:  # only reachable when a tool runs outside the server's lifespan

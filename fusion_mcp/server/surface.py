@@ -10,7 +10,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import Tool
+from mcp.types import Tool, ToolExecution
 from pydantic import ValidationError
 
 
@@ -59,7 +59,10 @@ def one_line(tool: str, exc: ValidationError) -> str:
 
 
 class FusionMCPServer(MCPServer):
-    """The SDK's server with lean tool schemas and one-line argument errors."""
+    """The SDK's server with lean tool schemas, one-line argument errors, and the tools that may run as
+    MCP tasks (tasks.py) marked so."""
+
+    task_tools: frozenset[str] = frozenset()
 
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
@@ -67,6 +70,7 @@ class FusionMCPServer(MCPServer):
             "input_schema": lean_schema(t.input_schema, keep_titles=True),
             "output_schema": lean_schema(t.output_schema, keep_titles=False, descriptions=False)
             if t.output_schema else None,
+            "execution": ToolExecution(task_support="optional") if t.name in self.task_tools else None,
         }) for t in tools]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:

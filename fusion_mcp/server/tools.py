@@ -29,6 +29,7 @@ from .schemas import (
     running_of,
 )
 from .service import progress_of, service_of
+from .tasks import task_request, ttl_of
 
 MAX_DEADLINE_S = 600.0
 MODEL_CALLING = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -87,8 +88,13 @@ def view_of(handle: RunHandle | RunRecord, wait_s: float) -> BaseModel:
 
 
 async def _answer(ctx: Context, handle: RunHandle) -> CallToolResult:
-    """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`."""
+    """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`.
+    A task-augmented call (tasks.py) does not wait: the task stands for the run."""
     service = service_of(ctx)
+    task = task_request.get()
+    if task is not None:
+        handle.task_ttl_ms = ttl_of(task)
+        return tool_result(view_of(handle, service.tool_timeout_s))
     await service.background.wait(handle, service.tool_timeout_s, progress_of(ctx), cancel_with_caller=True)
     return tool_result(view_of(handle, service.tool_timeout_s))
 
