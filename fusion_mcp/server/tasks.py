@@ -135,14 +135,14 @@ async def cancel_task(ctx: ServerRequestContext[Any, Any], params: CancelTaskReq
 
 async def task_result(ctx: ServerRequestContext[Any, Any], params: GetTaskPayloadRequestParams) -> HandlerResult:
     """The tool's result once the run is over (waiting for it, as the spec asks), in the tool's shape."""
-    from .tools import tool_result, view_of  # tools imports this module
+    from .tools import run_result  # tools imports this module
 
     service = _service(ctx)
     run = await _find(service, params.task_id)
     while not run.finished:
         run = await _find(service, params.task_id, wait_s=max(1.0, run.time_left_s() + 10))
     if run.result is not None:
-        result = tool_result(view_of(run, service.tool_timeout_s))
+        result = run_result(run, service.tool_timeout_s)
     else:
         result = CallToolResult(content=[TextContent(type="text", text=run.error or "the run failed")], is_error=True)
     out = result.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -57,15 +57,26 @@ MaxCost = Annotated[float | None, Field(gt=0, title="Spending cap (USD)", descri
     "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
 
-def tool_result(model: BaseModel) -> CallToolResult:
+RUN_META = "fusion-mcp/run"  # the whole run, in a result's _meta, for the run view (apps_view.py)
+
+
+def tool_result(model: BaseModel, run: FusionResult | None = None) -> CallToolResult:
     """Structured content for hosts that read it; the same as one-line JSON without nulls for the rest.
+    A finished run also travels whole in `_meta` (which hosts give views, not their model), so the run
+    view renders every detail without reading run:// through the host.
 
     The SDK's default text block is indented JSON, which costs the host's context a third more.
     """
     return CallToolResult(
         content=[TextContent(type="text", text=model.model_dump_json(exclude_none=True))],
         structured_content=model.model_dump(mode="json"),
+        _meta={RUN_META: run.model_dump(mode="json", exclude={"context"})} if run is not None else None,
     )
+
+
+def run_result(handle: "RunHandle | RunRecord", wait_s: float) -> CallToolResult:
+    """A run (finished or running) as its tool's result."""
+    return tool_result(view_of(handle, wait_s), handle.result)
 
 
 def _new_run_id() -> str:
@@ -94,9 +105,9 @@ async def _answer(ctx: Context, handle: RunHandle) -> CallToolResult:
     task = task_request.get()
     if task is not None:
         handle.task_ttl_ms = ttl_of(task)
-        return tool_result(view_of(handle, service.tool_timeout_s))
+        return run_result(handle, service.tool_timeout_s)
     await service.background.wait(handle, service.tool_timeout_s, progress_of(ctx), cancel_with_caller=True)
-    return tool_result(view_of(handle, service.tool_timeout_s))
+    return run_result(handle, service.tool_timeout_s)
 
 
 async def fused_answer(
@@ -188,14 +199,14 @@ async def get_run(
     if handle is None:
         record = await service.remote_run(run_id, wait)  # executing, or executed, on another replica
         if record is not None:
-            return tool_result(view_of(record, service.tool_timeout_s))
+            return run_result(record, service.tool_timeout_s)
         try:
             result = service.runs.get(run_id)
         except UnknownRunError as exc:
             raise service.unknown_run(exc) from None
-        return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result))
+        return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result), result)
     await service.background.wait(handle, wait, progress_of(ctx), cancel_with_caller=False)
-    return tool_result(view_of(handle, service.tool_timeout_s))
+    return run_result(handle, service.tool_timeout_s)
 
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:
