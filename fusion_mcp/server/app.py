@@ -9,6 +9,7 @@ from ..config.registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
 from .apps_view import apps_extension, tool_meta
 from .descriptions import describe
+from .host_prompts import PROMPTS, completer
 from .resources import ensemble_resource, ensemble_text, run_resource
 from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
@@ -56,6 +57,9 @@ def create_server(
     server.resource("run://{run_id}", name="run", title="Fusion run",
                     description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
                     mime_type="application/json")(run_resource)
+    for fn, title in PROMPTS:
+        server.prompt(title=title)(fn)
+    server.completion()(completer(registry))
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(
             fn=lambda ens=ens: ensemble_text(ens), uri=f"ensemble://{name}", name=f"ensemble {name}",

@@ -8,10 +8,15 @@ one line naming each parameter and what was wrong, not pydantic's multi-line dum
 
 from typing import Any
 
+import logging
+
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import Tool, ToolExecution
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, GetPromptResult, Tool, ToolExecution
 from pydantic import ValidationError
+
+log = logging.getLogger("fusion_mcp")
 
 
 def lean_schema(schema: Any, *, keep_titles: bool, key: str | None = None, descriptions: bool = True) -> Any:
@@ -72,6 +77,21 @@ class FusionMCPServer(MCPServer):
             if t.output_schema else None,
             "execution": ToolExecution(task_support="optional") if t.name in self.task_tools else None,
         }) for t in tools]
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        """An unknown prompt or a missing argument is the caller's mistake: INVALID_PARAMS (-32602) with
+        a message that says what exists, and one log line, not a traceback."""
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            log.warning("prompts/get: unknown prompt %r", name)
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown prompt {name!r}; the prompts are: {known}")
+        missing = [a.name for a in prompt.arguments or [] if a.required and not (arguments or {}).get(a.name)]
+        if missing:
+            log.warning("prompts/get %s: missing %s", name, ", ".join(missing))
+            raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r} needs {', '.join(missing)}")
+        result: GetPromptResult = await super().get_prompt(name, arguments, context)
+        return result
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
