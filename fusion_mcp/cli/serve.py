@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
     parser.add_argument("--max-running", type=int, default=64, metavar="N",
                         help="runs in flight at once, background runs included; more queue (default 64)")
+    parser.add_argument("--confirm-over", type=float, default=None, metavar="USD",
+                        help="ask the user (hosts with elicitation) before a run estimated to cost more "
+                             "(default $FUSION_MCP_CONFIRM_OVER; unset: never ask)")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="shared store for replicas behind a load balancer: redis://HOST:PORT/DB "
                              "(default $FUSION_MCP_STORE, else this process's memory; see docs/deploy.md)")
@@ -87,8 +90,15 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
-                           store_url=store)
+    if args.confirm_over is not None and args.confirm_over < 0:
+        print("error: --confirm-over must be zero or more (USD)", file=sys.stderr)
+        return 2
+    try:
+        server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
+                               store_url=store, confirm_over_usd=args.confirm_over)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.transport == "stdio":
         server.run()
     else:

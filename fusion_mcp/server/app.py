@@ -8,6 +8,7 @@ from .. import __version__
 from ..config.registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
 from .apps_view import apps_extension, tool_meta
+from .confirm import confirm_over_from_env
 from .descriptions import describe
 from .host_prompts import PROMPTS, completer
 from .resources import ensemble_resource, ensemble_text, run_resource
@@ -36,14 +37,18 @@ def create_server(
     max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
     store_url: str | None = None,
+    confirm_over_usd: float | None = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
     `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
     `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
-    every replica using it (docs/deploy.md); None keeps them in this process."""
+    every replica using it (docs/deploy.md); None keeps them in this process.
+    `confirm_over_usd` (default $FUSION_MCP_CONFIRM_OVER): ask the user, when the client can, before a
+    run whose estimate is over it (confirm.py)."""
     registry = registry if registry is not None else EnsembleRegistry.load()
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url)
+                            max_running=max_running, store_url=store_url,
+                            confirm_over_usd=confirm_over_usd if confirm_over_usd is not None else confirm_over_from_env())
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                              lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding

@@ -43,8 +43,10 @@ class FusionService:
 
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
-                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None) -> None:
+                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None,
+                 confirm_over_usd: float | None = None) -> None:
         self.registry = registry
+        self.confirm_over_usd = confirm_over_usd  # ask the user (elicitation) above this estimate (confirm.py)
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
         self.shared: SharedRuns | None = None
         self.runs = RunStore(max_runs)

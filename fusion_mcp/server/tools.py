@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..fusion.estimate import estimate_run, estimate_synthesis
 from ..fusion.events import ProgressCallback
 from ..fusion.result import FusionResult
 from .background import RunHandle
@@ -28,6 +29,7 @@ from .schemas import (
     fused_answer_of,
     running_of,
 )
+from .confirm import confirm_spend
 from .service import progress_of, service_of
 from .tasks import task_request, ttl_of
 
@@ -144,6 +146,9 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
                               roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
+        if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate_synthesis(
+                ens, previous.question, previous.context, previous.drafts, previous.analysis), service.confirm_over_usd):
+            return ask  # type: ignore[return-value]  # the client asks the user, then calls again
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
@@ -154,6 +159,9 @@ async def fused_answer(
                             "of an earlier compare_drafts)")
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
+        if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate_run(ens, question, context),
+                                      service.confirm_over_usd):
+            return ask  # type: ignore[return-value]
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline,
@@ -175,6 +183,9 @@ async def compare_drafts(
     service = service_of(ctx)
     ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
     deadline = deadline_s or ens.deadline_s
+    if ask := await confirm_spend(ctx, "compare_drafts", ens.name,
+                                  estimate_run(ens, question, context, synthesize=False), service.confirm_over_usd):
+        return ask  # type: ignore[return-value]
     run_id = _new_run_id()
 
     def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
