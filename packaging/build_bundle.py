@@ -1,9 +1,10 @@
 """Build the MCP Bundle (`dist/fusion-mcp-<version>.mcpb`) that Claude Desktop installs with a double-click.
 
-A bundle is a zip (its manifest is also written beside it, for `mcpb validate`): manifest.json (packaging/mcpb/manifest.json, with the version of pyproject.toml),
-the entry script, pyproject.toml and the package. Its server type is `uv`: the host installs the
-package and its dependencies from the bundle's pyproject.toml into an environment it manages, so no
-dependency is bundled. Standard library only; `make bundle` runs it.
+A bundle is a zip: manifest.json (packaging/mcpb/manifest.json, with the version of pyproject.toml;
+also written beside the bundle, for `mcpb validate`), the entry script, pyproject.toml and the
+package. Its server type is `uv`: the host installs the package and its dependencies from the
+bundle's pyproject.toml into an environment it manages, so no dependency is bundled. Standard
+library only; `make bundle` runs it.
 
     python packaging/build_bundle.py [--out dist]
 """

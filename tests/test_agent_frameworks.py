@@ -21,7 +21,7 @@ ANSWER = "Paris is the capital."
 @pytest.fixture
 def server_env(upstream: Upstream, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Models paced so a run takes ~3 s, and a 1 s tool-time limit: the first call answers `running`."""
-    pace = dict(ttft=0.5, tokens_per_s=40, output_tokens=20)
+    pace: dict[str, Any] = dict(ttft=0.5, tokens_per_s=40, output_tokens=20)
     upstream.script("alpha", text="Answer: Paris.", **pace)
     upstream.script("beta", text="Answer: Lyon.", **pace)
     upstream.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)
@@ -73,7 +73,7 @@ async def test_openai_agents_follows_a_run_with_get_run(server_env: dict[str, st
             raise NotImplementedError
 
     # client_session_timeout_seconds: the SDK's default (5 s) is shorter than the server's tool-time limit.
-    params = {"command": sys.executable, "args": ["-m", "fusion_mcp", "serve"], "env": server_env}
+    params: Any = {"command": sys.executable, "args": ["-m", "fusion_mcp", "serve"], "env": server_env}
     async with MCPServerStdio(params=params, client_session_timeout_seconds=60, name="fusion") as server:
         names = {t.name for t in await server.list_tools()}
         out = await Runner.run(Agent(name="asker", model=Scripted(), mcp_servers=[server]), "Capital of France?")
@@ -97,7 +97,8 @@ async def test_pydantic_ai_follows_a_run_with_get_run(server_env: dict[str, str]
         last = messages[-1].parts[-1]
         if not isinstance(last, ToolReturnPart):
             return ModelResponse(parts=[ToolCallPart("fused_answer", {"question": "Capital of France?"})])
-        result = last.content if isinstance(last.content, dict) else json.loads(str(last.content))
+        content: Any = last.content
+        result = content if isinstance(content, dict) else json.loads(str(content))
         statuses.append(result["status"])
         step = next_step(result)
         return ModelResponse(parts=[TextPart(step) if isinstance(step, str) else ToolCallPart(*step)])

@@ -78,7 +78,7 @@ def judging(body: dict[str, Any]) -> str:
 
 
 def _server(upstream: Upstream, folder: Path, *, pace: float = 0.0, **kw: Any) -> Any:
-    slow = dict(ttft=pace * 0.5, tokens_per_s=40 / pace, output_tokens=20) if pace else {}
+    slow: dict[str, Any] = dict(ttft=pace * 0.5, tokens_per_s=40 / pace, output_tokens=20) if pace else {}
     upstream.script("alpha", text=PARIS, cost=0.0012, **slow)
     upstream.script("beta", text=LYON, cost=0.0005, **slow)
     upstream.script("judge", Behaviour(text=judging, cost=0.002, **slow))
@@ -179,7 +179,7 @@ async def test_a_running_run_updates_itself_through_get_run_until_done(upstream:
         first = await client.call_tool("fused_answer", {"question": "Capital of France?", "ensemble": "lab"})
         assert first.structured_content["status"] == "running"
         run_id = first.structured_content["run_id"]
-        polls = []
+        polls: list[CallToolResult] = []
         while not polls or polls[-1].structured_content["status"] == "running":
             polls.append(await client.call_tool("get_run", {"run_id": run_id, "wait_s": 1}))
             assert len(polls) < 30

@@ -30,7 +30,7 @@ def server(upstream: Upstream, ensemble_dir: Path, tmp_path: Path, monkeypatch: 
     return create_server(write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])))
 
 
-def answering(action: str, proceed: bool = True) -> tuple[list[str], Any]:
+def answering(action: Any, proceed: bool = True) -> tuple[list[str], Any]:
     asked: list[str] = []
 
     async def callback(_ctx: Any, params: Any) -> ElicitResult:

@@ -5,6 +5,7 @@ plain calls and clients of other protocol versions keep working as before."""
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.upstream import Upstream
 
 def paced(upstream: Upstream, seconds: float) -> None:
     """Each stage (drafts, review, synthesis) takes about `seconds`, like a frontier model."""
-    pace = dict(ttft=seconds * 0.5, tokens_per_s=40 / seconds, output_tokens=20)
+    pace: dict[str, Any] = dict(ttft=seconds * 0.5, tokens_per_s=40 / seconds, output_tokens=20)
     upstream.script("alpha", text="Answer: Paris.", **pace)
     upstream.script("beta", text="Answer: Lyon.", **pace)
     upstream.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)

@@ -5,14 +5,14 @@ from typing import Literal
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
+from ..store.runs import DEFAULT_MAX_RUNS
 from .apps_view import apps_extension, tool_meta
 from .confirm import confirm_over_from_env
 from .descriptions import describe
 from .host_prompts import PROMPTS, completer
 from .resources import ensemble_resource, ensemble_text, run_resource
-from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
 from .tasks import TASK_TOOLS
@@ -46,9 +46,9 @@ def create_server(
     `confirm_over_usd` (default $FUSION_MCP_CONFIRM_OVER): ask the user, when the client can, before a
     run whose estimate is over it (confirm.py)."""
     registry = registry if registry is not None else EnsembleRegistry.load()
+    confirm = confirm_over_from_env() if confirm_over_usd is None else confirm_over_usd
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url,
-                            confirm_over_usd=confirm_over_usd if confirm_over_usd is not None else confirm_over_from_env())
+                            max_running=max_running, store_url=store_url, confirm_over_usd=confirm)
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                              lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
@@ -60,10 +60,11 @@ def create_server(
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
-                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
+                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, "
+                                "usage.",
                     mime_type="application/json")(run_resource)
-    for fn, title in PROMPTS:
-        server.prompt(title=title)(fn)
+    for prompt, prompt_title in PROMPTS:
+        server.prompt(title=prompt_title)(prompt)
     server.completion()(completer(registry))
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(

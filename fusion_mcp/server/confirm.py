@@ -8,9 +8,9 @@ elicitation run as before: the per-call `max_cost_usd` cap is the guard there.
 
 import os
 
+from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.elicitation import render_elicitation_schema
 from mcp.types import (
     ClientCapabilities,
     ElicitationCapability,
@@ -69,7 +69,8 @@ async def confirm_spend(ctx: Context, tool: str, ensemble: str, estimate: Estima
             ask = ElicitRequest(params=ElicitRequestFormParams(message=message,
                                                                requested_schema=render_elicitation_schema(Go)))
             return InputRequiredResult(input_requests={ANSWER_KEY: ask})
-        go = isinstance(answer, ElicitResult) and answer.action == "accept" and bool((answer.content or {}).get("proceed"))
+        accepted = isinstance(answer, ElicitResult) and answer.action == "accept"
+        go = accepted and bool((answer.content or {}).get("proceed"))  # type: ignore[union-attr]
     else:
         reply = await ctx.elicit(message, Go)
         go = reply.action == "accept" and bool(getattr(reply.data, "proceed", False))

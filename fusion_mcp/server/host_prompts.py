@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from mcp.types import Completion, PromptReference, ResourceTemplateReference
 from pydantic import Field
 
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..prompts import render
 
 MODEL_ARGUMENTS = frozenset({"reviewer", "synthesizer", "drafter", "model"})

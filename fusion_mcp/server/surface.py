@@ -6,14 +6,13 @@ descriptions and the parameter titles written as words). An argument the SDK rej
 one line naming each parameter and what was wrong, not pydantic's multi-line dump.
 """
 
-from typing import Any
-
 import logging
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, GetPromptResult, Tool, ToolExecution
+from mcp.types import INVALID_PARAMS, Tool, ToolExecution
 from pydantic import ValidationError
 
 log = logging.getLogger("fusion_mcp")
@@ -90,8 +89,7 @@ class FusionMCPServer(MCPServer):
         if missing:
             log.warning("prompts/get %s: missing %s", name, ", ".join(missing))
             raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r} needs {', '.join(missing)}")
-        result: GetPromptResult = await super().get_prompt(name, arguments, context)
-        return result
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:

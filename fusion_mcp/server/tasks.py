@@ -13,7 +13,7 @@ handshake; the four `tasks/*` methods are request handlers (`Server.add_request_
 
 import contextvars
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -28,13 +28,14 @@ from mcp.types import (
     PaginatedRequestParams,
     Task,
     TaskMetadata,
+    TaskStatus,
     TaskStatusNotification,
     TaskStatusNotificationParams,
     TextContent,
 )
 
-from .background import CANCELLED_ERROR, RunHandle
-from .run_record import RunRecord
+from ..store.runs import CANCELLED_ERROR, RunHandle, RunRecord, UnknownRunError
+from .background import Handle, Record
 from .service import FusionService
 
 log = logging.getLogger("fusion_mcp")
@@ -44,16 +45,16 @@ RELATED_TASK = "io.modelcontextprotocol/related-task"
 DEFAULT_TTL_MS = 3_600_000  # an hour unless the client asks otherwise
 MAX_TTL_MS = 86_400_000  # the shared store keeps runs 24 h
 POLL_INTERVAL_MS = 2000
-CAPABILITY = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+CAPABILITY: dict[str, Any] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
 
 # The `task` of the tools/call being handled, for the tool to start its run and return at once.
 task_request: contextvars.ContextVar[TaskMetadata | None] = contextvars.ContextVar("task_request", default=None)
 
-Run = RunHandle | RunRecord
+Run = Handle | Record
 
 
 def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def ttl_of(meta: TaskMetadata) -> int:
@@ -63,8 +64,9 @@ def ttl_of(meta: TaskMetadata) -> int:
 
 def task_of(run: Run) -> Task:
     """The task view of a run, here or on another replica."""
+    status: TaskStatus
     if not run.finished:
-        status, message = "working", run.last_event.message if run.last_event else "started"
+        status, message = "working", (run.progress.message if run.progress else None) or "started"
     elif run.result is not None:
         status, message = "completed", None
     elif run.error == CANCELLED_ERROR:
@@ -84,23 +86,25 @@ def _not_found(task_id: str) -> MCPError:
 
 
 async def _find(service: FusionService, task_id: str, wait_s: float = 0.0) -> Run:
-    """The run behind a task: here, or on a replica sharing the store; expired tasks are gone."""
-    handle = service.background.handles.get(task_id)
-    run: Run | None = handle
-    if handle is None:
-        run = await service.remote_run(task_id, wait_s)
-    elif wait_s > 0:
-        await service.background.wait(handle, wait_s, None, cancel_with_caller=False)
-    if run is None or run.task_ttl_ms is None:
+    """The run behind a task: here, or on a replica sharing the store (waited for up to `wait_s`);
+    expired tasks are gone."""
+    try:
+        run = await service.store.runs.find(task_id, wait_s)
+    except UnknownRunError:
+        raise _not_found(task_id) from None
+    if isinstance(run, RunHandle) and wait_s > 0:
+        await service.background.wait(run, wait_s, None, cancel_with_caller=False)
+    if run.task_ttl_ms is None:
         raise _not_found(task_id)
     created = run.started_at if isinstance(run, RunRecord) else run.started_wall
-    if datetime.now(timezone.utc).timestamp() - created > run.task_ttl_ms / 1000:
+    if datetime.now(UTC).timestamp() - created > run.task_ttl_ms / 1000:
         raise _not_found(task_id)
     return run
 
 
 def _service(ctx: ServerRequestContext[Any, Any]) -> FusionService:
-    return ctx.lifespan_context  # type: ignore[no-any-return]
+    service: FusionService = ctx.lifespan_context
+    return service
 
 
 async def get_task(ctx: ServerRequestContext[Any, Any], params: GetTaskRequestParams) -> HandlerResult:
@@ -111,9 +115,10 @@ async def list_tasks(ctx: ServerRequestContext[Any, Any], params: PaginatedReque
     """The tasks this server process holds (a replica lists its own; any replica answers tasks/get)."""
     service = _service(ctx)
     tasks = []
-    for handle in list(service.background.handles.values()):
+    for handle in service.store.runs.kept():
         try:
-            tasks.append(task_of(await _find(service, handle.run_id)).model_dump(by_alias=True, mode="json", exclude_none=True))
+            task = task_of(await _find(service, handle.run_id))
+            tasks.append(task.model_dump(by_alias=True, mode="json", exclude_none=True))
         except MCPError:
             continue  # not a task, or expired
     return {"tasks": tasks}
@@ -150,7 +155,7 @@ async def task_result(ctx: ServerRequestContext[Any, Any], params: GetTaskPayloa
     return out
 
 
-async def _tell_when_done(ctx: ServerRequestContext[Any, Any], handle: RunHandle) -> None:
+async def _tell_when_done(ctx: ServerRequestContext[Any, Any], handle: Handle) -> None:
     """notifications/tasks/status once the run ends (optional in the spec; clients still poll)."""
     await handle.done.wait()
     params = TaskStatusNotificationParams(**task_of(handle).model_dump())
@@ -191,7 +196,7 @@ async def tasks_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallN
         raise MCPError(code=INVALID_PARAMS, message=text or f"{name} refused the call")
     run_id = (out.get("structuredContent") or {}).get("run_id")
     service = _service(ctx)
-    handle = service.background.handles.get(run_id) if isinstance(run_id, str) else None
+    handle = service.store.runs.local(run_id) if isinstance(run_id, str) else None
     if handle is None:
         raise MCPError(code=INVALID_PARAMS, message=f"{name} did not start a run")
     service.spawn(_tell_when_done, ctx, handle)
