@@ -131,3 +131,13 @@ def test_a_broken_price_file_is_a_configuration_error_before_any_call(upstream: 
     assert out.returncode == 2
     assert "missing.toml: cannot read price table" in out.stderr and "Traceback" not in out.stderr
     assert upstream.calls() == []
+
+
+@pytest.mark.parametrize("command", [[], ["ask"], ["ensembles"], ["models"], ["serve"], ["eval"], ["tune"]])
+def test_help_fits_an_80_column_terminal(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    shown = capsys.readouterr().out
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "usage: fusion-mcp" in shown

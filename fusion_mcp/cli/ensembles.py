@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -32,7 +33,7 @@ def _needs(e: object) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     ens = sub.add_parser("ensembles", help="list ensembles, their models and what each needs to run",
-                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=EXAMPLES, formatter_class=WrappedHelp)
     add_ensemble_dirs(ens, "--ensembles", "--ensemble-dir")
     ens.add_argument("--json", action="store_true", help="print the listing as JSON")
     ens.set_defaults(run=run)

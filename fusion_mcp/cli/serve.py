@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
                             description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, "
                                         "list_models) to an MCP host.",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=WrappedHelp)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
                         help="stdio for desktop hosts (default); sse or streamable-http to serve over HTTP")
