@@ -78,7 +78,10 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
         for e in listing.ensembles:
             for why in _needs(e):
                 console.print(f"{e.name} needs: {why}", style="yellow", markup=False, highlight=False)
-    console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
+    if listing.default is not None:
+        console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
+    else:  # no ensemble can run here: the reason says what each lacks
+        console.print(f"no default: {listing.default_reason}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"cost: {listing.cost_assumption}", style="dim", markup=False, highlight=False)
     for e in listing.ensembles:
         for warning in e.warnings:
