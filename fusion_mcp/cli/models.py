@@ -76,9 +76,10 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     reached = [p for p in listing.providers if p.source != "none"]
     if listing.providers and not reached:
         names = ", ".join(p.provider for p in listing.providers)
-        err.print(f"offline: no provider's model listing could be reached ({names}), and none is cached"
-                  + (f"; showing the embedded model{'s that run' if len(local) > 1 else ' that runs'} here" if local else "")
-                  + ". Run it again once online (listings are cached for a day).",
+        shown = ("; showing the embedded models that run here" if len(local) > 1 else
+                 "; showing the embedded model that runs here" if local else "")
+        err.print(f"offline: no provider's model listing could be reached ({names}), and none is cached{shown}. "
+                  "Run it again once online (listings are cached for a day).",
                   style="yellow", markup=False, highlight=False, soft_wrap=True)
     if local or listing.models:
         console.print(table)
