@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs, positive_seconds, positive_usd
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask = sub.add_parser("ask", help="answer one question with an ensemble", epilog=EXAMPLES,
                          description="Send a question to every drafter of an ensemble, have the reviewer "
                                      "score the drafts, and print the fused answer.",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=WrappedHelp)
     add_ensemble_dirs(ask, "--ensembles", "--ensemble-dir")
     ask.add_argument("question")
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")

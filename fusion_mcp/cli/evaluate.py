@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
     from rich.console import Console
@@ -30,7 +31,7 @@ The report opens with a verdict: each strategy against the best single model on 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="measure ensembles on a benchmark", epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=WrappedHelp)
     # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
     add_ensemble_dirs(parser, "--ensemble-dir")
     parser.description = (

@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import FusionError, NoDraftsError
 from . import ask, ensembles, evaluate, models, serve, tune, usage
 from .console import consoles
+from .help_format import WrappedHelp
 
 DESCRIPTION = """\
 Answer hard questions with several LLMs at once: parallel drafts, a review that
@@ -31,7 +32,7 @@ Each command has its own --help with examples. Docs: README.md and docs/ in the 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusion-mcp", description=DESCRIPTION, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=WrappedHelp)
     parser.add_argument("--version", action="version", version=f"fusion-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ask.add_parser(sub)

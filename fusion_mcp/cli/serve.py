@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
+from .help_format import WrappedHelp
 from .serve_team import add_team_options
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
                             description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, "
                                         "list_models) to an MCP host.",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=WrappedHelp)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
                         help="stdio for desktop hosts (default); sse or streamable-http to serve over HTTP")
@@ -47,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
     parser.add_argument("--max-running", type=int, default=64, metavar="N",
                         help="runs in flight at once, background runs included; more queue (default 64)")
+    parser.add_argument("--confirm-over", type=float, default=None, metavar="USD",
+                        help="ask the user (hosts with elicitation) before a run estimated to cost more "
+                             "(default $FUSION_MCP_CONFIRM_OVER; unset: never ask)")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="shared store for replicas behind a load balancer: redis://HOST:PORT/DB "
                              "(default $FUSION_MCP_STORE, else this process's memory; see docs/deploy.md)")
@@ -100,9 +104,16 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
-                           store_url=store, telemetry=team.telemetry, verifier=team.verifier,
-                           budget_limits=team.budgets)
+    if args.confirm_over is not None and args.confirm_over < 0:
+        print("error: --confirm-over must be zero or more (USD)", file=sys.stderr)
+        return 2
+    try:
+        server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
+                               store_url=store, telemetry=team.telemetry, verifier=team.verifier,
+                               budget_limits=team.budgets, confirm_over_usd=args.confirm_over)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.transport == "stdio":
         server.run()
     else:

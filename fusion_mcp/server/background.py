@@ -9,6 +9,7 @@ deadline, or on shutdown. At most `max_running` runs are in flight at once.
 """
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -18,7 +19,7 @@ from anyio.abc import TaskGroup
 from ..errors import FusionError, NoDraftsError
 from ..fusion.events import ProgressCallback, ProgressEvent
 from ..fusion.result import FusionResult
-from ..store.runs import RunHandle, RunProgress, RunRecord, RunStore
+from ..store.runs import CANCELLED_ERROR, RunHandle, RunProgress, RunRecord, RunStore
 
 log = logging.getLogger("fusion_mcp")
 RunKind = Literal["fused_answer", "compare_drafts"]
@@ -82,6 +83,7 @@ class BackgroundRuns:
     async def _execute(self, handle: Handle, work: Work) -> None:
         async def on_event(event: ProgressEvent) -> None:
             handle.progress = RunProgress(done=event.done, total=event.total, message=event.message)
+            handle.updated_wall = time.time()
             listener = self.listeners.get(handle.run_id)
             if listener is not None:
                 await listener(event)
@@ -94,7 +96,7 @@ class BackgroundRuns:
                 handle.error = (f"the run did not finish within its {handle.deadline_s:g} s deadline "
                                 f"(+{DEADLINE_GRACE_S:g} s); its model calls were cancelled. Try a faster ensemble.")
             elif handle.result is None:
-                handle.error = "the run was cancelled before it finished"
+                handle.error = CANCELLED_ERROR
         except NoDraftsError as exc:
             reasons = "; ".join(f"{model}: {why}" for model, why in exc.reasons.items())
             handle.error = (f"every draft of ensemble {exc.ensemble!r} failed ({reasons}). Check the keys and model "
@@ -104,6 +106,7 @@ class BackgroundRuns:
         except Exception as exc:  # a bug must end this run with a message, never the server
             handle.error = f"the run failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
+            handle.updated_wall = time.time()
             handle.done.set()
             self._slot_freed.set()
             self._slot_freed = anyio.Event()

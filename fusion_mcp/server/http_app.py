@@ -7,6 +7,7 @@ from mcp.server.mcpserver import MCPServer
 
 from .. import __version__
 from .auth import BearerAuthMiddleware, RebindingGuard, transport_security
+from .event_store import RETRY_MS, MemoryEventStore
 
 
 async def serve_http(server: MCPServer, transport: str, host: str, port: int, token: str | None,
@@ -20,7 +21,8 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
         app: Any = server.sse_app(host=host, transport_security=security)
         path = "/sse"
     else:
-        app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless)
+        app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless,
+                                         event_store=None if stateless else MemoryEventStore(), retry_interval=RETRY_MS)
         path = "/mcp"
     app = RebindingGuard(app, security)
     if token:

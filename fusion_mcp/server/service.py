@@ -47,9 +47,10 @@ class FusionService:
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
                  max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None,
-                 team: TeamState | None = None) -> None:
+                 team: TeamState | None = None, confirm_over_usd: float | None = None) -> None:
         self.registry = registry
         self.team = team if team is not None else TeamState()  # users, telemetry, usage, budgets (docs/team.md)
+        self.confirm_over_usd = confirm_over_usd  # ask the user (elicitation) above this estimate (confirm.py)
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
         self.max_runs = max_runs
         self._embedded: Store[FusionResult] = EmbeddedStore[FusionResult](max_runs=max_runs)
@@ -104,6 +105,11 @@ class FusionService:
         self.team.open(getattr(self.store, "client", None), getattr(self.store, "prefix", ""))
         return FusionEngine(self.registry, cache=self.store.cache, paces=PaceBook(store=self.store.paces),
                             limits=self.store.limit, watcher=watcher)
+
+    def spawn(self, fn: Any, *args: Any) -> None:
+        """Run `fn(*args)` in the server's task group (it ends with the server)."""
+        if self._groups:
+            self._groups[-1].start_soon(fn, *args)
 
     @property
     def engine(self) -> FusionEngine:

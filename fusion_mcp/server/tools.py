@@ -19,6 +19,7 @@ from ..store.runs import RunHandle
 from ..team.identity import token_of, user_of
 from .background import Handle, Record
 from .choice import chosen_ensemble
+from .confirm import confirm_spend
 from .model_tools import list_models
 from .schemas import (
     Comparison,
@@ -30,6 +31,7 @@ from .schemas import (
     running_of,
 )
 from .service import progress_of, service_of
+from .tasks import task_request, ttl_of
 
 MAX_DEADLINE_S = 600.0
 MODEL_CALLING = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -57,15 +59,26 @@ MaxCost = Annotated[float | None, Field(gt=0, title="Spending cap (USD)", descri
     "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
 
-def tool_result(model: BaseModel) -> CallToolResult:
+RUN_META = "fusion-mcp/run"  # the whole run, in a result's _meta, for the run view (apps_view.py)
+
+
+def tool_result(model: BaseModel, run: FusionResult | None = None) -> CallToolResult:
     """Structured content for hosts that read it; the same as one-line JSON without nulls for the rest.
+    A finished run also travels whole in `_meta` (which hosts give views, not their model), so the run
+    view renders every detail without reading run:// through the host.
 
     The SDK's default text block is indented JSON, which costs the host's context a third more.
     """
     return CallToolResult(
         content=[TextContent(type="text", text=model.model_dump_json(exclude_none=True))],
         structured_content=model.model_dump(mode="json"),
+        _meta={RUN_META: run.model_dump(mode="json", exclude={"context"})} if run is not None else None,
     )
+
+
+def run_result(handle: Handle | Record, wait_s: float) -> CallToolResult:
+    """A run (finished or running) as its tool's result."""
+    return tool_result(view_of(handle, wait_s), handle.result)
 
 
 def _new_run_id() -> str:
@@ -88,10 +101,15 @@ def view_of(handle: Handle | Record, wait_s: float) -> BaseModel:
 
 
 async def _answer(ctx: Context, handle: Handle) -> CallToolResult:
-    """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`."""
+    """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`.
+    A task-augmented call (tasks.py) does not wait: the task stands for the run."""
     service = service_of(ctx)
+    task = task_request.get()
+    if task is not None:
+        handle.task_ttl_ms = ttl_of(task)
+        return run_result(handle, service.tool_timeout_s)
     await service.background.wait(handle, service.tool_timeout_s, progress_of(ctx), cancel_with_caller=True)
-    return tool_result(view_of(handle, service.tool_timeout_s))
+    return run_result(handle, service.tool_timeout_s)
 
 
 async def fused_answer(
@@ -130,8 +148,10 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
                               roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
-        cap = await service.admit(user_of(token), run_id, lambda: estimate_synthesis(
-            ens, previous.question, previous.context, previous.drafts, previous.analysis), deadline, max_cost_usd)
+        estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
+        if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
+            return ask  # type: ignore[return-value]  # the client asks the user, then calls again
+        cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
@@ -143,8 +163,10 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
         asked = question
-        cap = await service.admit(user_of(token), run_id, lambda: estimate_run(ens, asked, context), deadline,
-                                  max_cost_usd)
+        estimate = estimate_run(ens, asked, context)
+        if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
+            return ask  # type: ignore[return-value]
+        cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(asked, ensemble=ens, context=context, deadline_s=deadline,
@@ -168,10 +190,12 @@ async def compare_drafts(
     service = service_of(ctx)
     ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
     deadline = deadline_s or ens.deadline_s
+    estimate = estimate_run(ens, question, context, synthesize=False)
+    if ask := await confirm_spend(ctx, "compare_drafts", ens.name, estimate, service.confirm_over_usd):
+        return ask  # type: ignore[return-value]
     run_id = _new_run_id()
     owner = user_of(token_of(ctx))
-    cap = await service.admit(owner, run_id, lambda: estimate_run(ens, question, context, synthesize=False), deadline,
-                              max_cost_usd)
+    cap = await service.admit(owner, run_id, lambda: estimate, deadline, max_cost_usd)
 
     def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
         return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
@@ -198,7 +222,7 @@ async def get_run(
     run = await service.find_run(run_id, wait, token=token_of(ctx))
     if isinstance(run, RunHandle):
         await service.background.wait(run, wait, progress_of(ctx), cancel_with_caller=False)
-    return tool_result(view_of(run, service.tool_timeout_s))
+    return run_result(run, service.tool_timeout_s)
 
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:

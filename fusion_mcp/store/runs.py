@@ -21,6 +21,7 @@ R = TypeVar("R", bound=BaseModel)
 RunStatus = Literal["running", "done", "failed"]
 DEFAULT_MAX_RUNS = 100
 SHUTDOWN_ERROR = "the server replica running it shut down before it finished; ask again"
+CANCELLED_ERROR = "the run was cancelled before it finished"
 
 
 class RunProgress(BaseModel):
@@ -53,10 +54,17 @@ class RunHandle(Generic[R]):
     progress: RunProgress | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     owner: str | None = None  # the signed-in user who started it; None without sign-in
+    task_ttl_ms: int | None = None  # an MCP task stands for this run, kept this long (server/tasks.py)
+    started_wall: float = field(default_factory=time.time)  # epoch seconds, for task timestamps
+    updated_wall: float = field(default_factory=time.time)
 
     @property
     def finished(self) -> bool:
         return self.done.is_set()
+
+    def cancel(self) -> None:
+        """Stop the run (tasks/cancel): its work is cancelled and it ends as cancelled."""
+        self.scope.cancel()
 
     def elapsed_s(self) -> float:
         return round(anyio.current_time() - self.started, 1)
@@ -80,6 +88,7 @@ class RunRecord(BaseModel, Generic[R]):
     result: R | None = None
     progress: RunProgress | None = None
     owner: str | None = None
+    task_ttl_ms: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -103,7 +112,8 @@ class RunRecord(BaseModel, Generic[R]):
                    include_drafts=handle.include_drafts, deadline_s=handle.deadline_s,
                    started_at=time.time() - handle.elapsed_s(), status=status, replica=replica,
                    error=error or (SHUTDOWN_ERROR if status == "failed" else None),
-                   result=handle.result, progress=handle.progress, owner=handle.owner)
+                   result=handle.result, progress=handle.progress, owner=handle.owner,
+                   task_ttl_ms=handle.task_ttl_ms)
 
 
 class RunStore(Protocol[R]):
@@ -113,6 +123,14 @@ class RunStore(Protocol[R]):
     def add(self, handle: RunHandle[R]) -> None: ...
 
     def running(self) -> list[RunHandle[R]]: ...
+
+    def local(self, run_id: str) -> RunHandle[R] | None:
+        """The run, when it executes (or executed) in this process."""
+        ...
+
+    def kept(self) -> list[RunHandle[R]]:
+        """This process's runs, oldest first."""
+        ...
 
     async def started(self, handle: RunHandle[R]) -> None: ...
 
@@ -145,6 +163,9 @@ class EmbeddedRuns(Generic[R]):
 
     def local(self, run_id: str) -> RunHandle[R] | None:
         return self.handles.get(run_id)
+
+    def kept(self) -> list[RunHandle[R]]:
+        return list(self.handles.values())
 
     async def started(self, handle: RunHandle[R]) -> None:
         self.add(handle)
