@@ -19,6 +19,7 @@ import httpx2 as httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from ..providers.spec import ProviderSpec
+from ..redaction import carries_secret
 
 MODELS_CACHE_ENV = "FUSION_MCP_MODELS_CACHE"
 MAX_AGE_S = 24 * 3600.0
@@ -59,10 +60,17 @@ def _cache_file(provider: str) -> Path:
     return cache_dir() / f"{provider}.json"
 
 
+def _shown(listing: Listing) -> Listing:
+    """The listing less any model whose id holds a secret (a server that serves a key as a model
+    id): such an id is shown nowhere, cached nowhere and never sent upstream as a model."""
+    kept = [m for m in listing.models if not carries_secret(m.id)]
+    return listing if len(kept) == len(listing.models) else listing.model_copy(update={"models": kept})
+
+
 @lru_cache(maxsize=32)
 def _read(path: Path, _mtime: float) -> Listing | None:
     try:
-        return Listing.model_validate_json(path.read_text(encoding="utf-8"))
+        return _shown(Listing.model_validate_json(path.read_text(encoding="utf-8")))
     except (OSError, ValidationError, ValueError):
         return None  # a broken cache file is as good as none
 
@@ -110,7 +118,7 @@ def parse_listing(provider: str, base_url: str, body: Any) -> Listing:
             id=row["id"], context_length=ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
             input_usd_per_mtok=_per_mtok(pricing.get("prompt")), output_usd_per_mtok=_per_mtok(pricing.get("completion")),
         ))
-    return Listing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models)
+    return _shown(Listing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models))
 
 
 def listable(spec: ProviderSpec) -> bool:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..redaction import redact
 from .analysis_parser import analysis_properties, parse_analysis
 from .json_repair import load_truncated
 from .result import Analysis, Scores
@@ -189,8 +190,12 @@ def read_review(text: str, labels: list[str]) -> ReviewReading:
     except ReviewParseError:
         raise
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a shape no reviewer meant
-        snippet = text.strip().replace("\n", " ")[:120]
-        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {snippet!r}") from None
+        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {_snippet(text)!r}") from None
+
+
+def _snippet(text: str) -> str:
+    """The reply's start for an error message: redacted before it is cut, so no cut hides a key's head."""
+    return redact(text.strip()[:1000]).replace("\n", " ")[:120]
 
 
 def _read(text: str, labels: list[str]) -> ReviewReading:
@@ -204,8 +209,7 @@ def _read(text: str, labels: list[str]) -> ReviewReading:
                 parsed[label] = marks
         if parsed:
             return ReviewReading(_scores(parsed), parse_analysis(candidate, labels), repaired)
-    snippet = text.strip().replace("\n", " ")[:120]
-    raise ReviewParseError(f"no scores for drafts {', '.join(labels)} in the review: {snippet!r}")
+    raise ReviewParseError(f"no scores for drafts {', '.join(labels)} in the review: {_snippet(text)!r}")
 
 
 def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:
