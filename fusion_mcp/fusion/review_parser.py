@@ -61,6 +61,9 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 # Start positions tried per source (a real review's JSON starts early), so that a reply of
 # thousands of brackets costs milliseconds.
 _MAX_STARTS = 256
+# A review is a few hundred tokens per draft; past this many characters the rest is not read (the
+# cut value is repaired like a reply that hit its token limit), so no reply's size sets the cost.
+MAX_REVIEW_CHARS = 100_000
 
 
 class ReviewParseError(ValueError):
@@ -184,9 +187,10 @@ def _scores(parsed: dict[str, dict[str, Any]]) -> dict[str, Scores]:
 
 
 def read_review(text: str, labels: list[str]) -> ReviewReading:
-    """Scores and analysis; raises ReviewParseError, and nothing else, when no draft's scores can be read."""
+    """Scores and analysis; raises ReviewParseError, and nothing else, when no draft's scores can be read.
+    Linear in the reply, of which MAX_REVIEW_CHARS are read: a hostile reply costs milliseconds."""
     try:
-        return _read(text, labels)
+        return _read(text[:MAX_REVIEW_CHARS], labels)
     except ReviewParseError:
         raise
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a shape no reviewer meant
