@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+import anyio
+
 from ..config.ensembles import ModelRole
 from ..config.pricing import with_cost
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
@@ -17,6 +19,7 @@ from ..redaction import redact
 from .budget import Budget
 from .call_cache import CallCache, call_key
 from .paces import PaceBook
+from .reply_cap import MARGIN_CHARS, reply_cap
 
 log = logging.getLogger("fusion_mcp")
 
@@ -69,6 +72,9 @@ class ModelCaller:
                     sink.begin()
                     sink.write(hit.text)
                 return hit
+        cap = reply_cap(role, request)
+        sink = sink if sink is not None else TextSink()
+        sink.limit = cap + MARGIN_CHARS  # a streaming provider stops reading there
         try:
             completion = await self.providers.get(role.provider).complete(role.model_id, request, timeout_s=timeout_s,
                                                                           sink=sink)
@@ -77,8 +83,11 @@ class ModelCaller:
         except Exception as exc:  # a provider bug must cost one call, not the whole run
             log.error("provider %s raised unexpectedly: %s", role.provider.name, redact(repr(exc)))
             raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from None
+        over = len(completion.text) > cap  # whatever the provider: no reply past its cap goes further
+        text = await _redacted(completion.text[:cap + MARGIN_CHARS])
         completion = with_cost(completion.model_copy(update={
-            "text": redact(completion.text),
+            "text": text[:cap] if over else text,
+            "truncated": completion.truncated or over,
             "citations": [c.model_copy(update={"url": redact(c.url), "title": c.title and redact(c.title)})
                           for c in completion.citations],
         }))
@@ -89,3 +98,10 @@ class ModelCaller:
             except Exception:
                 log.exception("call cache write failed")
         return completion
+
+
+async def _redacted(text: str) -> str:
+    """The text redacted; a long one in a worker thread, so that no reply stalls the event loop."""
+    if len(text) < 65_536:
+        return redact(text)
+    return await anyio.to_thread.run_sync(redact, text)
