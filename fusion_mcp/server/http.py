@@ -7,6 +7,7 @@ from mcp.server.mcpserver import MCPServer
 
 from .. import __version__
 from .auth import BearerAuthMiddleware, RebindingGuard, transport_security
+from .jsonrpc_guard import JsonRpcIdGuard
 
 
 async def serve_http(server: MCPServer, transport: str, host: str, port: int, token: str | None,
@@ -22,7 +23,7 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
     else:
         app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless)
         path = "/mcp"
-    app = RebindingGuard(app, security)
+    app = RebindingGuard(JsonRpcIdGuard(app), security)
     if token:
         app = BearerAuthMiddleware(app, token)
     shown = f"[{host}]" if ":" in host else host

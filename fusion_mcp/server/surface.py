@@ -69,7 +69,20 @@ class FusionMCPServer(MCPServer):
             if t.output_schema else None,
         }) for t in tools]
 
+    _arguments_of: dict[str, list[str]] | None = None
+
+    async def _known_arguments(self, name: str) -> list[str] | None:
+        if self._arguments_of is None:
+            self._arguments_of = {t.name: list((t.input_schema or {}).get("properties", {}))
+                                  for t in await super().list_tools()}
+        return self._arguments_of.get(name)
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        known = await self._known_arguments(name)
+        unknown = sorted(set(arguments or {}) - set(known)) if known is not None else []
+        if unknown:  # the SDK ignores them: a misspelt argument would silently do nothing
+            raise ToolError(f"invalid arguments to {name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(repr(u[:40]) for u in unknown[:5])}; it takes {', '.join(known or []) or 'none'}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
