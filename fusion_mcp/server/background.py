@@ -27,6 +27,7 @@ RunKind = Literal["fused_answer", "compare_drafts"]
 Work = Callable[[ProgressCallback], Awaitable[FusionResult]]
 DEADLINE_GRACE_S = 5.0  # a safety net over the run's own deadline, for a stage that overruns it
 KEEP_FINISHED = 200
+SHUTTING_DOWN = "the server is shutting down: this run was stopped; call again once it has restarted"
 
 
 class TooManyRunsError(FusionError):
@@ -77,10 +78,20 @@ class BackgroundRuns:
         self.observer = observer
         self._group: TaskGroup | None = None
         self._slot_freed = anyio.Event()  # set (and replaced) whenever a run ends
+        self.stopping: str | None = None  # why no run starts any more (the server is shutting down)
 
     def attach(self, group: TaskGroup | None) -> None:
         """The task group runs live in (the server's lifespan); None once it is closing."""
-        self._group = group
+        self._group = group if self.stopping is None else None
+
+    def shut_down(self) -> None:
+        """SIGTERM/SIGINT: start no run, cancel every run in flight (closing its upstream requests);
+        each ends failed with a message saying why, which the tool calls waiting on it answer with
+        and a shared store records at once."""
+        self.stopping = SHUTTING_DOWN
+        self._group = None
+        for handle in self.running():
+            handle.scope.cancel()
 
     def running(self) -> list[RunHandle]:
         return [h for h in self.handles.values() if not h.finished]
@@ -90,7 +101,7 @@ class BackgroundRuns:
         """Start a run; when `max_running` are in flight, wait up to `queue_s` for one to end (a burst
         queues rather than fails), then refuse."""
         if self._group is None:
-            raise FusionError("the server is shutting down; call again once it has restarted")
+            raise FusionError(SHUTTING_DOWN)
         with anyio.move_on_after(queue_s):
             while len(self.running()) >= self.max_running:
                 await self._slot_freed.wait()
@@ -100,7 +111,7 @@ class BackgroundRuns:
                 "(its run_id came with its first answer), then call again"
             )
         if self._group is None:
-            raise FusionError("the server is shutting down; call again once it has restarted")
+            raise FusionError(SHUTTING_DOWN)
         handle = RunHandle(run_id, kind, ensemble, include_drafts, deadline_s)
         self.handles[run_id] = handle
         while len(self.handles) > KEEP_FINISHED:
@@ -128,7 +139,7 @@ class BackgroundRuns:
                 handle.error = (f"the run did not finish within its {handle.deadline_s:g} s deadline "
                                 f"(+{DEADLINE_GRACE_S:g} s); its model calls were cancelled. Try a faster ensemble.")
             else:
-                handle.error = "the run was cancelled before it finished"
+                handle.error = self.stopping or "the run was cancelled before it finished"
         except NoDraftsError as exc:
             reasons = "; ".join(f"{model}: {why}" for model, why in exc.reasons.items())
             handle.error = (f"every draft of ensemble {exc.ensemble!r} failed ({reasons}). Check the keys and model "
