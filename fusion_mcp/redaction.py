@@ -6,7 +6,7 @@ that continue one another across a few separator characters (`sk-or-v1 0f9e8d7c 
 `"sk-or-v1" + "0f9e8d7c"`) count as one piece. The text is also read with its escapes decoded (JSON
 `\\u0041` and `\\/`, `\\x41`, URL `%41`, HTML `&#65;`, twice over for an escaped escape), and each
 key's base64 is a key too (redaction_encodings.py). Text from a provider is redacted once, at the
-boundary where it enters a run (fusion/calls.py, providers/http.py), before it is cut or stored;
+boundary where it enters a run (fusion/calls.py, providers/http_client.py), before it is cut or stored;
 what a parser decodes from it is redacted again (fusion/review_parser.py, config/model_catalog.py).
 """
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 
 from .base import TextSink
-from .http import error_for_transport
+from .http_client import error_for_transport
 
 
 @asynccontextmanager
@@ -59,7 +59,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 async def events(response: httpx.Response, max_chars: int | None = None) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs; comment lines (OpenRouter's keep-alives) are skipped. A line longer than
     `max_chars` ends the events with (OVERFLOW, "")."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for line in _lines(response, max_chars):
         if line is None:
             yield OVERFLOW, ""
@@ -83,7 +83,8 @@ def event_cap(sink: TextSink) -> int | None:
     return None if sink.limit is None else 8 * sink.limit + 65_536
 
 
-def pace(started: float, first_at: float | None, ended: float, output_tokens: int | None) -> tuple[float | None, float | None]:
+def pace(started: float, first_at: float | None, ended: float,
+         output_tokens: int | None) -> tuple[float | None, float | None]:
     """(time to first token, output tokens a second after it) of a streamed call."""
     if first_at is None:
         return None, None

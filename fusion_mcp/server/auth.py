@@ -11,7 +11,6 @@ import hmac
 import ipaddress
 import json
 import socket
-
 from typing import TYPE_CHECKING
 
 from .token_strength import MIN_TOKEN_BITS, token_bits
