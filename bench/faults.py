@@ -30,13 +30,12 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import faults_hardening as hardening
 from mcp import Client
 
 from tests.conftest import LAB_KEY
 from tests.services import free_port, wait_for_port
 from tests.upstream import Behaviour, Upstream
-
-import faults_hardening as hardening  # noqa: E402
 
 DRAFTERS = ["d1", "d2", "d3"]
 ROLES = {"drafter": ["d1"], "reviewer": ["judge"], "synthesizer": ["fuser"], "all drafters": DRAFTERS}
@@ -254,7 +253,7 @@ async def hardening_server_rows(up: Upstream, client: Client, env: dict[str, str
     async def add(make: Any, expect_error: bool = False) -> None:
         healthy(up)
         before = log.read_text(errors="replace").count("Traceback")
-        made = await make
+        made: hardening.Fields | list[hardening.Fields] = await make
         for fields in made if isinstance(made, list) else [made]:
             row = Row(*fields, expect_error=expect_error)
             if row.path == "server":

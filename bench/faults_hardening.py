@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from tests.conftest import LAB_KEY
 from tests.services import free_port, stop_process, wait_for_port
 from tests.upstream import Behaviour, Upstream
 
-Check = Callable[..., Awaitable[Any]]
+# (fault, role, path, within, held, outcome, tracebacks, keys): a Row of bench/faults.py less expect_error
+Fields = tuple[str, str, str, bool, bool, str, int, bool]
 
 
 def escaped(key: str) -> str:
@@ -55,13 +55,13 @@ async def _call(client: Client, tool: str, args: dict[str, Any]) -> tuple[float,
     return time.perf_counter() - t0, result
 
 
-async def escaped_key_review(up: Upstream, client: Client, env: dict[str, str], deadline_s: float) -> list[tuple]:
+async def escaped_key_review(up: Upstream, client: Client, env: dict[str, str], deadline_s: float) -> list[Fields]:
     """The reviewer writes the key as \\u escapes: no key in any tool result, `ask --json`/`--show-drafts`,
     the run, nor the synthesis prompt. (fault, role, path, within, held, outcome, tracebacks, keys)"""
     key = escaped(LAB_KEY)
     up.script("judge", text="{" + ", ".join(f'"{lab}": {{"score": 8, "reason": "it sent {key}"}}' for lab in "ABC")
               + f', "consensus": ["{key}"]}}')
-    rows = []
+    rows: list[Fields] = []
     wall, answer = await _call(client, "fused_answer", {"question": "Capital? (escaped key)", "ensemble": "lab-drafter",
                                                         "include_drafts": True})
     texts = [_text_of(answer)]
@@ -83,7 +83,7 @@ async def escaped_key_review(up: Upstream, client: Client, env: dict[str, str], 
     return rows
 
 
-async def key_as_model_id(up: Upstream, client: Client, env: dict[str, str], folder: Path) -> list[tuple]:
+async def key_as_model_id(up: Upstream, client: Client, env: dict[str, str], folder: Path) -> list[Fields]:
     """A provider's /models serves the key as an id: not in list_models, `fusion-mcp models`, nor the cache."""
     up.models = [{"id": "d1"}, {"id": LAB_KEY}, {"id": f"vendor/{LAB_KEY}"}, {"id": "d2"}]
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ async def key_as_model_id(up: Upstream, client: Client, env: dict[str, str], fol
     return [server, cli]
 
 
-async def bracket_review(up: Upstream, client: Client, url: str, deadline_s: float) -> tuple:
+async def bracket_review(up: Upstream, client: Client, url: str, deadline_s: float) -> Fields:
     """A review of 60,000 `[`: the call answers within its deadline, and another client's tools/list
     meanwhile never waits a second."""
     up.script("judge", text="[" * 60_000)
@@ -125,14 +125,14 @@ async def bracket_review(up: Upstream, client: Client, url: str, deadline_s: flo
             "tool error" if result.is_error else "ok", 0, False)
 
 
-async def huge_draft(up: Upstream, client: Client, deadline_s: float) -> tuple:
+async def huge_draft(up: Upstream, client: Client, deadline_s: float) -> Fields:
     """A drafter streams 50 MB: the draft is cut at its cap and marked truncated, its stream closed,
     and what reaches the reviewer and the synthesizer stays under 2 MB."""
     up.script("d1", Behaviour(text="All work and no play. " * 2_400_000, output_tokens=200_000, tokens_per_s=200_000))
     wall, result = await _call(client, "fused_answer", {"question": "Capital? (50 MB draft)", "ensemble": "lab-drafter",
                                                         "include_drafts": True})
     drafts = (result.structured_content or {}).get("drafts", [])
-    d1 = next((d for d in drafts if d["model"] == "lab:d1"), {})
+    d1: dict[str, Any] = next((d for d in drafts if d["model"] == "lab:d1"), {})
     forwarded = max((len(r.all_text()) for m in ("judge", "fuser") for r in up.calls(m)
                      if "50 MB draft" in r.all_text()), default=0)
     held = bool(d1.get("truncated")) and len(d1.get("text") or "") <= 1_000_000 and forwarded < 2_000_000
@@ -140,7 +140,7 @@ async def huge_draft(up: Upstream, client: Client, deadline_s: float) -> tuple:
             "tool error" if result.is_error else "ok", 0, False)
 
 
-def hostile_folder(env: dict[str, str], folder: Path) -> tuple:
+def hostile_folder(env: dict[str, str], folder: Path) -> Fields:
     """A FIFO, /dev/zero linked as x.toml and a 2 MB file in the ensembles folder: `ensembles`
     answers at once and names each as broken."""
     os.mkfifo(folder / "fifo.toml")
@@ -160,8 +160,8 @@ def hostile_folder(env: dict[str, str], folder: Path) -> tuple:
             said.count("Traceback"), False)
 
 
-def weak_token_and_bad_port(env: dict[str, str]) -> list[tuple]:
-    rows = []
+def weak_token_and_bad_port(env: dict[str, str]) -> list[Fields]:
+    rows: list[Fields] = []
     for fault, args, want in (
         ("token password12345678", ["--host", "0.0.0.0", "--auth-token", "password12345678"], "secrets.token_urlsafe"),
         ("serve --port 70000", ["--port", "70000"], "between 1 and 65535"),
@@ -175,7 +175,7 @@ def weak_token_and_bad_port(env: dict[str, str]) -> list[tuple]:
     return rows
 
 
-BAD_ARGUMENTS = [
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
     ("NUL-only question", {"question": "\x00\x00\x00"}),
     ('max_cost_usd: "inf"', {"question": "Q?", "max_cost_usd": "inf"}),
     ('include_drafts: "yes"', {"question": "Q?", "include_drafts": "yes"}),
@@ -183,9 +183,9 @@ BAD_ARGUMENTS = [
 ]
 
 
-async def bad_arguments(up: Upstream, client: Client, url: str) -> list[tuple]:
+async def bad_arguments(up: Upstream, client: Client, url: str) -> list[Fields]:
     """Each bad argument is a one-line tool error before any model call; an object id gets -32600."""
-    rows = []
+    rows: list[Fields] = []
     for fault, args in BAD_ARGUMENTS:
         before = len(up.calls())
         wall, result = await _call(client, "fused_answer", {"ensemble": "lab-drafter", **args})
@@ -203,7 +203,7 @@ async def bad_arguments(up: Upstream, client: Client, url: str) -> list[tuple]:
     return rows
 
 
-async def sigterm_mid_run(up: Upstream, env: dict[str, str]) -> tuple:
+async def sigterm_mid_run(up: Upstream, env: dict[str, str]) -> Fields:
     """SIGTERM with a run in flight: the server is gone within 5 s, the tool call answers that it is
     shutting down, the upstream requests are closed."""
     for m in ("d1", "d2", "d3"):
@@ -212,7 +212,7 @@ async def sigterm_mid_run(up: Upstream, env: dict[str, str]) -> tuple:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_port(port, proc, "fusion-mcp serve")  # type: ignore[arg-type]
+    wait_for_port(port, proc, "fusion-mcp serve")
     answers: list[Any] = []
     exited = 99.0
     try:
@@ -237,9 +237,9 @@ async def sigterm_mid_run(up: Upstream, env: dict[str, str]) -> tuple:
                 exited = time.monotonic() - t0
     finally:
         err = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
     said = answers[0] if answers else None
-    held = bool(getattr(said, "is_error", False)) and "shutting down" in said.content[0].text \
+    held = bool(getattr(said, "is_error", False)) and "shutting down" in getattr(said, "content", [None])[0].text \
         and {"d1", "d2"} <= set(up.disconnects)
     return ("SIGTERM mid-run", "server", "server", exited < 5.0, held,
             "tool error" if getattr(said, "is_error", False) else "?", err.count("Traceback"), False)

@@ -68,7 +68,7 @@ def test_serve_on_a_port_that_does_not_exist_says_so_in_one_line(ensemble_dir: P
 
 
 @pytest.fixture
-def lab_server(upstream: Upstream, ensemble_dir: Path):  # type: ignore[no-untyped-def]
+def lab_server(upstream: Upstream, ensemble_dir: Path):
     for m in ("alpha", "beta"):
         upstream.script(m, text="Paris.")
     upstream.script("fuser", text="Paris.")
@@ -89,7 +89,7 @@ def lab_server(upstream: Upstream, ensemble_dir: Path):  # type: ignore[no-untyp
     ("compare_drafts", {"question": "Q?", "x": 1, "y": 2}, "unknown arguments 'x', 'y'"),
     ("list_models", {"refresh": "yes"}, "refresh: "),
 ])
-async def test_bad_arguments_get_one_clear_line(lab_server, upstream: Upstream, tool: str, args: dict,  # type: ignore[no-untyped-def]
+async def test_bad_arguments_get_one_clear_line(lab_server, upstream: Upstream, tool: str, args: dict,
                                                 expected: str) -> None:
     async with Client(lab_server) as client:
         result = await client.call_tool(tool, {"ensemble": "lab", **args} if tool != "list_models" else args)
@@ -100,7 +100,7 @@ async def test_bad_arguments_get_one_clear_line(lab_server, upstream: Upstream, 
 
 
 @pytest.mark.anyio
-async def test_good_arguments_still_pass(lab_server) -> None:  # type: ignore[no-untyped-def]
+async def test_good_arguments_still_pass(lab_server) -> None:
     async with Client(lab_server) as client:
         result = await client.call_tool("fused_answer", {"question": "Q?", "ensemble": "lab", "include_drafts": True,
                                                          "max_cost_usd": None})

@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
+from mcp.types import CallToolResult
 
 from tests.conftest import LAB_KEY, lab_toml
 from tests.services import free_port, stop_process, wait_for_port
@@ -58,8 +59,8 @@ async def test_a_signal_with_a_run_in_flight_ends_the_server_within_5_s(upstream
         assert exited < 5.0, (exited, err)
         assert "Traceback" not in err, err
         result = answers[0]
-        assert getattr(result, "is_error", False), result
-        assert "shutting down" in result.content[0].text  # type: ignore[union-attr]
+        assert isinstance(result, CallToolResult) and result.is_error, result
+        assert "shutting down" in result.content[0].text
         with anyio.fail_after(5):
             while sorted(upstream.disconnects) != ["alpha", "beta"]:  # the upstream requests were closed
                 await anyio.sleep(0.05)

@@ -184,7 +184,8 @@ class OpenAICompatProvider:
             usage=Usage(input_tokens=int_or_none(usage.get("prompt_tokens")), output_tokens=output_tokens),
             cost_usd=cost, cost_source="upstream" if cost is not None else "unknown",
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
-            finish_reason=finish_reason, truncated=truncated or sink.cut, citations=citations_of({"annotations": annotations}),
+            finish_reason=finish_reason, truncated=truncated or sink.cut,
+            citations=citations_of({"annotations": annotations}),
         )
 
     def _chunk(self, model: str, data: str) -> dict[str, Any]:

@@ -81,8 +81,10 @@ class FusionMCPServer(MCPServer):
         known = await self._known_arguments(name)
         unknown = sorted(set(arguments or {}) - set(known)) if known is not None else []
         if unknown:  # the SDK ignores them: a misspelt argument would silently do nothing
+            named = ", ".join(repr(u[:40]) for u in unknown[:5])
+            takes = ", ".join(known or []) or "none"
             raise ToolError(f"invalid arguments to {name}: unknown argument{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(repr(u[:40]) for u in unknown[:5])}; it takes {', '.join(known or []) or 'none'}")
+                            f"{named}; it takes {takes}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
