@@ -13,8 +13,6 @@ import json
 import socket
 from typing import TYPE_CHECKING
 
-from .token_strength import MIN_TOKEN_BITS, token_bits
-
 if TYPE_CHECKING:  # imported lazily: the CLI reads AUTH_TOKEN_ENV without loading the SDK
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,6 +46,8 @@ def token_problem(token: str) -> str | None:
         return f"it is {len(token)} characters long; use at least {MIN_TOKEN_LEN}"
     if len(set(token)) < MIN_TOKEN_DISTINCT:
         return f"it uses only {len(set(token))} different characters; use a random string"
+    from .token_strength import MIN_TOKEN_BITS, token_bits  # here: `fusion-mcp --help` reads this module
+
     bits = token_bits(token)
     if bits < MIN_TOKEN_BITS:
         return (f"it is too easy to guess (about {bits:.0f} bits, {MIN_TOKEN_BITS} needed: words, runs such as 1234 "
