@@ -64,8 +64,8 @@ class ModelCaller:
         if self.cache is not None:
             try:
                 hit = await cached_completion(self.cache, key)
-            except Exception:  # a broken cache costs a call, never the answer
-                log.exception("call cache read failed")
+            except Exception as exc:  # a broken cache costs a call, never the answer (nor a traceback)
+                log.warning("call cache read failed: %s", redact(f"{type(exc).__name__}: {exc}")[:200])
                 hit = None
             if hit is not None:  # redacted again: an entry may predate a key
                 hit = hit.model_copy(update={"cached": True, "text": redact(hit.text)})
@@ -96,8 +96,8 @@ class ModelCaller:
         if self.cache is not None:
             try:
                 await store_completion(self.cache, key, completion)
-            except Exception:
-                log.exception("call cache write failed")
+            except Exception as exc:
+                log.warning("call cache write failed: %s", redact(f"{type(exc).__name__}: {exc}")[:200])
         return completion
 
 

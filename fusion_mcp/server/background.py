@@ -24,6 +24,7 @@ log = logging.getLogger("fusion_mcp")
 RunKind = Literal["fused_answer", "compare_drafts"]
 Work = Callable[[ProgressCallback], Awaitable[FusionResult]]
 DEADLINE_GRACE_S = 5.0  # a safety net over the run's own deadline, for a stage that overruns it
+STORE_WRITE_S = 3.0  # the longest a run's end waits on the store (a shutdown is bounded too)
 SHUTTING_DOWN = "the server is shutting down: this run was stopped; call again once it has restarted"
 
 
@@ -110,13 +111,15 @@ class BackgroundRuns:
         except Exception as exc:  # a bug must end this run with a message, never the server
             handle.error = f"the run failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
+            # The store first: a shared one may know this run's fate already (another replica declared
+            # it lost while the store was unreachable), and what the waiting calls see must agree.
+            await self._tell_finished(handle)
             handle.done.set()
             self._slot_freed.set()
             self._slot_freed = anyio.Event()
-            await self._tell_finished(handle)
 
     async def _tell_finished(self, handle: Handle) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(STORE_WRITE_S):
             try:
                 await self.store.finished(handle)
             except Exception as exc:  # the other replicas then see the run fail once its lease lapses
