@@ -31,6 +31,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import faults_hardening as hardening
+import faults_store
 from mcp import Client
 
 from tests.conftest import LAB_KEY
@@ -273,6 +274,8 @@ async def hardening_process_rows(up: Upstream, env: dict[str, str], folder: Path
     rows = [Row(*hardening.hostile_folder(env, folder), expect_error=False)]
     rows += [Row(*fields, expect_error=True) for fields in hardening.weak_token_and_bad_port(env)]
     rows.append(Row(*await hardening.sigterm_mid_run(up, env), expect_error=True))
+    healthy(up)
+    rows += [Row(*fields, expect_error=False) for fields in await faults_store.store_rows(up, env)]
     return rows
 
 
