@@ -123,7 +123,7 @@ def http_base(upstream: Upstream, ensemble_dir: Path) -> Iterator[str]:
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
-@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5])
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5, None])
 def test_a_request_whose_id_is_not_a_string_or_integer_gets_invalid_request(http_base: str, bad_id: object) -> None:
     body = {"jsonrpc": "2.0", "id": bad_id, "method": "tools/list", "params": {}}
     answer = httpx.post(http_base, json=body, headers=HEADERS, timeout=30)

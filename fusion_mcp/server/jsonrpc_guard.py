@@ -1,10 +1,11 @@
 """A JSON-RPC request the SDK would drop without a word gets its error: an `id` that is neither a
-string nor an integer (an object, a list, a boolean, a fraction) is answered HTTP 400 with error
--32600 (Invalid Request), as JSON-RPC 2.0 says, instead of 202 and no reply at all."""
+string nor an integer (an object, a list, a boolean, a fraction, or null, which MCP forbids) is
+answered HTTP 400 with error -32600 (Invalid Request), instead of 202 and no reply at all."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,8 +14,13 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 16 * 1024 * 1024  # past this the SDK's own handling applies; nothing is buffered
 
 
+# An `id` written as anything but a string or an integer: only then is the body parsed here (a
+# question of 400 KB costs no second parse).
+_SUSPECT_ID = re.compile(rb'"id"\s*:\s*(?:[{\[tfn]|-?\d+[.eE])')
+
+
 def _bad_id(body: bytes) -> bool:
-    if b'"id"' not in body:
+    if not _SUSPECT_ID.search(body):
         return False
     try:
         message = json.loads(body)
