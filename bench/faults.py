@@ -30,8 +30,8 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import faults_hardening as hardening
-import faults_store
+import _faults_hardening as hardening
+import _faults_store as faults_store
 from mcp import Client
 
 from tests.conftest import LAB_KEY
@@ -247,7 +247,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
 
 async def hardening_server_rows(up: Upstream, client: Client, env: dict[str, str], url: str, folder: Path,
                                 deadline_s: float) -> list[Row]:
-    """bench/faults_hardening.py's rows that use the running server; `named` = the row's own check."""
+    """bench/_faults_hardening.py's rows that use the running server; `named` = the row's own check."""
     log = folder / "server.log"
     out: list[Row] = []
 

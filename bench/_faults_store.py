@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from faults_hardening import Fields
+from _faults_hardening import Fields
 from mcp import Client
 
 from tests.services import LoggedReplica, RestartableRedis, stop_process
