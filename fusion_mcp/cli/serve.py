@@ -86,6 +86,9 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     from ..server.app import create_server
     from ..server.http_app import serve_http
 
+    if args.transport != "stdio" and not 0 < args.port < 65536:
+        print(f"error: --port must be between 1 and 65535, not {args.port}", file=sys.stderr)
+        return 2
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2

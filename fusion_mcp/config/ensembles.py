@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
+from .files import UnreadableFile, read_config_bytes
 
 DEFAULT_DEADLINE_S = 45.0
 RoleName = Literal["drafter", "reviewer", "synthesizer"]
@@ -233,9 +234,9 @@ def load_ensemble_file(path: Path) -> Ensemble:
     """One file as an Ensemble; whatever is wrong with it is a ConfigError naming it, so that one
     bad file never stops the others from loading."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raw = read_config_bytes(path)
+    except UnreadableFile as exc:
+        raise ConfigError(str(exc), file=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import anyio
+
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
 from ..providers import Completion
@@ -64,7 +66,8 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = answered_stage(role, c)
     try:
-        reading = read_review(c.text, labels)
+        # Off the event loop: a parse never delays another client's request, whatever the reply.
+        reading = await anyio.to_thread.run_sync(read_review, c.text, labels)
     except ReviewParseError as exc:
         return ReviewOutcome(stage.model_copy(update={"status": "unparseable", "error": str(exc)}))
     missing = [label for label in labels if label not in reading.scores]

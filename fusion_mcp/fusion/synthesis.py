@@ -14,6 +14,7 @@ from ..errors import ProviderError, ProviderTimeoutError
 from ..providers.base import TextSink
 from ..redaction import redact
 from .calls import ModelCaller
+from .reply_cap import reply_cap
 from .requests import synthesis_request
 from .result import Analysis, Draft, Stage
 from .review import answered_stage, failed_stage
@@ -39,8 +40,8 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
     sink = TextSink(on_text)
     t0 = time.perf_counter()
     try:
-        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), stage="synthesis",
-                       timeout_s=plan.left(until), sink=sink)
+        request = synthesis_request(role, question, context, ranked, nonce, analysis)
+        c = await call(role, request, stage="synthesis", timeout_s=plan.left(until), sink=sink)
     except ProviderTimeoutError as exc:
         if not sink.text.strip():
             return SynthesisOutcome(failed_stage(role, exc, t0))
@@ -48,7 +49,9 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
             "status": "truncated",
             "error": f"cut at the deadline after {len(sink.text)} characters: the answer is what was written by then",
         })
-        return SynthesisOutcome(stage, redact(sink.text))  # it left the provider without passing calls.py
+        # It left the provider without passing calls.py: redacted here, then cut to the reply cap.
+        kept = redact(sink.text)
+        return SynthesisOutcome(stage, kept[:reply_cap(role, request)])
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
     return SynthesisOutcome(answered_stage(role, c), c.text)

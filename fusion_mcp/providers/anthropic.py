@@ -12,7 +12,7 @@ from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, 
 from .base import ChatRequest, Completion, TextSink, Usage
 from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
-from .sse import events, open_stream, pace
+from .sse import OVERFLOW, event_cap, events, open_stream, pace
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens; a provider's default_max_tokens wins
@@ -108,7 +108,10 @@ class AnthropicProvider:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 await response.aread()  # a server that ignores `stream` and answers with one body
                 return self._message(model, response, started, sink)
-            async for event, data in events(response):
+            async for event, data in events(response, event_cap(sink)):
+                if event == OVERFLOW or sink.cut:
+                    sink.cut = True
+                    break  # past the reply cap: the stream closes here, the text kept so far is the reply
                 payload = self._payload(model, data)
                 kind = payload.get("type", event)
                 if kind == "error":
@@ -130,13 +133,14 @@ class AnthropicProvider:
                     break
         ended = time.perf_counter()
         if not sink.text.strip():
-            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+            why = "a reply in one piece longer than the reply cap" if sink.cut else "model returned an empty answer"
+            raise UnparseableResponseError(self.name, model, why)
         ttft, rate = pace(started, sink.first_at, ended, output_tokens)
         return Completion(
             provider=self.name, model=model, text=sink.text,
             usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
-            finish_reason=stop, truncated=stop == "max_tokens",
+            finish_reason=stop, truncated=stop == "max_tokens" or sink.cut,
         )
 
     def _payload(self, model: str, data: str) -> dict[str, Any]:

@@ -68,24 +68,35 @@ class TextSink:
     piece of text; `on_text` (optional) sees each piece too, e.g. to show an answer as it is written.
     """
 
-    def __init__(self, on_text: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_text: Callable[[str], None] | None = None, limit: int | None = None) -> None:
         self._on_text = on_text
         self.parts: list[str] = []
         self.first_at: float | None = None
         self.sent = False  # False while the call still waits for a slot
+        self.limit = limit  # characters kept at most (the caller's reply cap); None: no cap
+        self.cut = False  # the reply ran past `limit`: the provider stops reading it
+        self._size = 0
 
     def begin(self) -> None:
         """A new attempt has been sent (it got its slot under every limit)."""
         self.parts.clear()
         self.first_at = None
         self.sent = True
+        self.cut = False
+        self._size = 0
 
     def write(self, text: str) -> None:
-        if not text:
+        if not text or self.cut:
             return
+        if self.limit is not None and self._size + len(text) > self.limit:
+            text = text[:max(0, self.limit - self._size)]
+            self.cut = True
+            if not text:
+                return
         if self.first_at is None:
             self.first_at = time.perf_counter()
         self.parts.append(text)
+        self._size += len(text)
         if self._on_text is not None:
             self._on_text(text)
 

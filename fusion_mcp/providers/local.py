@@ -85,7 +85,7 @@ class LocalProvider:
         def on_delta(delta: str) -> bool:  # in the worker thread: hand the text to the event loop
             try:
                 anyio.from_thread.run_sync(sink.write, delta, token=token)
-                return True
+                return not sink.cut  # past the reply cap: the generation stops
             except Exception:  # the loop is gone
                 cancel.set()
                 return False

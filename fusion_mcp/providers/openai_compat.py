@@ -18,7 +18,7 @@ from .base import ChatRequest, Completion, TextSink, Usage
 from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
-from .sse import events, open_stream, pace
+from .sse import OVERFLOW, event_cap, events, open_stream, pace
 
 
 class _Refused(Exception):
@@ -153,7 +153,10 @@ class OpenAICompatProvider:
                 completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
                 sink.write(completion.text)
                 return completion
-            async for _event, data in events(response):
+            async for _event, data in events(response, event_cap(sink)):
+                if _event == OVERFLOW or sink.cut:
+                    sink.cut = True
+                    break  # past the reply cap: the stream closes here, the text kept so far is the reply
                 if data.strip() == "[DONE]":
                     break
                 chunk = self._chunk(model, data)
@@ -170,7 +173,8 @@ class OpenAICompatProvider:
                         finish = choice
         ended = time.perf_counter()
         if not sink.text.strip():
-            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+            why = "a reply in one piece longer than the reply cap" if sink.cut else "model returned an empty answer"
+            raise UnparseableResponseError(self.name, model, why)
         output_tokens = int_or_none(usage.get("completion_tokens"))
         ttft, rate = pace(started, sink.first_at, ended, output_tokens)
         cost = _upstream_cost(usage)
@@ -180,7 +184,8 @@ class OpenAICompatProvider:
             usage=Usage(input_tokens=int_or_none(usage.get("prompt_tokens")), output_tokens=output_tokens),
             cost_usd=cost, cost_source="upstream" if cost is not None else "unknown",
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
-            finish_reason=finish_reason, truncated=truncated, citations=citations_of({"annotations": annotations}),
+            finish_reason=finish_reason, truncated=truncated or sink.cut,
+            citations=citations_of({"annotations": annotations}),
         )
 
     def _chunk(self, model: str, data: str) -> dict[str, Any]:

@@ -46,6 +46,12 @@ def token_problem(token: str) -> str | None:
         return f"it is {len(token)} characters long; use at least {MIN_TOKEN_LEN}"
     if len(set(token)) < MIN_TOKEN_DISTINCT:
         return f"it uses only {len(set(token))} different characters; use a random string"
+    from .token_strength import MIN_TOKEN_BITS, token_bits  # here: `fusion-mcp --help` reads this module
+
+    bits = token_bits(token)
+    if bits < MIN_TOKEN_BITS:
+        return (f"it is too easy to guess (about {bits:.0f} bits, {MIN_TOKEN_BITS} needed: words, runs such as 1234 "
+                "and repeats count for little)")
     return None
 
 

@@ -7,14 +7,18 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 
 from ..config.ensembles import Ensemble
+from ..config.files import UnreadableFile, read_config_bytes
 from ..team.identity import is_admin, token_of, user_of
 from ..team.usage import ANONYMOUS
 from .service import service_of
 
 
 def ensemble_text(ensemble: Ensemble) -> str:
-    if ensemble.path is not None and ensemble.path.is_file():
-        return ensemble.path.read_text(encoding="utf-8")
+    if ensemble.path is not None:
+        try:
+            return read_config_bytes(ensemble.path).decode("utf-8", "replace")
+        except UnreadableFile:
+            pass  # changed since it loaded: describe what was loaded
     lines = [f"# ensemble {ensemble.name} (built in code, no file)", f"deadline_s = {ensemble.deadline_s:g}"]
     lines += [f"# {role}: {r.ref}" for role, r in ensemble.roles]
     return "\n".join(lines) + "\n"

@@ -91,7 +91,22 @@ class FusionMCPServer(MCPServer):
             raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r} needs {', '.join(missing)}")
         return await super().get_prompt(name, arguments, context)
 
+    _arguments_of: dict[str, list[str]] | None = None
+
+    async def _known_arguments(self, name: str) -> list[str] | None:
+        if self._arguments_of is None:
+            self._arguments_of = {t.name: list((t.input_schema or {}).get("properties", {}))
+                                  for t in await super().list_tools()}
+        return self._arguments_of.get(name)
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        known = await self._known_arguments(name)
+        unknown = sorted(set(arguments or {}) - set(known)) if known is not None else []
+        if unknown:  # the SDK ignores them: a misspelt argument would silently do nothing
+            named = ", ".join(repr(u[:40]) for u in unknown[:5])
+            takes = ", ".join(known or []) or "none"
+            raise ToolError(f"invalid arguments to {name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                            f"{named}; it takes {takes}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

@@ -45,9 +45,11 @@ OptionalQuestion = Annotated[str | None, Field(min_length=1, max_length=100_000,
 EnsembleName = Annotated[str | None, Field(title="Ensemble", description="Ensemble name; omit for the default.")]
 Background = Annotated[str | None, Field(max_length=400_000, title="Context", description=(
     "Everything else the models need (facts, code, constraints): they see nothing else."))]
-Deadline = Annotated[float | None, Field(gt=0, le=MAX_DEADLINE_S, title="Deadline (seconds)", description=(
+Deadline = Annotated[float | None, Field(
+    gt=0, le=MAX_DEADLINE_S, allow_inf_nan=False, title="Deadline (seconds)", description=(
     "Whole-run deadline; default the ensemble's (45)."))]
-IncludeDrafts = Annotated[bool, Field(title="Include drafts", description="Also return each draft's text.")]
+IncludeDrafts = Annotated[bool, Field(strict=True, title="Include drafts",
+                                      description="Also return each draft's text.")]
 FromRun = Annotated[str | None, Field(title="From run", description=(
     "run_id of an earlier compare_drafts: fuse its drafts without drafting again."))]
 Drafters = Annotated[list[str] | None, Field(min_length=1, max_length=8, title="Drafters", description=(
@@ -55,7 +57,7 @@ Drafters = Annotated[list[str] | None, Field(min_length=1, max_length=8, title="
 Reviewer = Annotated[str | None, Field(title="Reviewer", description="This call's reviewer, 'provider:model-id'.")]
 Synthesizer = Annotated[str | None, Field(title="Synthesizer", description=(
     "This call's synthesizer, 'provider:model-id'."))]
-MaxCost = Annotated[float | None, Field(gt=0, title="Spending cap (USD)", description=(
+MaxCost = Annotated[float | None, Field(gt=0, allow_inf_nan=False, title="Spending cap (USD)", description=(
     "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
 
