@@ -91,6 +91,17 @@ def literal_ip(host: str) -> IPAddress | None:
         return None
 
 
+def shown(url: str) -> str:
+    """The URL as a message may show it: without a user or password, never sent anyway."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url[:200]
+    if "@" not in parts.netloc:
+        return url[:500]
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()[:500]
+
+
 def allow_key(host: str, port: int) -> str:
     ip = literal_ip(host)
     name = str(ip) if ip is not None else host.lower().rstrip(".")

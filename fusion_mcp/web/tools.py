@@ -15,7 +15,7 @@ from ..fusion.delimit import clean_data, marker
 from ..providers.base import Citation, ToolCall, ToolSpec
 from ..providers.tool_wire import INVALID_ARGUMENTS
 from ..redaction import redact
-from .address import FetchRefused
+from .address import FetchRefused, shown
 from .config import WebConfig
 from .extract import cut
 from .fetch import fetch_page, pinned_client
@@ -119,9 +119,9 @@ class WebTools:
                                     timeout_s=min(timeout_s, self.config.fetch_timeout_s),
                                     max_bytes=self.config.fetch_max_bytes)
         except FetchRefused as exc:
-            reason = redact(str(exc))
-            return ToolResult(f"error: web_fetch refused {redact(url)}: {reason}", ok=False,
-                              note=f"web_fetch {redact(url)}: refused: {reason}")
+            reason, where = redact(str(exc)), redact(shown(url))
+            return ToolResult(f"error: web_fetch refused {where}: {reason}", ok=False,
+                              note=f"web_fetch {where}: refused: {reason}")
         text = cut(redact(page.text), self.config.fetch_max_chars) or "(the page has no text)"
         title = redact(page.title) if page.title else None
         head = (f"Title: {title}\n" if title else "") + f"URL: {redact(page.url)}\n\n"
