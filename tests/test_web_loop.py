@@ -153,3 +153,37 @@ def test_estimate_counts_tool_turns_and_searches(upstream: Upstream, web: Web, e
     more = {m: usd for stage, m, usd in estimate_run(tooled, "Q?", None).calls if stage == "draft"}
     assert more["lab:beta"] == base["lab:beta"]
     assert more["lab:alpha"] > 3 * base["lab:alpha"] + 2 * 0.5  # three turns, each prompt longer, and two searches
+
+
+@pytest.mark.anyio
+async def test_sources_shown_by_every_surface(upstream: Upstream, web: Web, ensemble_dir: Path) -> None:
+    """compare_drafts, fused_answer, get_run and run:// carry the sources; `ask` prints them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mcp import Client
+
+    from fusion_mcp.server.app import create_server
+    from tests.test_web import fuser_answer
+
+    upstream.script("alpha", tool_calls=researcher, text=researcher_answer)
+    upstream.script("beta", text="No idea.")
+    upstream.script("judge", scoring_reviewer({}))
+    upstream.script("fuser", text=fuser_answer)
+    toml = web_toml(upstream, web, [{"model": "alpha", "tools": ["web_search", "web_fetch"]}, "beta"])
+    page = f"{web.url}/quillon"
+    async with Client(create_server(write_registry(ensemble_dir, lab=toml))) as client:
+        compared = (await client.call_tool("compare_drafts", {"question": "When?", "ensemble": "lab"})).structured_content
+        fused = (await client.call_tool("fused_answer", {"question": "When?", "ensemble": "lab"})).structured_content
+        polled = (await client.call_tool("get_run", {"run_id": fused["run_id"]})).structured_content
+        run = json.loads((await client.read_resource(f"run://{fused['run_id']}")).contents[0].text)
+    assert compared["sources"][0]["url"] == page
+    assert next(d for d in compared["drafts"] if d["model"] == "lab:alpha")["citations"][0]["url"] == page
+    for shown in (fused, polled, run):
+        assert shown["sources"][0]["url"] == page and shown["answer"].endswith("[1].")
+    out = subprocess.run([sys.executable, "-m", "fusion_mcp", "ask", "When?", "--ensemble", "lab"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "FUSION_MCP_ENSEMBLES": str(ensemble_dir)})
+    assert out.returncode == 0, out.stderr
+    assert f"[1] Quillon footbridge <{page}> (drafts " in out.stdout and "web: 2 tool call(s)" in out.stdout

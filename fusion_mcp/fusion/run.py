@@ -117,7 +117,8 @@ class Run:
 
         if not synthesize_answer:
             synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
-            return self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+            compared = self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+            return compared.model_copy(update={"sources": collect_sources(drafts)})
         return await self._answer(drafts, outcome.stage, progress, outcome.analysis, reused=False)
 
     async def resume(self, previous: FusionResult) -> FusionResult:

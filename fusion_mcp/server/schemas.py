@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
-from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
+from ..fusion.result import Analysis, Citation, Draft, FusionResult, Source, Stage
 from .confidence import Confidence, confidence_of
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -95,6 +95,8 @@ class FusedAnswer(BaseModel):
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
+    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts read; the answer's [n].")
+    citation_flags: list[str] = Field(default_factory=list, description="Citations in the answer no draft read.")
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -114,6 +116,8 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         usage=_usage(result),
         degraded=result.degraded,
         degraded_reasons=result.degraded_reasons,
+        sources=result.sources,
+        citation_flags=result.citation_flags,
     )
 
 
@@ -151,6 +155,7 @@ class Comparison(BaseModel):
     usage: Usage | None = None
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
+    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts searched or read.")
 
 
 def comparison_of(result: FusionResult) -> Comparison:
@@ -177,4 +182,5 @@ def comparison_of(result: FusionResult) -> Comparison:
         review=_stage(result.review),
         usage=_usage(result),
         degraded_reasons=result.degraded_reasons,
+        sources=result.sources,
     )
