@@ -179,10 +179,11 @@ async def test_sources_shown_by_every_surface(upstream: Upstream, web: Web, ense
         fused = (await client.call_tool("fused_answer", {"question": "When?", "ensemble": "lab"})).structured_content
         polled = (await client.call_tool("get_run", {"run_id": fused["run_id"]})).structured_content
         run = json.loads((await client.read_resource(f"run://{fused['run_id']}")).contents[0].text)
-    assert compared["sources"][0]["url"] == page
     assert next(d for d in compared["drafts"] if d["model"] == "lab:alpha")["citations"][0]["url"] == page
-    for shown in (fused, polled, run):
-        assert shown["sources"][0]["url"] == page and shown["answer"].endswith("[1].")
+    for shown in (fused, polled):
+        assert shown["sources"][0] == f"[1] Quillon footbridge <{page}>" and shown["answer"].endswith("[1].")
+        assert shown["citation_flags"] == []
+    assert run["sources"][0]["url"] == page and run["sources"][0]["drafts"] and "1911" in run["sources"][0]["snippet"]
     out = subprocess.run([sys.executable, "-m", "fusion_mcp", "ask", "When?", "--ensemble", "lab"], capture_output=True,
                          text=True, timeout=60, env={**os.environ, "FUSION_MCP_ENSEMBLES": str(ensemble_dir)})
     assert out.returncode == 0, out.stderr

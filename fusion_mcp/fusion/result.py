@@ -32,7 +32,7 @@ class Citation(BaseModel):
 
     url: str
     title: str | None = None
-    snippet: str | None = Field(default=None, description="The part of the source the model was given.")
+    snippet: str | None = None  # the part of the source the model was given
 
 
 class Source(BaseModel):
@@ -42,7 +42,7 @@ class Source(BaseModel):
     url: str
     title: str | None = None
     snippet: str | None = None
-    drafts: list[str] = Field(default_factory=list, description="Labels of the drafts that searched or read it.")
+    drafts: list[str] = Field(default_factory=list)  # labels of the drafts that searched or read it
 
 
 class Draft(BaseModel):
@@ -100,8 +100,8 @@ class Stance(BaseModel):
 class Contradiction(BaseModel):
     topic: str
     stances: list[Stance]
-    checked_source: str | None = Field(default=None, description="The source a reviewer with web_fetch checked.")
-    finding: str | None = Field(default=None, description="What that source says about the contradiction.")
+    checked_source: str | None = None  # the source a reviewer with web_fetch checked ...
+    finding: str | None = None  # ... and what it says on the contradiction
 
 
 class Coverage(BaseModel):

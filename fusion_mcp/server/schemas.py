@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
-from ..fusion.result import Analysis, Citation, Draft, FusionResult, Source, Stage
+from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
 from .confidence import Confidence, confidence_of
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -95,8 +95,8 @@ class FusedAnswer(BaseModel):
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
-    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts read; the answer's [n].")
-    citation_flags: list[str] = Field(default_factory=list, description="Citations in the answer no draft read.")
+    sources: list[str] = Field(default_factory=list, description="'[n] title <url>': what the answer's [n] cite.")
+    citation_flags: list[str] = Field(default_factory=list, description="Citations no draft read.")
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -116,7 +116,7 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         usage=_usage(result),
         degraded=result.degraded,
         degraded_reasons=result.degraded_reasons,
-        sources=result.sources,
+        sources=[f"[{s.n}] {s.title or ''} <{s.url}>".replace("  ", " ") for s in result.sources],
         citation_flags=result.citation_flags,
     )
 
@@ -155,7 +155,6 @@ class Comparison(BaseModel):
     usage: Usage | None = None
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
-    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts searched or read.")
 
 
 def comparison_of(result: FusionResult) -> Comparison:
@@ -182,5 +181,4 @@ def comparison_of(result: FusionResult) -> Comparison:
         review=_stage(result.review),
         usage=_usage(result),
         degraded_reasons=result.degraded_reasons,
-        sources=result.sources,
     )
