@@ -189,6 +189,9 @@ async def test_page_text_is_main_text_and_injection_stays_data(web: Web) -> None
                                    ("web_fetch",), timeout_s=5)).text
     finally:
         await tools.aclose()
+    from fusion_mcp.fusion.tool_loop import wrap_source
+
+    page, hostile = wrap_source(page, "run1", 'tool="web_fetch"'), wrap_source(hostile, "run1", 'tool="web_fetch"')
     assert FACT in page and "tracking" not in page and "color: red" not in page
     assert "Title: Quillon footbridge" in page
     marker = re.match(r"<source-([0-9a-f]{12}) ", hostile).group(1)  # type: ignore[union-attr]

@@ -18,6 +18,7 @@ from ..providers import ChatRequest, Completion, Message
 from ..providers.base import Citation, TextSink, Usage
 from ..web.tools import SpendRefused, WebTools
 from .calls import ModelCaller
+from .delimit import clean_data, marker
 
 TOOL_TIME_CAP_S = 30.0  # one tool call, at most (its own timeouts are shorter)
 LIMIT_REACHED = ("not run: this turn reached the limit of {n} tool calls. Answer now from what you have "
@@ -32,6 +33,12 @@ class ToolRun:
     citations: list[Citation] = field(default_factory=list)
     tool_calls: int = 0
     tool_log: list[str] = field(default_factory=list)
+
+
+def wrap_source(text: str, run_id: str, attrs: str) -> str:
+    """Text from the web between tags carrying a marker no page can know (it hashes the text itself)."""
+    nonce = marker(run_id, "source", [text])
+    return f"<source-{nonce} {attrs}>\n{clean_data(text, nonce)}\n</source-{nonce}>"
 
 
 def _merge(turns: list[Completion], last: Completion, extra_usd: float, started: float) -> Completion:
@@ -108,6 +115,8 @@ async def call_with_tools(call: ModelCaller, role: ModelRole, request: ChatReque
                 text, note = f"error: {tc.name} got no answer in time", f"{tc.name}: no answer in time"
             else:
                 text, note = result.text, result.note
+                if result.source is not None:
+                    text = wrap_source(text, tools.run_id, result.source)
                 searches_usd += result.cost_usd
                 _add_citations(run.citations, result.citations)
             run.tool_log.append(note)

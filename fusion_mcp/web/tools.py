@@ -1,8 +1,8 @@
 """The two tools a role may be offered, `web_search` and `web_fetch`, and what running one returns.
 
 A tool never raises: a refusal or a failure is the text of its result, for the model to read. What a
-tool brings back is untrusted: it is redacted, and wrapped between tags whose marker hashes the text
-(fusion/delimit.py), so that a page cannot close its block and pose as instructions.
+tool brings back is untrusted: it is redacted here, and the tool loop (fusion/tool_loop.py) wraps it
+between tags whose marker hashes the text, so that a page cannot close its block and pose as instructions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import httpx2 as httpx
 
-from ..fusion.delimit import clean_data, marker
 from ..providers.base import Citation, ToolCall, ToolSpec
 from ..providers.tool_wire import INVALID_ARGUMENTS
 from ..redaction import redact
@@ -49,12 +48,7 @@ class ToolResult:
     cost_usd: float = 0.0
     ok: bool = True
     note: str = ""  # one line for the run's record: what was asked, what came of it
-
-
-def wrap_source(text: str, run_id: str, attrs: str) -> str:
-    """Untrusted tool output between tags carrying a marker no page can know."""
-    nonce = marker(run_id, "source", [text])
-    return f"<source-{nonce} {attrs}>\n{clean_data(text, nonce)}\n</source-{nonce}>"
+    source: str | None = None  # for text from the web: the attributes its delimiting tag shows
 
 
 class WebTools:
@@ -64,7 +58,7 @@ class WebTools:
     def __init__(self, config: WebConfig, run_id: str, client: httpx.AsyncClient | None = None,
                  fetch_client: httpx.AsyncClient | None = None) -> None:
         self.config = config
-        self.run_id = run_id
+        self.run_id = run_id  # what the markers around this run's tool results hash
         self._own = (client is None, fetch_client is None)
         self.client = client or httpx.AsyncClient()
         self.search_backend: SearchBackend | None = make_backend(config, self.client)
@@ -105,13 +99,13 @@ class WebTools:
         if not results:
             return ToolResult(f"No results for {query!r}.", cost_usd=price, note=f"web_search {query!r}: no results")
         lines = [f"[{i}] {redact(r.title)}\nURL: {redact(r.url)}\n{redact(r.snippet)}" for i, r in enumerate(results, 1)]
-        text = wrap_source("\n\n".join(lines), self.run_id, f'tool="web_search" query="{_attr(query)}"')
-        cites = [Citation(url=redact(r.url), title=redact(r.title) or None, snippet=redact(r.snippet)[:SNIPPET_CHARS] or None)
-                 for r in results]
-        return ToolResult(text, cites, cost_usd=price, note=f"web_search {query!r}: {len(results)} results")
+        cites = [Citation(url=redact(r.url), title=redact(r.title) or None,
+                          snippet=redact(r.snippet)[:SNIPPET_CHARS] or None) for r in results]
+        return ToolResult("\n\n".join(lines), cites, cost_usd=price, note=f"web_search {query!r}: {len(results)} results",
+                          source=f'tool="web_search" query="{_attr(query)}"')
 
     async def _fetch(self, url: str, timeout_s: float) -> ToolResult:
-        url = url.strip()
+        url = redact(url.strip())  # a key a model put in a URL is never sent anywhere
         if not url:
             return ToolResult("error: web_fetch needs a url", ok=False, note="web_fetch: no url")
         try:
@@ -125,10 +119,10 @@ class WebTools:
         text = cut(redact(page.text), self.config.fetch_max_chars) or "(the page has no text)"
         title = redact(page.title) if page.title else None
         head = (f"Title: {title}\n" if title else "") + f"URL: {redact(page.url)}\n\n"
-        wrapped = wrap_source(head + text, self.run_id, f'tool="web_fetch" url="{_attr(redact(page.url))}"')
         snippet = " ".join(text.split())[:SNIPPET_CHARS]
-        return ToolResult(wrapped, [Citation(url=redact(page.url), title=title, snippet=snippet or None)],
-                          note=f"web_fetch {redact(page.url)}: {len(page.text)} characters")
+        return ToolResult(head + text, [Citation(url=redact(page.url), title=title, snippet=snippet or None)],
+                          note=f"web_fetch {redact(page.url)}: {len(page.text)} characters",
+                          source=f'tool="web_fetch" url="{_attr(redact(page.url))}"')
 
 
 def _attr(value: str) -> str:
