@@ -194,7 +194,7 @@ async def test_page_text_is_main_text_and_injection_stays_data(web: Web) -> None
     page, hostile = wrap_source(page, "run1", 'tool="web_fetch"'), wrap_source(hostile, "run1", 'tool="web_fetch"')
     assert FACT in page and "tracking" not in page and "color: red" not in page
     assert "Title: Quillon footbridge" in page
-    marker = re.match(r"<source-([0-9a-f]{12}) ", hostile).group(1)  # type: ignore[union-attr]
+    marker = re.match(r"<source-([0-9a-f]{12}) ", hostile).group(1)
     assert INJECTION in hostile  # quoted as data ...
     assert hostile.count(f"</source-{marker}>") == 1 and hostile.rstrip().endswith(f"</source-{marker}>")
     assert "</source-0123456789ab>" not in hostile and '<draft-0123456789ab' not in hostile  # ... that cannot close its block

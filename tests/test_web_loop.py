@@ -131,7 +131,7 @@ async def test_reviewer_checks_a_contradiction_against_the_source(upstream: Upst
     async with FusionEngine(reg) as engine:
         result = await engine.fuse("When did it open?", ensemble="lab")
     assert result.review.status == "ok" and result.review.tool_calls == 1
-    (c,) = result.analysis.contradictions  # type: ignore[union-attr]
+    (c,) = result.analysis.contradictions
     assert c.checked_source == page and c.finding == "the page says 14 March 1911"
     assert f"(checked against {page}: the page says 14 March 1911)" in upstream.calls("fuser")[0].user_text()
     # what the synthesis cites that no draft read is flagged

@@ -4,7 +4,7 @@ httpx.MockTransport; and what a model reads when a search cannot be made."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import httpx2 as httpx
 import pytest
@@ -31,7 +31,7 @@ EXA = {"requestId": "b5947044c4b78efa9552a7c89b306d95", "resolvedSearchType": "n
 
 def tools_with(kind: str, handler: Any) -> WebTools:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return WebTools(WebConfig(search=kind, max_results=3), "t", client=client)
+    return WebTools(WebConfig(search=cast(Any, kind), max_results=3), "t", client=client)
 
 
 async def search(tools: WebTools, query: str = "quillon bridge") -> Any:

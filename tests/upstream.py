@@ -53,7 +53,7 @@ def tool_results(body: dict[str, Any]) -> list[str]:
 
 def tool_names(body: dict[str, Any]) -> list[str]:
     """The names of the tools a request offers, in either wire format."""
-    return [t.get("name") or (t.get("function") or {}).get("name") for t in body.get("tools") or []]
+    return [str(t.get("name") or (t.get("function") or {}).get("name")) for t in body.get("tools") or []]
 
 
 @dataclass

@@ -105,7 +105,7 @@ class Web:
     def hostport(self) -> str:
         return f"127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "Web":
+    def start(self) -> Web:
         self._thread.start()
         return self
 
@@ -138,7 +138,7 @@ class Web:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 web.paths.append(self.path)
                 if parts.path == "/search":

@@ -62,7 +62,8 @@ def _add_citations(into: list[Citation], new: list[Citation]) -> None:
     for c in new:
         if c.url in seen:
             old = into[seen[c.url]]
-            into[seen[c.url]] = old.model_copy(update={"title": c.title or old.title, "snippet": c.snippet or old.snippet})
+            into[seen[c.url]] = old.model_copy(update={"title": c.title or old.title,
+                                                        "snippet": c.snippet or old.snippet})
         else:
             seen[c.url] = len(into)
             into.append(c)
@@ -89,7 +90,8 @@ async def call_with_tools(call: ModelCaller, role: ModelRole, request: ChatReque
 
     while True:
         final = run.tool_calls >= max_calls
-        turn = request.model_copy(update={"messages": messages, "tools": specs, "tool_choice": "none" if final else "auto"})
+        turn = request.model_copy(update={"messages": messages, "tools": specs,
+                                          "tool_choice": "none" if final else "auto"})
         c = await call(role, turn, stage=stage, timeout_s=max(0.01, deadline - anyio.current_time()),
                        sample=sample, sink=sink)
         turns.append(c)

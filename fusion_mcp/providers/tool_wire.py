@@ -74,11 +74,13 @@ class OpenAIToolDeltas:
         for piece in pieces if isinstance(pieces, list) else []:
             if not isinstance(piece, dict):
                 continue
-            index = piece.get("index") if isinstance(piece.get("index"), int) else len(self._parts)
+            raw_index = piece.get("index")
+            index = raw_index if isinstance(raw_index, int) else len(self._parts)
             part = self._parts.setdefault(index, {"id": "", "name": "", "arguments": ""})
             if isinstance(piece.get("id"), str):
                 part["id"] = piece["id"]
-            fn = piece.get("function") if isinstance(piece.get("function"), dict) else {}
+            raw_fn = piece.get("function")
+            fn: dict[str, Any] = raw_fn if isinstance(raw_fn, dict) else {}
             if isinstance(fn.get("name"), str):
                 part["name"] += fn["name"]
             if isinstance(fn.get("arguments"), str):
@@ -135,14 +137,16 @@ class AnthropicToolBlocks:
     def start(self, payload: dict[str, Any]) -> None:
         block = payload.get("content_block")
         if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-            index = payload.get("index") if isinstance(payload.get("index"), int) else len(self._blocks)
+            raw_index = payload.get("index")
+            index = raw_index if isinstance(raw_index, int) else len(self._blocks)
             start = block.get("input")
             self._blocks[index] = {"id": str(block.get("id") or f"toolu_{index}"), "name": block["name"],
                                    "json": json.dumps(start) if isinstance(start, dict) and start else ""}
 
     def delta(self, payload: dict[str, Any]) -> None:
         delta = payload.get("delta") or {}
-        block = self._blocks.get(payload.get("index"))  # type: ignore[arg-type]
+        index = payload.get("index")
+        block = self._blocks.get(index) if isinstance(index, int) else None
         if block is not None and delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
             block["json"] += delta["partial_json"]
 

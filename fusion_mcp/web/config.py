@@ -44,7 +44,7 @@ class WebConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _search_url(self) -> "WebConfig":
+    def _search_url(self) -> WebConfig:
         if self.search == "searxng" and not self.search_url:
             raise ValueError('search = "searxng" needs search_url, the instance\'s base URL (e.g. http://127.0.0.1:8888)')
         if self.search_url and not self.search_url.startswith(("http://", "https://")):

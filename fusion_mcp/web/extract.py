@@ -50,7 +50,7 @@ def plain_text(html: str) -> tuple[str | None, str]:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # noqa: BLE001 - a broken page still gives what was read so far
+    except Exception:
         pass
     lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
     text = "\n".join(line for line in lines if line)
@@ -66,7 +66,7 @@ def main_text(html: str, url: str) -> tuple[str | None, str]:
         return plain_text(html)
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False)
-    except Exception:  # noqa: BLE001 - the library failing on one page must not cost the fetch
+    except Exception:
         doc = None
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():

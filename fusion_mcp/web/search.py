@@ -120,7 +120,7 @@ class ExaSearch(_HTTPBackend):
                         ("highlights", "summary", "text"), count)
 
 
-BACKENDS: dict[str, type[_HTTPBackend]] = {
+BACKENDS: dict[str, type[SearxngSearch | BraveSearch | TavilySearch | ExaSearch]] = {
     "searxng": SearxngSearch, "brave": BraveSearch, "tavily": TavilySearch, "exa": ExaSearch,
 }
 

@@ -65,7 +65,7 @@ class WebTools:
         self.fetch_client = fetch_client or pinned_client()
 
     async def aclose(self) -> None:
-        for own, c in zip(self._own, (self.client, self.fetch_client)):
+        for own, c in zip(self._own, (self.client, self.fetch_client), strict=True):
             if own:
                 await c.aclose()
 
@@ -78,7 +78,8 @@ class WebTools:
             return ToolResult(f"error: there is no tool {call.name!r}; the tools are {', '.join(offered)}",
                               ok=False, note=f"{call.name}: not a tool offered")
         if INVALID_ARGUMENTS in call.arguments:
-            return ToolResult("error: the arguments were not a JSON object", ok=False, note=f"{call.name}: bad arguments")
+            return ToolResult("error: the arguments were not a JSON object", ok=False,
+                              note=f"{call.name}: bad arguments")
         if call.name == "web_search":
             return await self._search(str(call.arguments.get("query") or ""), spend)
         return await self._fetch(str(call.arguments.get("url") or ""), timeout_s)
@@ -98,10 +99,12 @@ class WebTools:
             return ToolResult(f"error: {redact(str(exc))}", ok=False, note=f"web_search {query!r}: {exc}")
         if not results:
             return ToolResult(f"No results for {query!r}.", cost_usd=price, note=f"web_search {query!r}: no results")
-        lines = [f"[{i}] {redact(r.title)}\nURL: {redact(r.url)}\n{redact(r.snippet)}" for i, r in enumerate(results, 1)]
+        lines = [f"[{i}] {redact(r.title)}\nURL: {redact(r.url)}\n{redact(r.snippet)}"
+                 for i, r in enumerate(results, 1)]
         cites = [Citation(url=redact(r.url), title=redact(r.title) or None,
                           snippet=redact(r.snippet)[:SNIPPET_CHARS] or None) for r in results]
-        return ToolResult("\n\n".join(lines), cites, cost_usd=price, note=f"web_search {query!r}: {len(results)} results",
+        return ToolResult("\n\n".join(lines), cites, cost_usd=price,
+                          note=f"web_search {query!r}: {len(results)} results",
                           source=f'tool="web_search" query="{_attr(query)}"')
 
     async def _fetch(self, url: str, timeout_s: float) -> ToolResult:
