@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.errors import ConfigError
 from fusion_mcp.redaction import redact
 from tests.conftest import lab_toml, write_registry

@@ -1,4 +1,4 @@
-"""Ensemble files: the TOML format and its validation (the registry of files is registry.py).
+"""Ensemble files: the TOML format and its validation (the registry of files is ensemble_registry.py).
 
 An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
 time budget. Its name is its file's name without `.toml`.
@@ -20,9 +20,8 @@ from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
 from ..web.config import ToolName, WebConfig
 
-
-
 DEFAULT_DEADLINE_S = 45.0
+RoleName = Literal["drafter", "reviewer", "synthesizer"]
 
 
 class _Strict(BaseModel):
@@ -99,8 +98,8 @@ class Ensemble:
     web: WebConfig | None = None  # the [web] table; set whenever a role has tools
 
     @property
-    def roles(self) -> list[tuple[str, ModelRole]]:
-        out: list[tuple[str, ModelRole]] = [("drafter", d) for d in self.drafters]
+    def roles(self) -> list[tuple[RoleName, ModelRole]]:
+        out: list[tuple[RoleName, ModelRole]] = [("drafter", d) for d in self.drafters]
         if self.reviewer:
             out.append(("reviewer", self.reviewer))
         if self.synthesizer:
@@ -212,7 +211,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
                               '"brave", "tavily" or "exa" (docs/web.md)', file=where, key=f"{key}.tools")
         web = getattr(table, "web", False)
         if web and not spec.web_plugin:
-            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none", file=where, key=f"{key}.web")
+            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none",
+                              file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,
