@@ -38,7 +38,8 @@ def _failed(label: str, role: ModelRole, status: str, error: str, latency_s: flo
 
 
 async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
-                    labels: list[str], plan: TimePlan, progress: Progress, tools: WebTools | None = None) -> list[Draft]:
+                    labels: list[str], plan: TimePlan, progress: Progress,
+                    tools: WebTools | None = None) -> list[Draft]:
     """One draft per drafter, in the ensemble's order; a drafter the plan cut off is a timeout."""
     drafters = ensemble.drafters
     drafts: list[Draft | None] = [None] * len(drafters)

@@ -7,8 +7,8 @@ from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
 from .delimit import clean_data, wrap_draft
 from .result import Analysis, Draft, Source
-from .sources import sources_block
 from .review_parser import review_schema
+from .sources import sources_block
 
 
 def _request(role: ModelRole, system: str, user: str, *, default_temperature: float | None = None,
