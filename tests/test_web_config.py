@@ -22,6 +22,11 @@ def test_shipped_research_trio() -> None:
     assert trio.reviewer is not None and trio.reviewer.tools == ("web_fetch",)
     assert trio.synthesizer is not None and trio.synthesizer.tools == ()
     assert trio.web is not None and (trio.web.search, trio.web.max_tool_calls) == ("searxng", 6)
+    # the listing's cost per call counts the tool turns: the same models without tools cost less
+    from fusion_mcp.config.ensemble_list import estimate_cost
+
+    plain, research = estimate_cost(reg.get("frontier-trio")), estimate_cost(trio)
+    assert plain is not None and research is not None and research > 2 * plain
 
 
 def test_the_done_when_example_loads(ensemble_dir: Path) -> None:
