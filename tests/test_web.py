@@ -4,6 +4,7 @@ and not), a safe web_fetch (SSRF spellings, fetch_allow, redirects, size), sourc
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,10 @@ async def test_redirects_are_rechecked_and_limited(trap: Trap, web: Web) -> None
         assert FACT in await fetch("/hop/2")  # three redirects: followed
         assert "more than 3 redirects" in await fetch("/hop/3")
         assert "not a text page" in await fetch("/image")
+        started = time.monotonic()
+        slow = await tools.run(ToolCall(id="1", name="web_fetch", arguments={"url": web.url + "/slow"}), ("web_fetch",),
+                               timeout_s=0.5)  # what is left of the run's deadline, shorter than fetch_timeout_s
+        assert slow.text.endswith("no answer within 0.5 s") and time.monotonic() - started < 10  # not the 20 s page
         assert "HTTP 404" in await fetch("/missing")
         big = await fetch("/big")
         assert "[… cut at" in big and len(big) < 7000

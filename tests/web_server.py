@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -166,6 +167,9 @@ class Web:
                     self._send(302, b"", headers={"location": target})
                 elif parts.path == "/big":
                     self._send(200, b"<html><body><p>" + b"word " * 400_000 + b"</p></body></html>")
+                elif parts.path == "/slow":  # a page that takes its time (a tool call against a deadline)
+                    time.sleep(20)
+                    self._send(200, FACT_PAGE.encode())
                 elif parts.path == "/image":
                     self._send(200, b"\x89PNG....", "image/png")
                 else:
