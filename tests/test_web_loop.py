@@ -188,3 +188,29 @@ async def test_sources_shown_by_every_surface(upstream: Upstream, web: Web, ense
                          text=True, timeout=60, env={**os.environ, "FUSION_MCP_ENSEMBLES": str(ensemble_dir)})
     assert out.returncode == 0, out.stderr
     assert f"[1] Quillon footbridge <{page}> (drafts " in out.stdout and "web: 2 tool call(s)" in out.stdout
+
+
+@pytest.mark.anyio
+async def test_spending_cap_counts_the_tool_turns_and_searches(upstream: Upstream, web: Web, ensemble_dir: Path,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusion_mcp.fusion.budget import OverBudgetError
+
+    prices = tmp_path / "prices.toml"
+    prices.write_text("".join(f'["lab:{m}"]\ninput = 1.0\noutput = 2.0\n' for m in ("alpha", "beta", "judge", "fuser")))
+    monkeypatch.setenv("FUSION_MCP_PRICES", str(prices))
+    upstream.script("alpha", tool_calls=researcher, text=researcher_answer)
+    upstream.script("beta", text="Other.")
+    upstream.script("judge", scoring_reviewer({}))
+    upstream.script("fuser", text="Fused.")
+    drafters: list[Any] = [{"model": "alpha", "tools": ["web_search", "web_fetch"]}, "beta"]
+    reg = write_registry(ensemble_dir, lab=web_toml(upstream, web, drafters,
+                                                    extra="max_tool_calls = 2\nsearch_price_usd = 0.5\n"))
+    async with FusionEngine(reg) as engine:
+        with pytest.raises(OverBudgetError, match=r"draft lab:alpha \$1\.0"):
+            await engine.fuse("When?", ensemble="lab", max_cost_usd=0.9)  # two searches at $0.50 cannot fit
+        assert upstream.calls() == [] and web.queries == []  # refused before anything was sent
+        result = await engine.fuse("When?", ensemble="lab", max_cost_usd=2.0)
+    alpha = next(d for d in result.drafts if d.model == "lab:alpha")
+    assert alpha.status == "ok" and alpha.tool_calls == 2 and web.queries == ["Quillon footbridge opening date"]
+    assert alpha.cost_usd is not None and alpha.cost_usd >= 0.5  # its three turns and its one search
+    assert result.totals.cost_usd is not None and result.totals.cost_usd >= 0.5
