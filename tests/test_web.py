@@ -213,3 +213,31 @@ def test_plain_extraction_without_trafilatura() -> None:
     assert title == "Quillon footbridge - history"
     assert FACT in text and "tracking" not in text and "Home | About" not in text and "color" not in text
     assert cut("word " * 100, 50).endswith("characters]") and len(cut("short", 50)) == 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cert_for", ["localhost", "elsewhere.example"])
+async def test_https_connects_to_the_checked_address_and_checks_the_name(cert_for: str) -> None:
+    """The request goes to the address that was checked, with the name in the Host header and in TLS's
+    SNI, and the certificate must be for that name."""
+    import httpx2 as httpx
+
+    from fusion_mcp.web.fetch import pinned_client
+    from tests.web_server import TLSWeb
+
+    tls = TLSWeb(cert_for)
+    client = httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=tls.client_context())
+    assert type(client) is type(pinned_client())
+    tools = WebTools(WebConfig(fetch_allow=(f"localhost:{tls.port}",)), "t", fetch_client=client)
+    try:
+        result = await tools.run(ToolCall(id="1", name="web_fetch", arguments={"url": f"https://localhost:{tls.port}/"}),
+                                 ("web_fetch",), timeout_s=10)
+    finally:
+        await tools.aclose()
+        await client.aclose()
+        tls.close()
+    if cert_for == "localhost":
+        assert result.ok and FACT in result.text
+        assert tls.hosts == [f"localhost:{tls.port}"] and tls.sni == ["localhost"]
+    else:  # a certificate for another name is refused though the address is the checked one
+        assert not result.ok and result.text.endswith("cannot fetch localhost: ConnectError") and tls.hosts == []

@@ -176,3 +176,56 @@ class Web:
                     self._send(404, b"not found")
 
         return Handler
+
+
+class TLSWeb:
+    """An HTTPS server on 127.0.0.1 whose certificate (from a test CA) names `cert_for`; it records the
+    TLS server name (SNI) and the Host header each request came with."""
+
+    def __init__(self, cert_for: str) -> None:
+        import ssl
+
+        import trustme
+
+        self.ca = trustme.CA()
+        self.sni: list[str | None] = []
+        self.hosts: list[str] = []
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(cert_for).configure_cert(context)
+        context.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+        tls = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                tls.hosts.append(self.headers.get("host", ""))
+                body = FACT_PAGE.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def client_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

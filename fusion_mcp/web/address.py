@@ -27,19 +27,19 @@ class FetchRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: where to connect (`ip`), and what to ask for there."""
+    """A checked URL: where to connect (`ips`, every address checked, tried in order), and what to ask
+    for there."""
 
     url: str
     scheme: str
     host: str  # as written (IDNA-encoded), for the Host header and TLS
     port: int
-    ip: IPAddress
+    ips: tuple[IPAddress, ...]
     path: str  # path and query
 
-    @property
-    def connect_url(self) -> str:
-        ip = f"[{self.ip}]" if self.ip.version == 6 else str(self.ip)
-        return f"{self.scheme}://{ip}:{self.port}{self.path}"
+    def connect_url(self, ip: IPAddress) -> str:
+        shown = f"[{ip}]" if ip.version == 6 else str(ip)
+        return f"{self.scheme}://{shown}:{self.port}{self.path}"
 
     @property
     def host_header(self) -> str:
@@ -170,4 +170,4 @@ async def check(url: str, allow: frozenset[str]) -> Target:
                 shown = host if str(ip) == host else f"{host} ({ip})"
                 raise FetchRefused(f"{shown} is {reason}: web_fetch only opens public addresses "
                                    "(an operator can list host:port in the ensemble's [web] fetch_allow)")
-    return Target(url=url, scheme=scheme, host=host, port=port, ip=addresses[0], path=path)
+    return Target(url=url, scheme=scheme, host=host, port=port, ips=tuple(addresses), path=path)

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 import anyio
 import httpx2 as httpx
 
-from .address import FetchRefused, Target, check
+from .address import FetchRefused, IPAddress, Target, check
 from .extract import main_text
 
 MAX_REDIRECTS = 3
@@ -31,14 +31,27 @@ def pinned_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
 
-async def _get(client: httpx.AsyncClient, target: Target, timeout_s: float, max_bytes: int
+async def _get_any(client: httpx.AsyncClient, target: Target, timeout_s: float, max_bytes: int
+                   ) -> tuple[int, str | None, str, bytes, bool]:
+    """The first of the checked addresses that accepts the connection answers (a name with an IPv6
+    address on a host without IPv6 still works)."""
+    for i, ip in enumerate(target.ips):
+        try:
+            return await _get(client, target, ip, timeout_s, max_bytes)
+        except httpx.ConnectError:
+            if i == len(target.ips) - 1:
+                raise
+    raise httpx.ConnectError("no address")  # not reached: check() returns at least one
+
+
+async def _get(client: httpx.AsyncClient, target: Target, ip: IPAddress, timeout_s: float, max_bytes: int
                ) -> tuple[int, str | None, str, bytes, bool]:
     """(status, location, content type, body up to max_bytes, whether the body was cut)."""
     headers = {"host": target.host_header, "user-agent": USER_AGENT,
                "accept": "text/html,text/plain;q=0.9,*/*;q=0.5"}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
-    request = client.build_request("GET", target.connect_url, headers=headers, timeout=timeout,
+    request = client.build_request("GET", target.connect_url(ip), headers=headers, timeout=timeout,
                                    extensions=extensions)
     response = await client.send(request, stream=True)
     try:
@@ -70,7 +83,7 @@ async def fetch_page(client: httpx.AsyncClient, url: str, *, allow: frozenset[st
             raise FetchRefused(f"no answer within {timeout_s:g} s")
         try:
             with anyio.fail_after(left):
-                status, location, kind, body, cut = await _get(client, target, left, max_bytes)
+                status, location, kind, body, cut = await _get_any(client, target, left, max_bytes)
         except TimeoutError:
             raise FetchRefused(f"no answer within {timeout_s:g} s") from None
         except httpx.TransportError as exc:
