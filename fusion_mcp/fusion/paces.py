@@ -64,6 +64,17 @@ class PaceBook:
     def output_tokens(self, ref: str, stage: str) -> float | None:
         return self.store.outputs.get(f"{ref}|{stage}")
 
+    def tool_seconds(self, ref: str, stage: str) -> float | None:
+        """How long this model's tool calls (and the turns around them) took in this stage, on average."""
+        return self.store.outputs.get(f"{ref}|{stage}|tools_s")
+
+    def observe_tools(self, ref: str, stage: str, seconds: float) -> None:
+        """Learn the time a tool loop added to a call: every turn but the last, and the tools run."""
+        key = f"{ref}|{stage}|tools_s"
+        old = self.store.outputs.get(key)
+        seconds = max(0.0, seconds)
+        self.store.set_output(key, seconds if old is None else (1 - ALPHA) * old + ALPHA * seconds)
+
     def predict(self, ref: str, output_tokens: float) -> float | None:
         """Seconds for a call of `ref` writing `output_tokens`; None when its pace is unknown."""
         pace = self.pace(ref)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError, ProviderTimeoutError
@@ -16,9 +17,13 @@ from ..redaction import redact
 from .calls import ModelCaller
 from .reply_cap import reply_cap
 from .requests import synthesis_request
-from .result import Analysis, Draft, Stage
+from .result import Analysis, Draft, Source, Stage
 from .review import answered_stage, failed_stage
 from .timing import TimePlan
+from .tool_loop import call_with_tools
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 @dataclass
@@ -29,8 +34,9 @@ class SynthesisOutcome:
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                      ok: list[Draft], nonce: str, plan: TimePlan,
-                     on_text: Callable[[str], None] | None = None,
-                     analysis: Analysis | None = None) -> SynthesisOutcome:
+                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None,
+                     sources: list[Source] | None = None, tools: WebTools | None = None,
+                     max_tool_calls: int = 0) -> SynthesisOutcome:
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
@@ -40,8 +46,10 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
     sink = TextSink(on_text)
     t0 = time.perf_counter()
     try:
-        request = synthesis_request(role, question, context, ranked, nonce, analysis)
-        c = await call(role, request, stage="synthesis", timeout_s=plan.left(until), sink=sink)
+        request = synthesis_request(role, question, context, ranked, nonce, analysis, sources)
+        looped = await call_with_tools(call, role, request, tools, stage="synthesis", timeout_s=plan.left(until),
+                                       max_calls=max_tool_calls, sink=sink)
+        c = looped.completion
     except ProviderTimeoutError as exc:
         if not sink.text.strip():
             return SynthesisOutcome(failed_stage(role, exc, t0))

@@ -8,13 +8,31 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 CostSource = Literal["upstream", "price_table", "local", "unknown"]
+
+
+class ToolCall(BaseModel):
+    """A model's request to run a tool: its id (echoed with the result), the tool's name, its arguments."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolSpec(BaseModel):
+    """A tool offered to the model: a name, what it does, its arguments' JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 class Message(BaseModel):
     role: Role
     content: str
+    tool_calls: list[ToolCall] | None = Field(default=None, description="An assistant turn that asked for tools.")
+    tool_call_id: str | None = Field(default=None, description="A tool result (role `tool`): the call it answers.")
 
 
 class ChatRequest(BaseModel):
@@ -29,6 +47,8 @@ class ChatRequest(BaseModel):
     )
     reasoning: str | None = Field(default=None, description="Reasoning effort (minimal, low, medium, high).")
     web: bool = Field(default=False, description="Ask the upstream's web search plugin (OpenRouter).")
+    tools: list[ToolSpec] | None = Field(default=None, description="Tools the model may call (fusion/tool_loop.py).")
+    tool_choice: Literal["auto", "none"] | None = Field(default=None, description="`none`: answer now, no more tools.")
 
 
 class Usage(BaseModel):
@@ -39,6 +59,7 @@ class Usage(BaseModel):
 class Citation(BaseModel):
     url: str
     title: str | None = None
+    snippet: str | None = None
 
 
 class Completion(BaseModel):
@@ -59,6 +80,7 @@ class Completion(BaseModel):
     finish_reason: str | None = Field(default=None, description="The upstream's finish_reason / stop_reason.")
     truncated: bool = Field(default=False, description="Cut off by the output token limit.")
     citations: list[Citation] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="Tools the model asked to run.")
 
 
 class TextSink:

@@ -47,7 +47,7 @@ from .sse import pace
 
 def _body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "messages": [m.model_dump() for m in request.messages],
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
