@@ -6,7 +6,6 @@ Building the parser does not import the MCP SDK (about 1.5 s), which every other
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -56,8 +55,15 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     import anyio
 
     from ..config.ensemble_registry import EnsembleRegistry
+    from ..errors import ConfigError
 
-    token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
+    try:  # the flags over the environment's settings
+        settings = args.settings.with_flags(auth_token=args.auth_token, store=args.store,
+                                            tool_timeout_s=args.tool_timeout)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    token = settings.auth_token
     if args.transport != "stdio":
         if token is not None:
             register_secret_value(token)
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
         except BindError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=settings)
     for problem in registry.errors.values():  # stderr: stdout is the stdio transport's
         print(f"warning: {problem}", file=sys.stderr)
 
@@ -76,11 +82,8 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
-    from ..config.environment import store_url
-    from ..errors import ConfigError
-
     try:
-        store = store_url(args.store)
+        store = settings.store
         if store is not None and args.transport == "sse":
             raise ConfigError("--store needs --transport streamable-http (SSE ties a client to one replica)")
         if store is not None:
@@ -90,8 +93,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
-                           store_url=store)
+    server = create_server(registry, settings=settings, max_running=args.max_running, store_url=store)
     if args.transport == "stdio":
         server.run()
     else:

@@ -6,6 +6,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
 from ..config.ensemble_registry import EnsembleRegistry
+from ..config.settings import Settings
 from ..fusion.engine import FusionEngine
 from ..store.runs import DEFAULT_MAX_RUNS
 from .apps_view import apps_extension, tool_meta
@@ -33,14 +34,17 @@ def create_server(
     max_running: int = DEFAULT_MAX_RUNNING,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
     store_url: str | None = None,
+    settings: Settings | None = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
-    `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
+    `tool_timeout_s` (default: the settings', $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call
+    waits for a run. `settings` default to the environment's (config/settings.py).
     `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
     every replica using it (docs/deploy.md); None keeps them in this process."""
-    registry = registry if registry is not None else EnsembleRegistry.load()
+    settings = settings or Settings.from_env()
+    registry = registry if registry is not None else EnsembleRegistry.load(settings=settings)
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url)
+                            max_running=max_running, store_url=store_url, settings=settings)
     server = FusionMCPServer("fusion-mcp", version=__version__, instructions=INSTRUCTIONS,
                              lifespan=service.lifespan, log_level=log_level, extensions=[apps_extension()])
     server.fusion_service = service  # type: ignore[attr-defined]  # for tests and embedding
