@@ -69,12 +69,10 @@ def test_the_docs_list_every_setting() -> None:
 
 
 # Still read where they are used, not yet handed down (the price table and the model listings are
-# looked up deep in the cost code, the local runtime's knobs when it loads): a known gap of issue 22.
+# looked up deep in the cost code): a known gap of issue 22.
 NOT_YET_PASSED_DOWN = {
     "fusion_mcp/config/pricing.py": {"FUSION_MCP_PRICES"},
     "fusion_mcp/config/model_catalog.py": {"FUSION_MCP_MODELS_CACHE"},
-    "fusion_mcp/providers/local_runtime.py": {"FUSION_MCP_LOCAL_CTX", "FUSION_MCP_LOCAL_PARALLEL",
-                                              "FUSION_MCP_LOCAL_THREADS"},
 }
 
 

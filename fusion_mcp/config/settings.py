@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
-from ..providers.local_runtime import DEFAULT_N_CTX, DEFAULT_PARALLEL
+from ..providers.local_runtime import DEFAULT_N_CTX, DEFAULT_PARALLEL, DEFAULT_THREADS, RuntimeConfig
 from ..store import DEFAULT_LEASE_S, REDIS_SCHEMES
 
 DEFAULT_TOOL_TIMEOUT_S = 40.0  # Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive
@@ -55,7 +55,7 @@ class Settings(BaseModel):
                             low=512)
     local_parallel: int = _field(DEFAULT_PARALLEL, "FUSION_MCP_LOCAL_PARALLEL",
                                  "calls the local model generates at once", low=1)
-    local_threads: int = _field(max(1, (os.cpu_count() or 2) // 2), "FUSION_MCP_LOCAL_THREADS",
+    local_threads: int = _field(DEFAULT_THREADS, "FUSION_MCP_LOCAL_THREADS",
                                 "CPU threads of the local model (default: half the cores)", low=1)
     # Where the XDG defaults point (not settings of their own: the usual base folders).
     config_home: Path = Field(default_factory=lambda: Path.home() / ".config", exclude=True)
@@ -104,6 +104,10 @@ class Settings(BaseModel):
         if "store" in given:
             out.store = _store_url(given["store"], out.sources["store"])
         return out
+
+    @property
+    def local_runtime(self) -> RuntimeConfig:
+        return RuntimeConfig(n_ctx=self.local_ctx, n_parallel=self.local_parallel, threads=self.local_threads)
 
     @property
     def cache_path(self) -> Path:

@@ -21,6 +21,7 @@ from ..config.ensembles import Ensemble
 from ..config.pricing import check_price_table
 from ..config.settings import Settings
 from ..providers import Provider, ProviderPool
+from ..providers.local_runtime import configure as configure_local_runtime
 from ..store.call_cache import CallCache
 from ..store.limits import LimitFactory, local_limit
 from .budget import check_estimate
@@ -69,6 +70,7 @@ class FusionEngine:
         beside the call cache (with FUSION_MCP_PACES). `settings` default to the environment's."""
         settings = settings or Settings.from_env()
         check_price_table()
+        configure_local_runtime(settings.local_runtime)  # the embedded model, if it loads in this process
         if registry is None:
             registry = EnsembleRegistry.load(settings=settings)
         if paces is None:
