@@ -23,9 +23,9 @@ def test_shipped_research_trio() -> None:
     assert trio.synthesizer is not None and trio.synthesizer.tools == ()
     assert trio.web is not None and (trio.web.search, trio.web.max_tool_calls) == ("searxng", 6)
     # the listing's cost per call counts the tool turns: the same models without tools cost less
-    from fusion_mcp.config.ensemble_list import estimate_cost
+    from fusion_mcp.fusion.estimate import reference_estimate
 
-    plain, research = estimate_cost(reg.get("frontier-trio")), estimate_cost(trio)
+    plain, research = reference_estimate(reg.get("frontier-trio")), reference_estimate(trio)
     assert plain is not None and research is not None and research > 2 * plain
 
 

@@ -74,10 +74,10 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
 
     if not args.question.strip():
         raise ConfigError('the question is empty: give one, e.g. fusion-mcp ask "What is 2+2?"')
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     ensemble = with_roles(registry.get(args.ensemble), args.drafters, args.reviewer, args.synthesizer)
     check_ready(ensemble)
-    async with FusionEngine(registry) as engine:
+    async with FusionEngine.from_settings(args.settings, registry=registry) as engine:
         if err.is_terminal and not args.json:
             models = [("draft", d.ref) for d in ensemble.drafters]
             models += [("review", ensemble.reviewer.ref)] if ensemble.reviewer else []

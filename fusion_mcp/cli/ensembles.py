@@ -45,7 +45,10 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..config.pricing import cost_column
 
     # the same data list_ensembles gives MCP hosts
-    listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))
+    from ..fusion.estimate import reference_estimate
+
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
+    listing = ensemble_list_of(registry, reference_estimate)
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0

@@ -1,4 +1,4 @@
-"""The command line: `fusion-mcp ask | ensembles | models | serve | eval | tune`. A thin layer over the engine.
+"""The command line: `fusion-mcp ask | ensembles | models | serve | eval | tune | config`. A thin layer over the engine.
 
 Each command is a module with `add_parser` and `run`; heavy imports (the engine, the MCP SDK) wait
 until a command runs, so `--help` stays fast.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FusionError, NoDraftsError
-from . import ask, ensembles, evaluate, models, serve, tune, usage
+from . import ask, ensembles, evaluate, models, serve, settings, tune, usage
 from .console import consoles
 from .help_format import WrappedHelp
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     tune.add_parser(sub)
     usage.add_parser(sub)
+    settings.add_parser(sub)
     return parser
 
 
@@ -49,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console, err = consoles()
     try:
+        from ..config.settings import Settings
+
+        args.settings = Settings.from_env()  # read once; each command passes it down
         return int(args.run(args, console, err) or 0)
     except NoDraftsError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

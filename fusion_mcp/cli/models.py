@@ -50,7 +50,7 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     from ..config.model_search import search_models
     from ..errors import ConfigError
 
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     try:
         async with httpx.AsyncClient() as client:
             listing = await search_models(registry, client, provider=args.provider, search=args.search,

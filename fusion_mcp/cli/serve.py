@@ -6,7 +6,6 @@ Building the parser does not import the MCP SDK (about 1.5 s), which every other
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -65,8 +64,10 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     from ..errors import ConfigError
     from .serve_team import oauth_config
 
-    token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
-    try:
+    try:  # the flags over the environment's settings
+        settings = args.settings.with_flags(auth_token=args.auth_token, store=args.store,
+                                            tool_timeout_s=args.tool_timeout)
+        token = settings.auth_token
         signs_in = oauth_config(args, token) is not None
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
         except BindError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=settings)
     for problem in registry.errors.values():  # stderr: stdout is the stdio transport's
         print(f"warning: {problem}", file=sys.stderr)
 
@@ -92,11 +93,10 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
-    from ..config.environment import store_url
     from .serve_team import team_setup
 
     try:
-        store = store_url(args.store)
+        store = settings.store
         if store is not None and args.transport == "sse":
             raise ConfigError("--store needs --transport streamable-http (SSE ties a client to one replica)")
         if store is not None:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
         print("error: --confirm-over must be zero or more (USD)", file=sys.stderr)
         return 2
     try:
-        server = create_server(registry, tool_timeout_s=args.tool_timeout, max_running=args.max_running,
+        server = create_server(registry, settings=settings, max_running=args.max_running,
                                store_url=store, telemetry=team.telemetry, verifier=team.verifier,
                                budget_limits=team.budgets, confirm_over_usd=args.confirm_over)
     except ConfigError as exc:

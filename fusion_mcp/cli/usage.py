@@ -60,12 +60,11 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     import anyio
     from rich.table import Table
 
-    from ..config.environment import store_url
     from ..config.pricing import format_cost
     from ..team.usage import usage_report
 
     since = args.since or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()
-    rows = anyio.run(_rows, store_url(args.store), args.user, since)
+    rows = anyio.run(_rows, args.settings.with_flags(store=args.store).store, args.user, since)
     report = usage_report(rows)
     if args.json:
         sys.stdout.write(json.dumps({"since": since, "user": args.user, **report}, indent=2) + "\n")

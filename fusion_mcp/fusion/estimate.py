@@ -2,9 +2,10 @@
 limit, times the model's price. Used to refuse a run over its spending cap (`max_cost_usd`) and to
 check each call against what is left of the cap.
 
-The prompt is counted at one token per CHARS_PER_TOKEN characters, on the high side; a role with no
-`max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with that limit, so the
-estimate bounds what the call can bill.
+Tokens and prices come from the one cost model (config/cost_model.py): the prompt is counted on the
+high side; a role with no `max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with
+that limit, so the estimate bounds what the call can bill. `list_ensembles` shows `reference_estimate`:
+this same bound for a reference question, so the listing and the cap agree.
 """
 
 from __future__ import annotations
@@ -12,43 +13,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..config.cost_model import (
+    CHARS_PER_TOKEN,
+    DEFAULT_OUTPUT_LIMIT,
+    TOKENS_PER_MESSAGE,
+    call_cost,
+    output_limit,
+    reference_question,
+    tokens_in,
+)
 from ..config.ensembles import Ensemble, ModelRole
-from ..config.pricing import Price, price_for
 from ..providers import ChatRequest
 from ..web.config import WebConfig
 from .requests import draft_request, review_request, synthesis_request
 from .result import Analysis, Draft
 
-CHARS_PER_TOKEN = 3.0
-TOKENS_PER_MESSAGE = 8
-DEFAULT_OUTPUT_LIMIT = 2048
-# OpenRouter's web plugin: 5 results by default, at $4 per 1,000 results (Exa), per call.
-WEB_SEARCH_USD = 0.02
-
-
-def output_limit(role: ModelRole) -> int:
-    """The output cap the role's calls are sent with, or the one a cap sends them with."""
-    return role.max_tokens or role.provider.default_max_tokens or DEFAULT_OUTPUT_LIMIT
+__all__ = ["DEFAULT_OUTPUT_LIMIT", "Estimate", "call_cost", "estimate_run", "estimate_synthesis", "output_limit",
+           "prompt_tokens", "reference_estimate"]
 
 
 def prompt_tokens(request: ChatRequest) -> int:
-    return sum(math.ceil(len(m.content) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request.messages)
-
-
-def role_price(role: ModelRole) -> Price | None:
-    """The price estimates use; the local model is free; None when no price is known."""
-    if role.provider.kind == "local":
-        return Price(input=0.0, output=0.0)
-    return price_for(role.ref)
-
-
-def call_cost(role: ModelRole, input_tokens: int) -> float | None:
-    """The most one call of `role` can cost with this many prompt tokens; None without a price."""
-    price = role_price(role)
-    if price is None:
-        return None
-    searches = role.web or role.model_id.endswith(":online")  # OpenRouter's suffix for the same plugin
-    return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if searches else 0.0)
+    return sum(tokens_in(m.content) + TOKENS_PER_MESSAGE for m in request.messages)
 
 
 def tool_loop_cost(role: ModelRole, input_tokens: int, web: WebConfig) -> float | None:
@@ -119,3 +104,10 @@ def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, d
         est.add("synthesis", ensemble.synthesizer,
                 prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, ok, "0" * 12, analysis)))
     return est
+
+
+def reference_estimate(ensemble: Ensemble) -> float | None:
+    """What `list_ensembles` shows: the most one fused answer can cost for the cost model's reference
+    question (no context), exactly as the spending cap counts it; None when a price is unknown."""
+    est = estimate_run(ensemble, reference_question(), None)
+    return None if est.unpriced else round(est.total_usd, 6)

@@ -6,6 +6,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
 from ..config.ensemble_registry import EnsembleRegistry
+from ..config.settings import Settings
 from ..fusion.engine import FusionEngine
 from ..store.runs import DEFAULT_MAX_RUNS
 from ..team.state import TeamState
@@ -42,19 +43,22 @@ def create_server(
     verifier: Any = None,
     budget_limits: Any = None,
     confirm_over_usd: float | None = None,
+    settings: Settings | None = None,
 ) -> FusionMCPServer:
     """The MCP server over `registry` (default: the user's ensembles). Tests may hand in an engine.
-    `tool_timeout_s` (default $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call waits for a run.
+    `tool_timeout_s` (default: the settings', $FUSION_MCP_TOOL_TIMEOUT or 40): the longest a tool call
+    waits for a run. `settings` default to the environment's (config/settings.py).
     `store_url` (redis://...): keep runs, the call cache, paces and provider limits there, shared by
     every replica using it (docs/deploy.md); None keeps them in this process. `telemetry` (team.telemetry)
     watches runs and calls; `verifier` (team.oauth.JwtVerifier) signs users in over HTTP; `budget_limits`
     (team.budgets.BudgetLimits) gives them daily budgets (docs/team.md).
     `confirm_over_usd` (default $FUSION_MCP_CONFIRM_OVER): ask the user, when the client can, before a
     run whose estimate is over it (confirm.py)."""
-    registry = registry if registry is not None else EnsembleRegistry.load()
+    settings = settings or Settings.from_env()
+    registry = registry if registry is not None else EnsembleRegistry.load(settings=settings)
     confirm = confirm_over_from_env() if confirm_over_usd is None else confirm_over_usd
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
-                            max_running=max_running, store_url=store_url,
+                            max_running=max_running, store_url=store_url, settings=settings,
                             team=TeamState(telemetry, signs_in=verifier is not None, budget_limits=budget_limits),
                             confirm_over_usd=confirm)
     auth: dict[str, Any] = {}

@@ -17,12 +17,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
-from ..config.environment import lease_from_env, seconds_from_env
+from ..config.settings import Settings
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
 from ..fusion.estimate import Estimate
 from ..fusion.events import ProgressCallback, ProgressEvent
-from ..fusion.paces import PaceBook
+from ..fusion.paces import PaceBook, load_priors
 from ..fusion.result import FusionResult
 from ..store import EmbeddedStore, Store, open_store
 from ..store.runs import DEFAULT_MAX_RUNS, RunHandle, UnknownRunError
@@ -30,14 +30,7 @@ from ..team.identity import token_of
 from ..team.state import TeamState
 from .background import BackgroundRuns, Handle, Record, RunKind, Work
 
-TOOL_TIMEOUT_ENV = "FUSION_MCP_TOOL_TIMEOUT"
-# Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive. 40 s leaves room.
-DEFAULT_TOOL_TIMEOUT_S = 40.0
 DEFAULT_MAX_RUNNING = 64
-
-
-def tool_timeout_from_env() -> float:
-    return seconds_from_env(TOOL_TIMEOUT_ENV, DEFAULT_TOOL_TIMEOUT_S, 1, 3600)
 
 
 class FusionService:
@@ -47,8 +40,10 @@ class FusionService:
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
                  max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None,
-                 team: TeamState | None = None, confirm_over_usd: float | None = None) -> None:
+                 settings: Settings | None = None, team: TeamState | None = None,
+                 confirm_over_usd: float | None = None) -> None:
         self.registry = registry
+        self.settings = settings or Settings.from_env()
         self.team = team if team is not None else TeamState()  # users, telemetry, usage, budgets (docs/team.md)
         self.confirm_over_usd = confirm_over_usd  # ask the user (elicitation) above this estimate (confirm.py)
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
@@ -56,7 +51,7 @@ class FusionService:
         self._embedded: Store[FusionResult] = EmbeddedStore[FusionResult](max_runs=max_runs)
         self.store: Store[FusionResult] = self._embedded  # the shared one while serving with one
         self.background = BackgroundRuns(self.store.runs, max_running)
-        self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
+        self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else self.settings.tool_timeout_s
         self._given_engine = engine
         self._engine: FusionEngine | None = engine
         if engine is not None:
@@ -99,12 +94,14 @@ class FusionService:
         watcher = self.team.telemetry
         if self.store_url is None:
             self.team.open()
-            return FusionEngine(self.registry, watcher=watcher)
-        self.store = await open_store(self.store_url, Record, lease_s=lease_from_env(), max_runs=self.max_runs)
+            return FusionEngine.from_settings(self.settings, registry=self.registry, watcher=watcher)
+        self.store = await open_store(self.store_url, Record, lease_s=self.settings.lease_s, max_runs=self.max_runs)
         self.background.store = self.store.runs
         self.team.open(getattr(self.store, "client", None), getattr(self.store, "prefix", ""))
-        return FusionEngine(self.registry, cache=self.store.cache, paces=PaceBook(store=self.store.paces),
-                            limits=self.store.limit, watcher=watcher)
+        paces = PaceBook(priors=load_priors(str(self.settings.paces) if self.settings.paces else None),
+                         store=self.store.paces)
+        return FusionEngine.from_settings(self.settings, registry=self.registry, cache=self.store.cache,
+                                          paces=paces, limits=self.store.limit, watcher=watcher)
 
     def spawn(self, fn: Any, *args: Any) -> None:
         """Run `fn(*args)` in the server's task group (it ends with the server)."""

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..fusion.estimate import estimate_run, estimate_synthesis
+from ..fusion.estimate import estimate_run, estimate_synthesis, reference_estimate
 from ..fusion.events import ProgressCallback
 from ..fusion.result import FusionResult
 from ..store.runs import RunHandle
@@ -229,7 +229,7 @@ async def get_run(
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:
     """Ensembles: their models and roles, whether their API keys are set, deadline and estimated cost."""
-    return tool_result(ensemble_list_of(service_of(ctx).registry))
+    return tool_result(ensemble_list_of(service_of(ctx).registry, reference_estimate))
 
 
 TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], str, ToolAnnotations]] = [

@@ -10,9 +10,9 @@ LEDGER_FILE = "usage.sqlite3"
 
 
 def embedded_ledger() -> SQLiteUsage:
-    from ..store.call_cache import default_cache_path
+    from ..config.settings import Settings
 
-    return SQLiteUsage(default_cache_path().parent / LEDGER_FILE)
+    return SQLiteUsage(Settings.from_env().cache_path.parent / LEDGER_FILE)
 
 
 def ledger_for(client: Any = None, prefix: str = "") -> UsageLedger:
