@@ -31,11 +31,31 @@ def test_each_value_comes_from_the_default_the_variable_or_a_flag() -> None:
     ("FUSION_MCP_LEASE_S", "9999", "FUSION_MCP_LEASE_S='9999' must be between 1 and 600"),
     ("FUSION_MCP_LOCAL_CTX", "64", "FUSION_MCP_LOCAL_CTX='64' must be at least 512"),
     ("FUSION_MCP_LOCAL_THREADS", "two", "FUSION_MCP_LOCAL_THREADS='two' is not a whole number"),
+    ("FUSION_MCP_CONFIRM_OVER", "cheap", "FUSION_MCP_CONFIRM_OVER='cheap' is not an amount in USD (e.g. 0.05)"),
+    ("FUSION_MCP_USER_BUDGET_USD", "-1", "FUSION_MCP_USER_BUDGET_USD='-1' must be at least 0"),
+    ("FUSION_MCP_METRICS_PORT", "99999", "FUSION_MCP_METRICS_PORT='99999' must be between 1 and 65535"),
 ])
 def test_a_bad_value_is_one_error_that_names_the_variable(var: str, raw: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({var: raw})
     assert str(caught.value) == message
+
+
+def test_the_team_and_confirm_settings_read_the_environment_and_flags_win() -> None:
+    env = {"FUSION_MCP_CONFIRM_OVER": "$0.05", "FUSION_MCP_OAUTH_ISSUER": "https://id.example.com",
+           "FUSION_MCP_METRICS_PORT": "9464", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "True"}
+    settings = Settings.from_env(env).with_flags(oauth_issuer="https://other.example.com", metrics_port=None)
+    assert settings.confirm_over_usd == 0.05 and settings.metrics_port == 9464 and settings.trace_content
+    assert settings.oauth_issuer == "https://other.example.com"
+    assert settings.sources["oauth_issuer"] == "flag --oauth-issuer"
+    assert settings.sources["metrics_port"] == "env FUSION_MCP_METRICS_PORT"
+
+
+def test_half_an_oauth_configuration_in_the_environment_stops_serve() -> None:
+    done = subprocess.run([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http"],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "FUSION_MCP_OAUTH_ISSUER": "http://127.0.0.1:1"})
+    assert done.returncode == 2 and "set --oauth-audience too" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_config_prints_every_setting_with_its_source_and_masks_secrets(tmp_path: Path) -> None:

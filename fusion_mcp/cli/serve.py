@@ -62,13 +62,17 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
 
     from ..config.ensemble_registry import EnsembleRegistry
     from ..errors import ConfigError
-    from .serve_team import oauth_config
+    from .serve_team import oauth_config, team_flags
 
+    if args.confirm_over is not None and args.confirm_over < 0:
+        print("error: --confirm-over must be zero or more (USD)", file=sys.stderr)
+        return 2
     try:  # the flags over the environment's settings
         settings = args.settings.with_flags(auth_token=args.auth_token, store=args.store,
-                                            tool_timeout_s=args.tool_timeout)
+                                            tool_timeout_s=args.tool_timeout, confirm_over_usd=args.confirm_over,
+                                            **team_flags(args))
         token = settings.auth_token
-        signs_in = oauth_config(args, token) is not None
+        signs_in = oauth_config(args, settings) is not None
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -103,17 +107,14 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
             from ..store.redis_client import probe
 
             anyio.run(probe, store)
-        team = team_setup(args, token)
+        team = team_setup(args, settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.confirm_over is not None and args.confirm_over < 0:
-        print("error: --confirm-over must be zero or more (USD)", file=sys.stderr)
         return 2
     try:
         server = create_server(registry, settings=settings, max_running=args.max_running,
                                store_url=store, telemetry=team.telemetry, verifier=team.verifier,
-                               budget_limits=team.budgets, confirm_over_usd=args.confirm_over)
+                               budget_limits=team.budgets)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,24 @@
 """`serve`'s options for a team endpoint: OAuth sign-in, metrics, traces, the audit log (docs/team.md).
 
-Parsing them imports nothing heavy; `team_setup` builds what they ask for, or raises a ConfigError
-that names the flag (or variable) and what to do.
+Parsing them imports nothing heavy; the flags go over the environment's values in the one Settings
+object (config/settings.py reads every variable); `team_setup` builds what they ask for, or raises a
+ConfigError that names the flag (or variable) and what to do.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..team.budget_names import BUDGET_ENV, BUDGETS_FILE_ENV
 from ..team.oauth import ADMIN_SCOPE_ENV, AUDIENCE_ENV, ISSUER_ENV, RESOURCE_ENV, SCOPE_ENV
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
 
 METRICS_PORT_ENV = "FUSION_MCP_METRICS_PORT"
 AUDIT_LOG_ENV = "FUSION_MCP_AUDIT_LOG"
@@ -54,20 +57,29 @@ class Team:
     budgets: Any = None  # team.budgets.BudgetLimits
 
 
-def _flag_or_env(value: str | None, env: str) -> str | None:
-    return (value if value is not None else os.environ.get(env, "")).strip() or None
+def _text(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
 def _missing_extra(what: str) -> ConfigError:
     return ConfigError(f"{what} needs the team extra: from a fusion-mcp clone, pip install -e '.[team]'")
 
 
-def oauth_config(args: argparse.Namespace, token: str | None) -> Any:
+def team_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The team options given on the command line, as Settings fields (None: not given)."""
+    return {"oauth_issuer": args.oauth_issuer, "oauth_audience": args.oauth_audience,
+            "oauth_scope": args.oauth_scope, "oauth_admin_scope": args.oauth_admin_scope,
+            "oauth_resource": args.oauth_resource, "user_budget_usd": args.user_budget_usd,
+            "user_budgets": args.user_budgets, "metrics_port": args.metrics_port, "audit_log": args.audit_log}
+
+
+def oauth_config(args: argparse.Namespace, settings: Settings) -> Any:
     """The OAuth settings asked for, or None; a ConfigError for half a configuration or a mix with a token."""
     from ..team.oauth import OAuthConfig
 
-    issuer = _flag_or_env(args.oauth_issuer, ISSUER_ENV)
-    audience = _flag_or_env(args.oauth_audience, AUDIENCE_ENV)
+    token = settings.auth_token
+    issuer = _text(settings.oauth_issuer)
+    audience = _text(settings.oauth_audience)
     if issuer is None and audience is None:
         return None
     if issuer is None or audience is None:
@@ -78,7 +90,7 @@ def oauth_config(args: argparse.Namespace, token: str | None) -> Any:
                           "(--oauth-issuer) are set: choose one, unset the other")
     if args.transport == "stdio":
         raise ConfigError("--oauth-issuer signs in users over HTTP: use --transport streamable-http")
-    resource = _flag_or_env(args.oauth_resource, RESOURCE_ENV)
+    resource = _text(settings.oauth_resource)
     if resource is None:
         if args.host in ("0.0.0.0", "::"):
             raise ConfigError(f"set --oauth-resource (or {RESOURCE_ENV}) to the public URL hosts reach this "
@@ -86,22 +98,15 @@ def oauth_config(args: argparse.Namespace, token: str | None) -> Any:
         shown = f"[{args.host}]" if ":" in args.host else args.host
         resource = f"http://{shown}:{args.port}/{'sse' if args.transport == 'sse' else 'mcp'}"
     return OAuthConfig(issuer=issuer, audience=audience, resource=resource,
-                       required_scope=_flag_or_env(args.oauth_scope, SCOPE_ENV),
-                       admin_scope=_flag_or_env(args.oauth_admin_scope, ADMIN_SCOPE_ENV))
+                       required_scope=_text(settings.oauth_scope), admin_scope=_text(settings.oauth_admin_scope))
 
 
-def budget_limits(args: argparse.Namespace, *, signs_in: bool) -> Any:
+def budget_limits(settings: Settings, *, signs_in: bool) -> Any:
     """The per-user budgets asked for, or None; they need signed-in users to belong to."""
     from ..team.budgets import BudgetLimits
 
-    amount = args.user_budget_usd
-    if amount is None and os.environ.get(BUDGET_ENV, "").strip():
-        try:
-            amount = float(os.environ[BUDGET_ENV])
-        except ValueError:
-            shown = os.environ[BUDGET_ENV]
-            raise ConfigError(f"{BUDGET_ENV}={shown!r} is not an amount: use US dollars, e.g. 5") from None
-    path = _flag_or_env(args.user_budgets, BUDGETS_FILE_ENV)
+    amount = settings.user_budget_usd
+    path = _text(str(settings.user_budgets) if settings.user_budgets is not None else None)
     if amount is None and path is None:
         return None
     if amount is not None and not amount >= 0:
@@ -111,13 +116,13 @@ def budget_limits(args: argparse.Namespace, *, signs_in: bool) -> Any:
     return BudgetLimits.load(amount, path)
 
 
-def team_setup(args: argparse.Namespace, token: str | None) -> Team:
+def team_setup(args: argparse.Namespace, settings: Settings) -> Team:
     """Discover the issuer (at start-up: a wrong issuer fails now), start the metrics listener, set up
     traces from the environment, and send the audit log to stderr."""
     import anyio
 
     team = Team()
-    config = oauth_config(args, token)
+    config = oauth_config(args, settings)
     if config is not None:
         try:
             import jwt  # noqa: F401  (PyJWT, with its crypto)
@@ -126,24 +131,24 @@ def team_setup(args: argparse.Namespace, token: str | None) -> Team:
         from ..team.oauth import JwtVerifier, discover
 
         team.verifier = JwtVerifier(config, anyio.run(discover, config.issuer))
-    team.budgets = budget_limits(args, signs_in=config is not None)
+    team.budgets = budget_limits(settings, signs_in=config is not None)
     metrics = None
-    port = args.metrics_port if args.metrics_port is not None else os.environ.get(METRICS_PORT_ENV)
-    if port not in (None, ""):
+    port = settings.metrics_port
+    if port is not None:
         try:
             from ..team.metrics import Metrics
         except ImportError:
             raise _missing_extra("--metrics-port") from None
         metrics = Metrics()
         try:
-            metrics.serve(int(port), args.metrics_host)
+            metrics.serve(port, args.metrics_host)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot serve metrics on {args.metrics_host}:{port}: {exc}") from None
     from ..team.telemetry import Telemetry
-    from ..team.tracing import capture_content, tracer_from_env
+    from ..team.tracing import tracer_from_env
 
-    team.telemetry = Telemetry(metrics, tracer_from_env(), content=capture_content())
-    audit_to(_flag_or_env(args.audit_log, AUDIT_LOG_ENV) or ("-" if config is not None else None))
+    team.telemetry = Telemetry(metrics, tracer_from_env(), content=settings.trace_content)
+    audit_to(_text(settings.audit_log) or ("-" if config is not None else None))
     return team
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
 
+    from ..config.settings import Settings
+
 EXAMPLES = """\
 examples:
   fusion-mcp usage                          every user, the last 30 days (UTC), from this machine's ledger
@@ -40,18 +42,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-async def _rows(store: str | None, user: str | None, since: str) -> list[Any]:
+async def _rows(settings: Settings, user: str | None, since: str) -> list[Any]:
     from ..team.ledger import ledger_for
 
+    store = settings.store
     if store is None:
-        return await ledger_for().rows(user, since)
+        return await ledger_for(settings.cache_path).rows(user, since)
     from ..store.redis_client import check, connect
     from ..store.redis_store import PREFIX
 
     client = connect(store)
     try:
         await check(client, store)
-        return await ledger_for(client, PREFIX).rows(user, since)
+        return await ledger_for(settings.cache_path, client, PREFIX).rows(user, since)
     finally:
         await client.aclose()
 
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..team.usage import usage_report
 
     since = args.since or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()
-    rows = anyio.run(_rows, args.settings.with_flags(store=args.store).store, args.user, since)
+    rows = anyio.run(_rows, args.settings.with_flags(store=args.store), args.user, since)
     report = usage_report(rows)
     if args.json:
         sys.stdout.write(json.dumps({"since": since, "user": args.user, **report}, indent=2) + "\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 
@@ -25,9 +25,9 @@ DEFAULT_TOOL_TIMEOUT_S = 40.0  # Claude Desktop ends a tool call at ~60 s; calls
 
 
 def _field(default: Any, env: str, what: str, *, flag: str | None = None, secret: bool = False,
-           low: float | None = None, high: float | None = None) -> Any:
-    return Field(default=default, description=what,
-                 json_schema_extra={"env": env, "flag": flag, "secret": secret, "low": low, "high": high})
+           low: float | None = None, high: float | None = None, unit: str = "seconds") -> Any:
+    return Field(default=default, description=what, json_schema_extra={
+        "env": env, "flag": flag, "secret": secret, "low": low, "high": high, "unit": unit})
 
 
 class Settings(BaseModel):
@@ -57,6 +57,33 @@ class Settings(BaseModel):
                                  "calls the local model generates at once", low=1)
     local_threads: int = _field(DEFAULT_THREADS, "FUSION_MCP_LOCAL_THREADS",
                                 "CPU threads of the local model (default: half the cores)", low=1)
+    confirm_over_usd: float | None = _field(None, "FUSION_MCP_CONFIRM_OVER",
+                                            "ask the user before a run estimated over this (USD); unset: never",
+                                            flag="--confirm-over", low=0, unit="usd")
+    # The team endpoint (docs/team.md): OAuth sign-in, per-user budgets, metrics, the audit log.
+    oauth_issuer: str | None = _field(None, "FUSION_MCP_OAUTH_ISSUER", "OAuth/OpenID issuer users sign in with",
+                                      flag="--oauth-issuer")
+    oauth_audience: str | None = _field(None, "FUSION_MCP_OAUTH_AUDIENCE", "the `aud` tokens must carry",
+                                        flag="--oauth-audience")
+    oauth_scope: str | None = _field(None, "FUSION_MCP_OAUTH_SCOPE", "a scope every token must carry",
+                                     flag="--oauth-scope")
+    oauth_admin_scope: str | None = _field(None, "FUSION_MCP_OAUTH_ADMIN_SCOPE",
+                                           "a scope whose holders may read every user's runs",
+                                           flag="--oauth-admin-scope")
+    oauth_resource: str | None = _field(None, "FUSION_MCP_OAUTH_RESOURCE", "the endpoint's public URL",
+                                        flag="--oauth-resource")
+    user_budget_usd: float | None = _field(None, "FUSION_MCP_USER_BUDGET_USD",
+                                           "each signed-in user's budget per day (UTC), USD",
+                                           flag="--user-budget-usd", low=0, unit="usd")
+    user_budgets: Path | None = _field(None, "FUSION_MCP_USER_BUDGETS", "a TOML file of per-user daily budgets",
+                                       flag="--user-budgets")
+    metrics_port: int | None = _field(None, "FUSION_MCP_METRICS_PORT", "serve Prometheus metrics on this port",
+                                      flag="--metrics-port", low=1, high=65535)
+    audit_log: str | None = _field(None, "FUSION_MCP_AUDIT_LOG", "append one JSON line per run here ('-': stderr)",
+                                   flag="--audit-log")
+    # OpenTelemetry's own opt-in (its GenAI instrumentations share it), so named by its convention.
+    trace_content: bool = _field(False, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+                                 "put question and answer text into trace spans", unit="bool")
     # Where the XDG defaults point (not settings of their own: the usual base folders).
     config_home: Path = Field(default_factory=lambda: Path.home() / ".config", exclude=True)
     data_home: Path = Field(default_factory=lambda: Path.home() / ".local" / "share", exclude=True)
@@ -151,18 +178,22 @@ def meta(name: str) -> dict[str, Any]:
 
 def _parse(name: str, raw: str, var: str) -> Any:
     """One variable's text as its field's type, within its bounds; a ConfigError naming it otherwise."""
-    field = Settings.model_fields[name]
     info = meta(name)
+    kind = next((t for t in get_args(Settings.model_fields[name].annotation) if t is not type(None)),
+                Settings.model_fields[name].annotation)  # X | None: X
     if name == "ensembles":
         return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
-    if field.annotation in (Path | None,):
+    if kind is Path:
         return Path(raw).expanduser()
-    if field.annotation in (float, int):
-        kind = field.annotation
+    if kind is bool:
+        return raw.lower() in ("1", "true", "yes")
+    if kind in (float, int):
+        usd = info.get("unit") == "usd"
         try:
-            value = kind(raw)
+            value = kind(raw.removeprefix("$") if usd else raw)
         except ValueError:
-            what = "a number of seconds" if kind is float else "a whole number"
+            what = ("an amount in USD (e.g. 0.05)" if usd else "a number of seconds") if kind is float \
+                else "a whole number"
             raise ConfigError(f"{var}={raw!r} is not {what}") from None
         low, high = info.get("low"), info.get("high")
         if (low is not None and value < low) or (high is not None and value > high):

@@ -11,7 +11,6 @@ from ..fusion.engine import FusionEngine
 from ..store.runs import DEFAULT_MAX_RUNS
 from ..team.state import TeamState
 from .apps_view import apps_extension, tool_meta
-from .confirm import confirm_over_from_env
 from .descriptions import describe
 from .host_prompts import PROMPTS, completer
 from .resources import ensemble_resource, ensemble_text, run_resource, usage_resource
@@ -52,11 +51,11 @@ def create_server(
     every replica using it (docs/deploy.md); None keeps them in this process. `telemetry` (team.telemetry)
     watches runs and calls; `verifier` (team.oauth.JwtVerifier) signs users in over HTTP; `budget_limits`
     (team.budgets.BudgetLimits) gives them daily budgets (docs/team.md).
-    `confirm_over_usd` (default $FUSION_MCP_CONFIRM_OVER): ask the user, when the client can, before a
+    `confirm_over_usd` (default: the settings', $FUSION_MCP_CONFIRM_OVER): ask the user, when the client can, before a
     run whose estimate is over it (confirm.py)."""
     settings = settings or Settings.from_env()
     registry = registry if registry is not None else EnsembleRegistry.load(settings=settings)
-    confirm = confirm_over_from_env() if confirm_over_usd is None else confirm_over_usd
+    confirm = settings.confirm_over_usd if confirm_over_usd is None else confirm_over_usd
     service = FusionService(registry, engine=engine, max_runs=max_runs, tool_timeout_s=tool_timeout_s,
                             max_running=max_running, store_url=store_url, settings=settings,
                             team=TeamState(telemetry, signs_in=verifier is not None, budget_limits=budget_limits),

@@ -1,12 +1,11 @@
-"""Asking the user before an expensive run (`serve --confirm-over USD`, $FUSION_MCP_CONFIRM_OVER).
+"""Asking the user before an expensive run (`serve --confirm-over USD`, $FUSION_MCP_CONFIRM_OVER,
+read with the other settings in config/settings.py).
 
 When the client supports elicitation and a run's estimate (fusion/estimate.py: every call it may make,
 at each model's output limit) is over the threshold, the tool asks the user first, showing the
 estimate; a decline (or cancel) ends the call before any model is called. Clients without
 elicitation run as before: the per-call `max_cost_usd` cap is the guard there.
 """
-
-import os
 
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context
@@ -22,28 +21,13 @@ from mcp.types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
-from ..errors import ConfigError
 from ..fusion.estimate import Estimate
 
-CONFIRM_ENV = "FUSION_MCP_CONFIRM_OVER"
 ANSWER_KEY = "fusion-mcp/confirm-cost"  # the input request's key on the 2026-07-28 protocol
 
 
 class Go(BaseModel):
     proceed: bool = Field(default=True, title="Run it", description="Call the models at this estimated cost.")
-
-
-def confirm_over_from_env() -> float | None:
-    raw = os.environ.get(CONFIRM_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw.removeprefix("$"))
-    except ValueError:
-        raise ConfigError(f"{CONFIRM_ENV}={raw!r} is not an amount in USD (e.g. 0.05)") from None
-    if value < 0:
-        raise ConfigError(f"{CONFIRM_ENV}={raw!r} must be zero or more")
-    return value
 
 
 def can_ask(ctx: Context) -> bool:

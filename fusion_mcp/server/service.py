@@ -93,11 +93,12 @@ class FusionService:
         a cache only when shared), its pace book, its provider limits and its run store."""
         watcher = self.team.telemetry
         if self.store_url is None:
-            self.team.open()
+            self.team.open(self.settings.cache_path)
             return FusionEngine.from_settings(self.settings, registry=self.registry, watcher=watcher)
         self.store = await open_store(self.store_url, Record, lease_s=self.settings.lease_s, max_runs=self.max_runs)
         self.background.store = self.store.runs
-        self.team.open(getattr(self.store, "client", None), getattr(self.store, "prefix", ""))
+        self.team.open(self.settings.cache_path, getattr(self.store, "client", None),
+                       getattr(self.store, "prefix", ""))
         paces = PaceBook(priors=load_priors(str(self.settings.paces) if self.settings.paces else None),
                          store=self.store.paces)
         return FusionEngine.from_settings(self.settings, registry=self.registry, cache=self.store.cache,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .usage import RedisUsage, SQLiteUsage, UsageLedger
@@ -9,12 +10,7 @@ from .usage import RedisUsage, SQLiteUsage, UsageLedger
 LEDGER_FILE = "usage.sqlite3"
 
 
-def embedded_ledger() -> SQLiteUsage:
-    from ..config.settings import Settings
-
-    return SQLiteUsage(Settings.from_env().cache_path.parent / LEDGER_FILE)
-
-
-def ledger_for(client: Any = None, prefix: str = "") -> UsageLedger:
-    """The ledger of a Redis store (`client`, its key prefix), or the embedded one."""
-    return RedisUsage(client, prefix) if client is not None else embedded_ledger()
+def ledger_for(cache_path: Path, client: Any = None, prefix: str = "") -> UsageLedger:
+    """The ledger of a Redis store (`client`, its key prefix), or the embedded one beside the call
+    cache (`cache_path`: the settings' `cache_path`)."""
+    return RedisUsage(client, prefix) if client is not None else SQLiteUsage(cache_path.parent / LEDGER_FILE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..fusion.estimate import Estimate
@@ -28,9 +29,10 @@ class TeamState:
         self.usage: UsageLedger | None = None
         self.budgets: UserBudgets | None = None
 
-    def open(self, client: Any = None, prefix: str = "") -> None:
-        """The ledger and budgets in the store the server opened: Redis (`client`, its key prefix), or embedded."""
-        self.usage = ledger_for(client, prefix)
+    def open(self, cache_path: Path, client: Any = None, prefix: str = "") -> None:
+        """The ledger and budgets in the store the server opened: Redis (`client`, its key prefix), or
+        embedded beside the call cache (`cache_path`, from the settings)."""
+        self.usage = ledger_for(cache_path, client, prefix)
         if self.budget_limits is not None:
             self.budgets = UserBudgets(self.budget_limits, self.usage, client, prefix)
         self.telemetry.sinks = [s for s in (self.usage, self.budgets) if s is not None]  # ledger first: then release

@@ -3,7 +3,10 @@
 Nothing is set up (and the OpenTelemetry SDK is not imported) unless one of those variables is set;
 the spans themselves follow the GenAI semantic conventions (telemetry.py). Question and answer text
 go into spans only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, the opt-in the
-OpenTelemetry GenAI instrumentations share.
+OpenTelemetry GenAI instrumentations share (read with the other settings: Settings.trace_content).
+
+The OTEL_* variables are read here and by the exporter, not by config/settings.py: they follow the
+OpenTelemetry convention (every SDK reads them itself), and none of them is a FUSION_MCP_* setting.
 """
 
 from __future__ import annotations
@@ -16,11 +19,6 @@ from .. import __version__
 
 log = logging.getLogger("fusion_mcp")
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-
-
-def capture_content() -> bool:
-    return os.environ.get(CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def tracer_from_env() -> Any:
