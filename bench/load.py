@@ -10,6 +10,7 @@ one provider, so a fused call is five upstream requests.
   3. start-up: `fusion-mcp --help`, `fusion-mcp ensembles`, and `ask` outside the engine.
 
     .venv/bin/python bench/load.py [--quick] [--calls 128] [--delay 0.5] [--pool N] [--ceiling N]
+    .venv/bin/python bench/load.py --http [--calls 128] [--max-running N]   # through `serve` over HTTP
 """
 
 from __future__ import annotations
@@ -106,6 +107,63 @@ async def engine_bench(args: argparse.Namespace, folder: Path) -> None:
             failed[0] = 0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http_bench(args: argparse.Namespace, folder: Path) -> None:
+    """The same calls through `fusion-mcp serve --transport streamable-http`: the server's CPU (its
+    process, read from /proc) per fused call, and the burst's wall time against one call's."""
+    import anyio
+    from mcp import Client
+
+    from tests.services import Service
+
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+           "LAB_KEY": "bench-key-0123456789", "FUSION_MCP_ENSEMBLES": str(folder),
+           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
+    argv = [sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http", "--port", str(port),
+            *(["--max-running", str(args.max_running)] if args.max_running else [])]
+    server = Service(argv, port, "fusion-mcp serve", env)
+    pid = server.proc.pid
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        async def fused(client: Client, question: str) -> None:
+            result = await client.call_tool("fused_answer", {"question": question, "ensemble": "lab"})
+            assert not result.is_error and result.structured_content["status"] == "done", result.content
+
+        async with Client(url) as client:
+            await fused(client, "warm up")
+            walls, cpu0 = [], _cpu_s(pid)
+            for i in range(args.sequential):
+                t0 = time.perf_counter()
+                await fused(client, f"one {i}")
+                walls.append(time.perf_counter() - t0)
+            one, cpu_one = statistics.median(walls), (_cpu_s(pid) - cpu0) / args.sequential
+        clients = max(1, args.calls // 16)  # a few sessions, as several hosts would open
+        for round_ in range(2):
+            async def session(n: int, base: int) -> None:
+                async with Client(url) as client:
+                    async with anyio.create_task_group() as tg:
+                        for i in range(n):
+                            tg.start_soon(fused, client, f"burst {round_} {base + i}")
+
+            cpu0, mine0, t0 = _cpu_s(pid), time.process_time(), time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for k in range(clients):
+                    tg.start_soon(session, args.calls // clients + (k < args.calls % clients), k * 1000)
+            wall, cpu, mine = time.perf_counter() - t0, _cpu_s(pid) - cpu0, time.process_time() - mine0
+            print(f"http burst {round_ + 1}: {args.calls} calls in {wall:.2f} s = {wall / one:.2f}x one call "
+                  f"({one:.2f} s); server CPU {1000 * cpu / args.calls:.1f} ms per fused call "
+                  f"({1000 * cpu_one:.1f} ms one at a time); the clients' CPU {1000 * mine / args.calls:.1f} ms "
+                  "per call (same machine)", flush=True)
+    finally:
+        server.stop()
+
+
 def startup(folder: Path, url: str, runs: int) -> None:
     env = {**os.environ, "LAB_KEY": "bench-key-0123456789", "FUSION_MCP_ENSEMBLES": str(folder)}
 
@@ -132,6 +190,9 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--pool", type=int, default=None, help="HTTP pool size (default: the engine's)")
     parser.add_argument("--ceiling", type=int, default=None, help="max_concurrency (default: the provider default)")
+    parser.add_argument("--http", action="store_true", help="through `fusion-mcp serve` over streamable HTTP")
+    parser.add_argument("--max-running", type=int, default=None, help="serve --max-running (with --http)")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timings")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)  # run as the upstream on this port
     args = parser.parse_args()
     if args.upstream:
@@ -149,8 +210,9 @@ def main() -> None:
         os.environ["LAB_KEY"] = "bench-key-0123456789"
         import anyio
 
-        anyio.run(engine_bench, args, folder)
-        startup(folder, url, 3 if args.quick else 7)
+        anyio.run(http_bench if args.http else engine_bench, args, folder)
+        if not args.no_startup:
+            startup(folder, url, 3 if args.quick else 7)
     finally:
         upstream.terminate()
 

@@ -45,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--tool-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="longest a tool call waits for its run before answering 'running' "
                              "(default $FUSION_MCP_TOOL_TIMEOUT or 40; Claude Desktop gives up at ~60)")
-    parser.add_argument("--max-running", type=int, default=64, metavar="N",
-                        help="runs in flight at once, background runs included; more queue (default 64)")
+    parser.add_argument("--max-running", type=int, default=128, metavar="N",  # service.DEFAULT_MAX_RUNNING
+                        help="runs in flight at once, background runs included; more queue (default 128)")
     parser.add_argument("--confirm-over", type=float, default=None, metavar="USD",
                         help="ask the user (hosts with elicitation) before a run estimated to cost more "
                              "(default $FUSION_MCP_CONFIRM_OVER; unset: never ask)")

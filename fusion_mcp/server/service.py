@@ -30,7 +30,7 @@ from ..team.identity import token_of
 from ..team.state import TeamState
 from .background import BackgroundRuns, Handle, Record, RunKind, Work
 
-DEFAULT_MAX_RUNNING = 64
+DEFAULT_MAX_RUNNING = 128
 
 
 class FusionService:

@@ -57,6 +57,7 @@ class FilePaces:
         self.measured: dict[str, Pace] = {}
         self.outputs: dict[str, float] = {}
         self._dirty = False
+        self._saving = False
 
     def set_pace(self, ref: str, pace: Pace) -> None:
         self.measured[ref] = pace
@@ -83,15 +84,22 @@ class FilePaces:
         return self
 
     async def save(self) -> None:
-        if self.path is None or not self._dirty:
+        """Write the paces when they changed. Runs that end together share one write: while one is
+        under way, a save only leaves the paces dirty and that write goes round again with them."""
+        if self.path is None or not self._dirty or self._saving:
             return
-        data = {"version": FILE_VERSION, "paces": {k: asdict(v) for k, v in self.measured.items()},
-                "outputs": self.outputs}
+        self._saving = True
         try:
-            await anyio.to_thread.run_sync(self._write, self.path, json.dumps(data, indent=1))
-            self._dirty = False
+            while self._dirty:
+                self._dirty = False
+                data = {"version": FILE_VERSION, "paces": {k: asdict(v) for k, v in self.measured.items()},
+                        "outputs": self.outputs}
+                await anyio.to_thread.run_sync(self._write, self.path, json.dumps(data, indent=1))
         except OSError as exc:  # a read-only home costs the learning, never the answer
+            self._dirty = True
             log.warning("cannot save model paces to %s: %s", self.path, exc)
+        finally:
+            self._saving = False
 
     @staticmethod
     def _write(path: Path, text: str) -> None:

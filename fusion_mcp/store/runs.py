@@ -154,12 +154,15 @@ class EmbeddedRuns(Generic[R]):
             raise ValueError("max_runs must be at least 1")
         self.max_runs = max_runs
         self.handles: OrderedDict[str, RunHandle[R]] = OrderedDict()
+        self._unfinished: dict[str, RunHandle[R]] = {}  # so a start does not scan every kept run
 
     def add(self, handle: RunHandle[R]) -> None:
         self.handles[handle.run_id] = handle
+        if not handle.finished:
+            self._unfinished[handle.run_id] = handle
 
     def running(self) -> list[RunHandle[R]]:
-        return [h for h in self.handles.values() if not h.finished]
+        return [h for h in self._unfinished.values() if not h.finished]
 
     def local(self, run_id: str) -> RunHandle[R] | None:
         return self.handles.get(run_id)
@@ -172,8 +175,19 @@ class EmbeddedRuns(Generic[R]):
 
     async def finished(self, handle: RunHandle[R]) -> None:
         self.handles.move_to_end(handle.run_id)
-        finished = [rid for rid, h in self.handles.items() if h.finished]
-        for run_id in finished[: max(0, len(finished) - self.max_runs)]:
+        self._unfinished.pop(handle.run_id, None)
+        for rid in [rid for rid, h in self._unfinished.items() if h.finished]:  # ended without telling
+            del self._unfinished[rid]
+        excess = len(self.handles) - len(self._unfinished) - (0 if handle.finished else 1) - self.max_runs
+        if excess <= 0:
+            return
+        oldest: list[str] = []  # the oldest finished go first: they lead the order, so the scan stops early
+        for rid, h in self.handles.items():
+            if h.finished:
+                oldest.append(rid)
+                if len(oldest) == excess:
+                    break
+        for run_id in oldest:
             del self.handles[run_id]
 
     async def find(self, run_id: str, wait_s: float = 0.0) -> RunHandle[R] | RunRecord[R]:
