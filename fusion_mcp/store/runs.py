@@ -178,7 +178,7 @@ class EmbeddedRuns(Generic[R]):
         self._unfinished.pop(handle.run_id, None)
         for rid in [rid for rid, h in self._unfinished.items() if h.finished]:  # ended without telling
             del self._unfinished[rid]
-        excess = len(self.handles) - len(self._unfinished) - (0 if handle.finished else 1) - self.max_runs
+        excess = len(self.handles) - len(self._unfinished) - self.max_runs  # this run counts: it has ended
         if excess <= 0:
             return
         oldest: list[str] = []  # the oldest finished go first: they lead the order, so the scan stops early
