@@ -21,7 +21,7 @@ import anyio
 
 from ..errors import RateLimitedError
 
-INITIAL = 8
+INITIAL = 16
 LATENCY_TOLERANCE = 2.0
 RECENT = 0.3  # weight of a new answer time in the moving average
 BEST_DRIFT = 0.05  # per second
