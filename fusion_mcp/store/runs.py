@@ -172,7 +172,8 @@ class EmbeddedRuns(Generic[R]):
 
     async def finished(self, handle: RunHandle[R]) -> None:
         self.handles.move_to_end(handle.run_id)
-        finished = [rid for rid, h in self.handles.items() if h.finished]
+        # `handle` counts as finished: the store hears of a run's end before its waiters do.
+        finished = [rid for rid, h in self.handles.items() if h.finished or h is handle]
         for run_id in finished[: max(0, len(finished) - self.max_runs)]:
             del self.handles[run_id]
 
