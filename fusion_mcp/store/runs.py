@@ -178,7 +178,8 @@ class EmbeddedRuns(Generic[R]):
         self._unfinished.pop(handle.run_id, None)
         for rid in [rid for rid, h in self._unfinished.items() if h.finished]:  # ended without telling
             del self._unfinished[rid]
-        excess = len(self.handles) - len(self._unfinished) - self.max_runs  # this run counts: it has ended
+        # `handle` counts as finished: the store hears of a run's end before its waiters do.
+        excess = len(self.handles) - len(self._unfinished) - self.max_runs
         if excess <= 0:
             return
         oldest: list[str] = []  # the oldest finished go first: they lead the order, so the scan stops early

@@ -74,6 +74,7 @@ class Telemetry:
         self.tracer = tracer
         self.content = content
         self.sinks = list(sinks)
+        self._said: set[str] = set()  # ledger failures already logged
 
     def _span(self, name: str, attributes: dict[str, Any], client: bool = False) -> AbstractContextManager[Any]:
         if self.tracer is None:
@@ -192,7 +193,22 @@ class Telemetry:
             try:
                 await sink.run_ended(tally)
             except Exception as exc:  # a ledger that cannot be written must not fail the run
-                log.warning("could not record run %s in %s: %s", tally.run_id, type(sink).__name__, exc)
+                why, store_fault = _why(exc)  # a store fault is logged once by the store itself (store/outage.py)
+                level = logging.DEBUG if store_fault or why in self._said else logging.WARNING
+                self._said.add(why)
+                log.log(level, "could not record run %s in %s: %s", tally.run_id, type(sink).__name__, why)
+
+
+def _why(exc: BaseException) -> tuple[str, bool]:
+    """One line on a failed ledger write that never names the store's address (a Redis error's text
+    does), and whether the store was at fault."""
+    try:
+        from ..store.outage import describe, store_errors
+    except ImportError:  # no redis installed: the ledger is SQLite
+        return f"{type(exc).__name__}: {exc}", False
+    if isinstance(exc, store_errors()):
+        return describe(exc), True
+    return f"{type(exc).__name__}: {exc}", False
 
 
 def _messages(role: str, text: str) -> str:
