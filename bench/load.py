@@ -145,7 +145,7 @@ async def http_bench(args: argparse.Namespace, folder: Path) -> None:
             one, cpu_one = statistics.median(walls), (_cpu_s(pid) - cpu0) / args.sequential
         clients = max(1, args.calls // 16)  # a few sessions, as several hosts would open
         for round_ in range(2):
-            async def session(n: int, base: int) -> None:
+            async def session(n: int, base: int, round_: int = round_) -> None:
                 async with Client(url) as client:
                     async with anyio.create_task_group() as tg:
                         for i in range(n):
