@@ -45,13 +45,27 @@ def register_secret_value(value: str) -> None:
         _SECRET_VALUES.add(value)
 
 
+_values_for: tuple[object, ...] | None = None
+_values: list[str] = []
+
+
 def secret_values() -> list[str]:
-    """The secrets themselves (not their encodings), longest first."""
+    """The secrets themselves (not their encodings), longest first.
+
+    Read from the environment as it is now, on every call (a key set while the server runs is
+    redacted from then on); the list is kept while the environment's raw entries and the registered
+    names and values stay the same, since decoding and matching every variable cost ~85 us a redaction."""
+    global _values_for, _values
+    raw = getattr(os.environ, "_data", None)  # CPython's bytes (or str) mapping behind os.environ
+    key = (tuple(raw.items()), frozenset(_SECRET_ENV), frozenset(_SECRET_VALUES)) if isinstance(raw, dict) else None
+    if key is not None and key == _values_for:
+        return _values
     values = set(_SECRET_VALUES)
     for name, value in os.environ.items():
         if (name in _SECRET_ENV or _SECRET_NAME.search(name)) and len(value) >= _MIN_SECRET_LEN:
             values.add(value)
-    return sorted(values, key=len, reverse=True)
+    _values_for, _values = key, sorted(values, key=len, reverse=True)
+    return _values
 
 
 _index_for: tuple[str, ...] = ()
