@@ -49,15 +49,25 @@ class ModelListing(BaseModel):
 
 def cache_dir() -> Path:
     """FUSION_MCP_MODELS_CACHE, else $XDG_CACHE_HOME/fusion-mcp/models, else ~/.cache/fusion-mcp/models."""
-    chosen = os.environ.get(MODELS_CACHE_ENV)
+    return _cache_dir(os.environ.get(MODELS_CACHE_ENV), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+
+
+@lru_cache(maxsize=8)
+def _cache_dir(chosen: str | None, xdg: str | None, _home: str | None) -> Path:
+    """The folder for these variables' values (kept: a price lookup per model call built it each time)."""
     if chosen:
         return Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = xdg or str(Path.home() / ".cache")
     return Path(base) / "fusion-mcp" / "models"
 
 
 def _cache_file(provider: str) -> Path:
-    return cache_dir() / f"{provider}.json"
+    return _file_in(cache_dir(), provider)
+
+
+@lru_cache(maxsize=64)
+def _file_in(folder: Path, provider: str) -> Path:
+    return folder / f"{provider}.json"
 
 
 def _shown(listing: ModelListing) -> ModelListing:
