@@ -22,13 +22,17 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
     else:
         app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless)
         path = "/mcp"
+        from .model_api import ModelAPI  # fusion as a model: /v1/... on the same port (docs/model-api.md)
+
+        app = ModelAPI(app, server.fusion_service)  # type: ignore[attr-defined]
     app = RebindingGuard(app, security)
     if token:
         app = BearerAuthMiddleware(app, token)
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no token (loopback only)"
     mode = ", stateless" if stateless and transport != "sse" else ""
-    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path} ({auth}{mode})", file=sys.stderr,
-          flush=True)
+    api = f", model API on http://{shown}:{port}/v1" if transport != "sse" else ""
+    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path}{api} ({auth}{mode})",
+          file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()

@@ -1,0 +1,139 @@
+"""The model API's routes, in front of the MCP app on the same port and behind the same guards:
+`GET /v1/models[/{id}]`, `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic).
+
+A request is answered plain (once the run is done: up to its deadline) or as a stream (the synthesis
+as it is written, keep-alives while the panel drafts). Either way the run is cancelled, and its
+upstream requests closed, as soon as the client hangs up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ...config.environment import seconds_from_env
+from ...errors import FusionError
+from ...fusion.result import FusionResult
+from ..background import RunHandle
+from ..service import FusionService
+from .anthropic_face import AnthropicFace
+from .asgi import EventStream, read_json, send_json, watch_disconnect
+from .asks import Ask
+from .errors import ApiError, Wire
+from .meta import result_headers, start_headers, why_replaced
+from .models import listing, one_model
+from .openai_face import OpenAIFace
+from .runner import ApiRun
+
+KEEPALIVE_ENV = "FUSION_MCP_KEEPALIVE_S"
+DEFAULT_KEEPALIVE_S = 10.0  # proxies commonly cut a response that is silent for 30-100 s
+
+
+class Face(Protocol):
+    wire: Wire
+
+    def parse(self, body: dict[str, Any]) -> Ask: ...
+    def response(self, run: ApiRun, result: FusionResult) -> dict[str, Any]: ...
+    async def opened(self, out: EventStream, run: ApiRun) -> None: ...
+    async def keepalive(self, out: EventStream, run: ApiRun, progress: str) -> None: ...
+    async def text(self, out: EventStream, run: ApiRun, text: str) -> None: ...
+    async def finished(self, out: EventStream, run: ApiRun, result: FusionResult) -> None: ...
+    async def failed(self, out: EventStream, run: ApiRun, error: ApiError) -> None: ...
+
+
+FACES: dict[str, Face] = {"/v1/chat/completions": OpenAIFace(), "/v1/messages": AnthropicFace()}
+
+
+def progress_of(handle: RunHandle) -> str:
+    ev = handle.last_event
+    step = f"{ev.done}/{ev.total} steps done, last {ev.message}" if ev else "drafting"
+    return f"{step}; {handle.time_left_s():g} s left of its deadline"
+
+
+class ModelAPI:
+    """Routes `/v1/...` to the model API and everything else (the MCP endpoint, lifespan) to `app`."""
+
+    def __init__(self, app: ASGIApp, service: FusionService) -> None:
+        self.app = app
+        self.service = service
+        self.keepalive_s = seconds_from_env(KEEPALIVE_ENV, DEFAULT_KEEPALIVE_S, 0.05, 120)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        path = path.rstrip("/")
+        face = FACES.get(path)
+        wire: Wire = "anthropic" if path == "/v1/messages" or _anthropic_client(scope) else "openai"
+        method = scope.get("method", "GET")
+        try:
+            if path == "/v1/models" and method == "GET":
+                await send_json(send, 200, listing(self.service.registry))
+            elif path.startswith("/v1/models/") and method == "GET":
+                await send_json(send, 200, one_model(path[len("/v1/models/"):], self.service.registry))
+            elif face is not None and method == "POST":
+                await self._chat(face, receive, send)
+            elif face is not None or path.startswith("/v1/models"):
+                raise ApiError(405, f"{method} {path} is not served: use {'GET' if face is None else 'POST'}",
+                               code="method_not_allowed")
+            else:
+                raise ApiError(404, f"no route {path}: this server answers GET /v1/models, POST /v1/chat/completions "
+                                    "and POST /v1/messages", "not_found_error", code="unknown_route")
+        except ApiError as err:
+            await send_json(send, err.status, err.body(face.wire if face else wire), err.headers())
+
+    async def _chat(self, face: Face, receive: Receive, send: Send) -> None:
+        """Everything that can be refused is, before the first byte; then the run, plain or streamed."""
+        run = ApiRun(self.service, face.parse(await read_json(receive)))
+        try:
+            handle = await run.start()
+        except FusionError as exc:  # the engine, missing while the server shuts down
+            raise ApiError(503, str(exc), "api_error", retry=True) from None
+
+        async with anyio.create_task_group() as group:
+            def gone() -> None:  # the client hung up: the run is cancelled, its upstream requests closed
+                handle.scope.cancel()
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect, receive, gone)
+            if run.ask.stream:
+                await self._stream(face, run, handle, send)
+            else:
+                await handle.done.wait()  # the run's own deadline (plus a grace) bounds this
+                if handle.result is None:
+                    err = run.error_of(handle)
+                    await send_json(send, err.status, err.body(face.wire), {**err.headers(),
+                                                                              **start_headers(run.run_id, handle.ensemble)})
+                else:
+                    await send_json(send, 200, face.response(run, handle.result), result_headers(handle.result))
+            group.cancel_scope.cancel()
+
+    async def _stream(self, face: Face, run: ApiRun, handle: RunHandle, send: Send) -> None:
+        out = EventStream(send)
+        await out.open(start_headers(run.run_id, handle.ensemble))
+        await face.opened(out, run)
+        while not (run.feed.closed or handle.finished):
+            woke = await run.feed.wait(self.keepalive_s)
+            text = run.feed.take()
+            if text:
+                await face.text(out, run, text)
+            elif not woke:
+                await face.keepalive(out, run, progress_of(handle))
+        await handle.done.wait()
+        result = handle.result
+        if result is None:
+            await face.failed(out, run, run.error_of(handle))
+        else:
+            rest = run.feed.rest(result.answer or "", why_replaced(result))
+            if rest:
+                await face.text(out, run, rest)
+            await face.finished(out, run, result)
+        await out.close()
+
+
+def _anthropic_client(scope: Scope) -> bool:
+    """Errors outside /v1/messages in Anthropic's shape for Anthropic's clients (they send its version header)."""
+    return any(name == b"anthropic-version" for name, _ in scope.get("headers", []))
