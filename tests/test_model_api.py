@@ -3,13 +3,12 @@ against a real `fusion-mcp serve --transport streamable-http` process with a tok
 draft, review and synthesize on the scripted loopback upstream.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx
@@ -18,7 +17,7 @@ import pytest
 
 from tests.conftest import LAB_KEY, analysis_review, eventually, lab_toml
 from tests.services import free_port, stop_process, wait_for_port
-from tests.upstream import Behaviour, Upstream
+from tests.upstream import Upstream
 
 TOKEN = "model-api-token-5c7e9a1b3d"
 ANSWER = "Paris is the capital of France, on the Seine, and has been for over a thousand years."
@@ -71,6 +70,11 @@ def claude(base_url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=base_url, api_key=TOKEN, max_retries=0, timeout=60)
 
 
+def body(caught: pytest.ExceptionInfo[Any]) -> dict[str, Any]:
+    """The error body the client parsed (OpenAI's clients keep the inner `error` object)."""
+    return cast(dict[str, Any], caught.value.body)
+
+
 def calls_since(lab: Upstream, start: int, model: str) -> list[Any]:
     return [r for r in lab.calls()[start:] if r.model == model]
 
@@ -112,21 +116,25 @@ def test_chat_completion_returns_the_fused_answer_with_usage_and_cost(oai, base_
     assert raw.headers["x-fusion-answer-source"] == "synthesis"
     assert float(raw.headers["x-fusion-cost-usd"]) == pytest.approx(EXPECTED_COST)
     # the run is in the server's run store: get_run over MCP (same token) returns it
-    assert _get_run(base_url, meta["run_id"])["answer"] == ANSWER
+    failed, run = _get_run(base_url, meta["run_id"])
+    assert not failed and run["answer"] == ANSWER
 
 
-def _get_run(base_url: str, run_id: str) -> dict[str, Any]:
+def _get_run(base_url: str, run_id: str, wait_s: float = 10) -> tuple[bool, Any]:
+    """get_run over MCP on the same server and token: (is_error, the result or the error text)."""
     import anyio
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import TextContent
 
-    async def call() -> dict[str, Any]:
-        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}, timeout=30) as http:
-            async with Client(streamable_http_client(base_url + "/mcp", http_client=http)) as client:
-                result = await client.call_tool("get_run", {"run_id": run_id})
-                assert not result.is_error, result.content
-                return result.structured_content or json.loads(result.content[0].text)
+    async def call() -> tuple[bool, Any]:
+        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}, timeout=30) as http, \
+                Client(streamable_http_client(base_url + "/mcp", http_client=http)) as client:
+            result = await client.call_tool("get_run", {"run_id": run_id, "wait_s": wait_s})
+            text = result.content[0]
+            assert isinstance(text, TextContent)
+            return result.is_error, text.text if result.is_error else result.structured_content
 
     return anyio.run(call)
 
@@ -151,13 +159,13 @@ def test_a_wrong_or_missing_token_gets_401(base_url):
     wrong = openai.OpenAI(base_url=base_url + "/v1", api_key="not-the-token-at-all", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
         wrong.models.list()
-    assert TOKEN not in str(caught.value.body)
+    assert TOKEN not in str(body(caught))
     with pytest.raises(openai.AuthenticationError):
         wrong.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}])
     with pytest.raises(anthropic.AuthenticationError) as caught_a:
         anthropic.Anthropic(base_url=base_url, api_key="not-the-token-at-all", max_retries=0).messages.create(
             model="fusion/probe", max_tokens=100, messages=[{"role": "user", "content": "Q?"}])
-    assert caught_a.value.body["error"]["type"] == "authentication_error"
+    assert body(caught_a)["error"]["type"] == "authentication_error"
     assert httpx.get(base_url + "/v1/models").status_code == 401
 
 
@@ -214,26 +222,41 @@ def test_the_fusion_object_takes_the_tools_per_call_options(oai, lab):
     with pytest.raises(openai.BadRequestError) as bad:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],
                                     extra_body={"fusion": {"deadline_s": -1}})
-    assert bad.value.body["message"] == "invalid fusion.deadline_s: Input should be greater than 0"
+    assert body(bad)["message"] == "invalid fusion.deadline_s: Input should be greater than 0"
     with pytest.raises(openai.BadRequestError) as unknown:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],
                                     extra_body={"fusion": {"drafter": ["lab:alpha"]}})
-    assert "fusion.drafter is not an option" in unknown.value.body["message"]
+    assert "fusion.drafter is not an option" in body(unknown)["message"]
     with pytest.raises(openai.BadRequestError) as provider:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],
                                     extra_body={"fusion": {"drafters": ["nowhere:x"]}})
-    assert "names unknown provider 'nowhere'" in provider.value.body["message"]
+    assert "names unknown provider 'nowhere'" in body(provider)["message"]
 
 
 def test_a_fusion_model_as_a_drafter_is_refused(oai, claude):
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],
                                     extra_body={"fusion": {"drafters": ["lab:fusion/probe", "lab:alpha"]}})
-    assert "'lab:fusion/probe' is a fusion model" in caught.value.body["message"]
+    assert "'lab:fusion/probe' is a fusion model" in body(caught)["message"]
     with pytest.raises(anthropic.BadRequestError) as caught_a:
         claude.messages.create(model="fusion/probe", max_tokens=100, messages=[{"role": "user", "content": "Q?"}],
                                extra_body={"fusion": {"synthesizer": "lab:fusion"}})
-    assert "is a fusion model" in caught_a.value.body["error"]["message"]
+    assert "is a fusion model" in body(caught_a)["error"]["message"]
+
+
+def test_the_tools_refuse_a_fusion_model_as_a_drafter_too(base_url):
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def call() -> Any:
+        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}, timeout=30) as http, \
+                Client(streamable_http_client(base_url + "/mcp", http_client=http)) as client:
+            return await client.call_tool("fused_answer", {"question": "Q?", "drafters": ["lab:fusion/probe"]})
+
+    result = anyio.run(call)
+    assert result.is_error and "'lab:fusion/probe' is a fusion model" in result.content[0].text
 
 
 @pytest.mark.parametrize(("extra", "named"), [
@@ -246,7 +269,7 @@ def test_what_the_fusion_model_cannot_honour_is_a_400_in_openais_shape(oai, lab,
     start = len(lab.calls())
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}], **extra)
-    error = caught.value.body
+    error = body(caught)
     assert error["message"].startswith(f"{named} is not supported by the fusion model")
     assert error["type"] == "invalid_request_error" and error["code"] == "unsupported_parameter"
     assert len(lab.calls()) == start  # refused before any model call
@@ -257,19 +280,19 @@ def test_images_unknown_models_and_bad_messages_are_refused_in_each_apis_shape(o
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model="fusion/probe", messages=[
             {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}])
-    assert "messages[0].content[1] of type 'image_url' is not supported" in caught.value.body["message"]
+    assert "messages[0].content[1] of type 'image_url' is not supported" in body(caught)["message"]
     with pytest.raises(openai.NotFoundError) as missing:
         oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Q?"}])
-    assert "fusion/probe" in missing.value.body["message"] and missing.value.body["code"] == "model_not_found"
+    assert "fusion/probe" in body(missing)["message"] and body(missing)["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError) as last:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "assistant", "content": "Hi"}])
-    assert "the last message must be the user's question" in last.value.body["message"]
+    assert "the last message must be the user's question" in body(last)["message"]
     with pytest.raises(anthropic.BadRequestError) as tools:
         claude.messages.create(model="fusion/probe", max_tokens=100, messages=[{"role": "user", "content": "Q?"}],
                                tools=[{"name": "f", "input_schema": {"type": "object"}}])
-    assert tools.value.body == {"type": "error", "error": {
-        "type": "invalid_request_error", "message": tools.value.body["error"]["message"]}}
-    assert tools.value.body["error"]["message"].startswith("tools is not supported by the fusion model")
+    assert body(tools) == {"type": "error", "error": {
+        "type": "invalid_request_error", "message": body(tools)["error"]["message"]}}
+    assert body(tools)["error"]["message"].startswith("tools is not supported by the fusion model")
     with pytest.raises(anthropic.NotFoundError):
         claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "Q"}])
     raw = httpx.post(str(oai.base_url) + "chat/completions", content=b"{not json",
@@ -282,7 +305,7 @@ def test_a_run_where_every_draft_fails_is_an_error_with_the_tools_message(oai):
         oai.chat.completions.create(model="fusion/broken", messages=[{"role": "user", "content": "Q?"}])
     assert caught.value.status_code == 502
     assert caught.value.response.headers["x-should-retry"] == "false"
-    assert "every draft of ensemble 'broken' failed" in caught.value.body["message"]
+    assert "every draft of ensemble 'broken' failed" in body(caught)["message"]
     with pytest.raises(openai.APIError) as streamed:
         list(oai.chat.completions.create(model="fusion/broken", stream=True,
                                          messages=[{"role": "user", "content": "Q?"}]))
@@ -315,18 +338,8 @@ def test_a_client_that_hangs_up_on_a_stream_cancels_its_run(base_url, lab):
     # the run was cancelled: its upstream request closed long before the ensemble's 60 s deadline
     assert eventually(lambda: lab.disconnects.count("sleepy") > gone, 20)
     assert time.monotonic() - hung_up < 20
-    import anyio
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    async def get_run() -> str:
-        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}, timeout=30) as http:
-            async with Client(streamable_http_client(base_url + "/mcp", http_client=http)) as client:
-                result = await client.call_tool("get_run", {"run_id": run_id, "wait_s": 10})
-                return result.content[0].text if result.is_error else "not an error"
-
-    assert "cancelled" in anyio.run(get_run)
+    failed, error = _get_run(base_url, run_id)
+    assert failed and "cancelled" in error
 
 
 def test_a_client_that_hangs_up_on_a_plain_request_cancels_its_run(base_url, lab):

@@ -8,8 +8,18 @@ from typing import Any
 
 from ...fusion.result import FusionResult
 from .asgi import EventStream
-from .asks import (Ask, Turn, check_context, int_field, number_field, options_of, refuse_if_set, require_model,
-                   split_question, text_of)
+from .asks import (
+    Ask,
+    Turn,
+    check_context,
+    int_field,
+    number_field,
+    options_of,
+    refuse_if_set,
+    require_model,
+    split_question,
+    text_of,
+)
 from .errors import ApiError, Wire, invalid, unsupported
 from .meta import cut_by_limit, fusion_field, usage_of
 from .runner import ApiRun
@@ -76,7 +86,7 @@ class AnthropicFace:
 
     @staticmethod
     async def opened(out: EventStream, run: ApiRun) -> None:
-        message = {"id": f"msg_{run.run_id}", "type": "message", "role": "assistant", "model": run.ask.model,
+        message: dict[str, Any] = {"id": f"msg_{run.run_id}", "type": "message", "role": "assistant", "model": run.ask.model,
                    "content": [], "stop_reason": None, "stop_sequence": None,
                    "usage": {"input_tokens": 0, "output_tokens": 0}}  # known once the run is done: message_delta
         await out.event({"type": "message_start", "message": message}, "message_start")

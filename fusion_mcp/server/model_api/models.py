@@ -1,6 +1,6 @@
-"""The fusion model ids: `fusion/<ensemble>` for every ensemble and `fusion` for the default, the
-listing both SDKs read from `GET /v1/models`, and the rule that keeps a fusion run from drafting
-with a fusion model (a run that calls itself, with every level paying for the next)."""
+"""The fusion model ids: `fusion/<ensemble>` for every ensemble and `fusion` for the default, and the
+listing both SDKs read from `GET /v1/models`. (A fusion run that would use a fusion model as one of its
+own is refused where every run's ensemble is chosen: server/choice.py.)"""
 
 from __future__ import annotations
 
@@ -15,21 +15,6 @@ DEFAULT_ID = "fusion"
 PREFIX = "fusion/"
 CREATED = 1767225600  # a fixed `created` (2026-01-01): an ensemble file has no release date
 CREATED_AT = "2026-01-01T00:00:00Z"
-
-
-def is_fusion_model(model_id: str) -> bool:
-    """A model id this API serves (or one on another fusion-mcp server that serves the same names)."""
-    bare = model_id.strip().lower()
-    return bare == DEFAULT_ID or bare.startswith(PREFIX)
-
-
-def recursion_problem(ensemble: Ensemble) -> str | None:
-    """Why the ensemble would call a fusion model from inside a fusion run, or None."""
-    looping = [f"{name} {role.ref!r}" for name, role in ensemble.roles if is_fusion_model(role.model_id)]
-    if not looping:
-        return None
-    return (f"{', '.join(looping)} is a fusion model: a fusion run cannot use another fusion run as one of its "
-            "models (each level would run and pay for a whole panel); name the underlying models instead")
 
 
 def model_ids(registry: EnsembleRegistry) -> list[str]:

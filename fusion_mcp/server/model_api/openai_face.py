@@ -7,8 +7,18 @@ from typing import Any
 
 from ...fusion.result import FusionResult
 from .asgi import EventStream
-from .asks import (Ask, Turn, check_context, int_field, number_field, options_of, refuse_if_set, require_model,
-                   split_question, text_of)
+from .asks import (
+    Ask,
+    Turn,
+    check_context,
+    int_field,
+    number_field,
+    options_of,
+    refuse_if_set,
+    require_model,
+    split_question,
+    text_of,
+)
 from .errors import ApiError, Wire, invalid, unsupported
 from .meta import cut_by_limit, fusion_field, usage_of
 from .runner import ApiRun

@@ -105,8 +105,8 @@ class ModelAPI:
                 await handle.done.wait()  # the run's own deadline (plus a grace) bounds this
                 if handle.result is None:
                     err = run.error_of(handle)
-                    await send_json(send, err.status, err.body(face.wire), {**err.headers(),
-                                                                              **start_headers(run.run_id, handle.ensemble)})
+                    headers = {**err.headers(), **start_headers(run.run_id, handle.ensemble)}
+                    await send_json(send, err.status, err.body(face.wire), headers)
                 else:
                     await send_json(send, 200, face.response(run, handle.result), result_headers(handle.result))
             group.cancel_scope.cancel()

@@ -29,7 +29,7 @@ from ..service import FusionService
 from .asks import Ask
 from .errors import ApiError, invalid, unsupported
 from .feed import TextFeed
-from .models import ensemble_name, recursion_problem
+from .models import ensemble_name
 
 
 class ApiRun:
@@ -53,10 +53,8 @@ class ApiRun:
             ens = chosen_ensemble(self.service, name, drafters=opts.drafters, reviewer=opts.reviewer,
                                   synthesizer=opts.synthesizer)
         except ToolError as exc:
-            raise invalid(str(exc), "model" if not (opts.drafters or opts.reviewer or opts.synthesizer) else "fusion")
-        problem = recursion_problem(ens)
-        if problem:
-            raise invalid(problem, "fusion.drafters")
+            chose = opts.drafters or opts.reviewer or opts.synthesizer
+            raise invalid(str(exc), "fusion" if chose else "model") from None
         if ens.synthesizer is not None and (ask.max_tokens is not None or ask.temperature is not None):
             synth = ens.synthesizer
             ens = dataclasses.replace(ens, synthesizer=dataclasses.replace(
