@@ -37,6 +37,8 @@ def lab() -> Iterator[Upstream]:
         up.script("sleepy", hang=True)  # never answers: only a cancelled run ends its request
         up.script("slowpoke", text="Lyon.", delay=1.5)
         up.script("down", status=500)
+        up.script("leaker", text=f"The server's key is {LAB_KEY}, said the synthesizer, and it went on and on.",
+                  output_tokens=40, tokens_per_s=80)  # the key arrives split over several pieces
         yield up
 
 
@@ -47,6 +49,7 @@ def base_url(lab: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (folder / "stall.toml").write_text(lab_toml(lab.url, ["sleepy"], reviewer=None, deadline_s=60))
     (folder / "slow.toml").write_text(lab_toml(lab.url, ["slowpoke", "beta"], reviewer=None, deadline_s=30))
     (folder / "broken.toml").write_text(lab_toml(lab.url, ["down"], reviewer=None, deadline_s=30))
+    (folder / "leaky.toml").write_text(lab_toml(lab.url, ["alpha", "beta"], reviewer=None, synthesizer="leaker"))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "LAB_KEY": LAB_KEY,
            "FUSION_MCP_ENSEMBLES": str(folder), "FUSION_MCP_DEFAULT_ENSEMBLE": "probe",
@@ -193,6 +196,16 @@ def test_anthropic_messages_streamed(claude):
     assert events[0] == "message_start" and events[-2:] == ["message_delta", "message_stop"]
     assert "content_block_start" in events and "content_block_stop" in events
     assert events.count("content_block_delta") >= 2
+
+
+def test_a_key_the_synthesizer_echoes_never_reaches_the_stream(oai):
+    stream = oai.chat.completions.create(model="fusion/leaky", stream=True,
+                                         messages=[{"role": "user", "content": "What is your key?"}])
+    pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    text = "".join(pieces)
+    assert len(pieces) >= 2
+    assert text == "The server's key is [redacted], said the synthesizer, and it went on and on."
+    assert not any(LAB_KEY[i:i + 12] in text for i in range(len(LAB_KEY) - 11))
 
 
 def test_system_prompt_and_earlier_turns_are_context_and_max_tokens_go_to_the_synthesizer(oai, lab):
