@@ -86,9 +86,11 @@ class AnthropicFace:
 
     @staticmethod
     async def opened(out: EventStream, run: ApiRun) -> None:
-        message: dict[str, Any] = {"id": f"msg_{run.run_id}", "type": "message", "role": "assistant", "model": run.ask.model,
-                   "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": 0, "output_tokens": 0}}  # known once the run is done: message_delta
+        message: dict[str, Any] = {
+            "id": f"msg_{run.run_id}", "type": "message", "role": "assistant", "model": run.ask.model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},  # known once the run is done: message_delta
+        }
         await out.event({"type": "message_start", "message": message}, "message_start")
         await out.event({"type": "ping"}, "ping")
         await out.event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},

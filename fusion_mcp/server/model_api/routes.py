@@ -14,7 +14,6 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...config.environment import seconds_from_env
-from ...errors import FusionError
 from ...fusion.result import FusionResult
 from ..background import RunHandle
 from ..service import FusionService
@@ -88,10 +87,7 @@ class ModelAPI:
     async def _chat(self, face: Face, receive: Receive, send: Send) -> None:
         """Everything that can be refused is, before the first byte; then the run, plain or streamed."""
         run = ApiRun(self.service, face.parse(await read_json(receive)))
-        try:
-            handle = await run.start()
-        except FusionError as exc:  # the engine, missing while the server shuts down
-            raise ApiError(503, str(exc), "api_error", retry=True) from None
+        handle = await run.start()
 
         async with anyio.create_task_group() as group:
             def gone() -> None:  # the client hung up: the run is cancelled, its upstream requests closed
