@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,7 +38,7 @@ from tests.services import free_port, stop_process, wait_for_port  # noqa: E402
 from tests.upstream import Upstream  # noqa: E402
 
 TOKEN = "bench-model-api-token-2b4d6f8h"
-QUESTION = [{"role": "user", "content": "Capital of France?"}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Capital of France?"}]
 
 
 def ms(values: list[float]) -> str:
@@ -48,7 +49,7 @@ def plain_calls(client: openai.OpenAI, n: int) -> tuple[list[float], list[float]
     trips, walls = [], []
     for _ in range(n):
         t0 = time.perf_counter()
-        done = client.chat.completions.create(model="fusion/lab", messages=QUESTION)  # type: ignore[arg-type]
+        done = client.chat.completions.create(model="fusion/lab", messages=QUESTION)
         trips.append(time.perf_counter() - t0)
         walls.append((done.model_extra or {})["fusion"]["wall_s"])
     return trips, walls
@@ -73,14 +74,14 @@ def streamed(client: openai.OpenAI, n: int) -> tuple[list[float], list[float], l
     for _ in range(n):
         t0 = time.perf_counter()
         seen: float | None = None
-        for chunk in client.chat.completions.create(model="fusion/paced", messages=QUESTION,  # type: ignore[arg-type]
+        for chunk in client.chat.completions.create(model="fusion/paced", messages=QUESTION,
                                                     stream=True):
             if seen is None and chunk.choices and chunk.choices[0].delta.content:
                 seen = time.perf_counter() - t0
         whole.append(time.perf_counter() - t0)
         first.append(seen or 0.0)
         t0 = time.perf_counter()
-        client.chat.completions.create(model="fusion/paced", messages=QUESTION)  # type: ignore[arg-type]
+        client.chat.completions.create(model="fusion/paced", messages=QUESTION)
         plain.append(time.perf_counter() - t0)
     return first, whole, plain
 

@@ -68,7 +68,7 @@ def one_model(model: str, registry: EnsembleRegistry) -> dict[str, Any]:
     """`GET /v1/models/{id}`."""
     for entry in listing(registry)["data"]:
         if entry["id"] == model:
-            return entry  # type: ignore[no-any-return]
+            return entry
     ensemble_name(model, registry)  # 404 with the list, for an id that is not served
     raise ApiError(404, f"model {model!r} cannot be loaded: {registry.errors.get(model[len(PREFIX):], '')}",
                    "not_found_error", param="model", code="model_not_found")
