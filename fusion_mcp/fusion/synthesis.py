@@ -28,7 +28,8 @@ class SynthesisOutcome:
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                      ok: list[Draft], nonce: str, plan: TimePlan,
-                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None) -> SynthesisOutcome:
+                     on_text: Callable[[str], None] | None = None,
+                     analysis: Analysis | None = None) -> SynthesisOutcome:
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config.ensembles import Ensemble
-from ...config.registry import EnsembleRegistry
+from ...config.ensemble_registry import EnsembleRegistry
 from ...errors import FusionError
 from .errors import ApiError
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...config.environment import seconds_from_env
 from ...fusion.result import FusionResult
-from ..background import RunHandle
+from ..background import Handle
 from ..service import FusionService
 from .anthropic_face import AnthropicFace
 from .asgi import EventStream, read_json, send_json, watch_disconnect
@@ -45,8 +45,8 @@ class Face(Protocol):
 FACES: dict[str, Face] = {"/v1/chat/completions": OpenAIFace(), "/v1/messages": AnthropicFace()}
 
 
-def progress_of(handle: RunHandle) -> str:
-    ev = handle.last_event
+def progress_of(handle: Handle) -> str:
+    ev = handle.progress
     step = f"{ev.done}/{ev.total} steps done, last {ev.message}" if ev else "drafting"
     return f"{step}; {handle.time_left_s():g} s left of its deadline"
 
@@ -107,7 +107,7 @@ class ModelAPI:
                     await send_json(send, 200, face.response(run, handle.result), result_headers(handle.result))
             group.cancel_scope.cancel()
 
-    async def _stream(self, face: Face, run: ApiRun, handle: RunHandle, send: Send) -> None:
+    async def _stream(self, face: Face, run: ApiRun, handle: Handle, send: Send) -> None:
         out = EventStream(send)
         await out.open(start_headers(run.run_id, handle.ensemble))
         await face.opened(out, run)

@@ -23,7 +23,7 @@ from ...fusion.estimate import estimate_run
 from ...fusion.events import ProgressCallback
 from ...fusion.inputs import check_input
 from ...fusion.result import FusionResult
-from ..background import RunHandle, TooManyRunsError
+from ..background import Handle, TooManyRunsError
 from ..choice import chosen_ensemble
 from ..service import FusionService
 from .asks import Ask
@@ -87,7 +87,7 @@ class ApiRun:
 
         return work()
 
-    async def start(self) -> RunHandle:
+    async def start(self) -> Handle:
         """Start the run in the server's task group; a burst beyond --max-running queues for up to half
         the tool-time limit, then gets a 429 (worth retrying)."""
         ens = self.ensemble if self.ensemble is not None else self.prepare()
@@ -100,7 +100,7 @@ class ApiRun:
         except FusionError as exc:  # shutting down
             raise ApiError(503, str(exc), "api_error", code="shutting_down", retry=True) from None
 
-    def error_of(self, handle: RunHandle) -> ApiError:
+    def error_of(self, handle: Handle) -> ApiError:
         """The error for a run that ended without a result, with the tools' message."""
         message = handle.error or "the run ended without an answer"
         if isinstance(self.failure, NoDraftsError):
