@@ -30,12 +30,12 @@ from openai.types.chat import ChatCompletionMessageParam
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import LAB_KEY, lab_toml  # noqa: E402
-from tests.services import free_port, stop_process, wait_for_port  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
+from tests.conftest import LAB_KEY, lab_toml
+from tests.services import free_port, stop_process, wait_for_port
+from tests.upstream import Upstream
 
 TOKEN = "bench-model-api-token-2b4d6f8h"
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Capital of France?"}]

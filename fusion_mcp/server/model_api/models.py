@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...config.ensembles import Ensemble
 from ...config.ensemble_registry import EnsembleRegistry
+from ...config.ensembles import Ensemble
 from ...errors import FusionError
 from .errors import ApiError
 
