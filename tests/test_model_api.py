@@ -334,6 +334,13 @@ def test_a_stream_sends_keep_alives_while_the_panel_drafts(base_url):
     keepalives = [i for i, line in enumerate(lines) if line.startswith(": fusion run ")]
     assert keepalives and keepalives[0] < first_content  # while drafting, before any of the answer
     assert [line for line in lines if line][-1] == "data: [DONE]"
+    anthropic_body = {**body, "max_tokens": 200}
+    with httpx.stream("POST", base_url + "/v1/messages", json=anthropic_body, timeout=30,
+                      headers={"x-api-key": TOKEN, "anthropic-version": "2023-06-01"}) as response:
+        events = [line[len("event: "):] for line in response.iter_lines() if line.startswith("event: ")]
+    first_delta = events.index("content_block_delta")
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert events[:first_delta].count("ping") >= 2  # one at the start, more while the panel drafts
 
 
 def _wait_for_request(lab: Upstream, model: str, start: int) -> None:

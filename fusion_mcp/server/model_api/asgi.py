@@ -25,7 +25,7 @@ async def read_json(receive: Receive) -> dict[str, Any]:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB: send less context",
-                           code="request_too_large")
+                           "request_too_large", code="request_too_large")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

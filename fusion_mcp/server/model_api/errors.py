@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-Kind = Literal["invalid_request_error", "authentication_error", "not_found_error", "rate_limit_error",
-               "api_error", "timeout_error"]
+Kind = Literal["invalid_request_error", "authentication_error", "not_found_error", "request_too_large",
+               "rate_limit_error", "api_error", "timeout_error"]
 Wire = Literal["openai", "anthropic"]
 
 _OPENAI_TYPE = {"authentication_error": "invalid_request_error", "not_found_error": "invalid_request_error",
+                "request_too_large": "invalid_request_error",
                 "rate_limit_error": "rate_limit_exceeded", "api_error": "server_error", "timeout_error": "server_error"}
 
 
