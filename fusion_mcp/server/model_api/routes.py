@@ -1,5 +1,6 @@
-"""The model API's routes, in front of the MCP app on the same port and behind the same guards:
-`GET /v1/models[/{id}]`, `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic).
+"""The model API's routes, mounted in the MCP app on the same port and behind the same guards (the static
+token, or with OAuth the SDK's token check that /mcp has): `GET /v1/models[/{id}]`,
+`POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic).
 
 A request is answered plain (once the run is done: up to its deadline) or as a stream (the synthesis
 as it is written, keep-alives while the panel drafts). Either way the run is cancelled, and its
@@ -11,10 +12,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import anyio
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ...config.environment import seconds_from_env
 from ...fusion.result import FusionResult
+from ...team.identity import token_of, user_of
 from ..background import Handle
 from ..service import FusionService
 from .anthropic_face import AnthropicFace
@@ -25,9 +28,6 @@ from .meta import result_headers, start_headers, why_replaced
 from .models import listing, one_model
 from .openai_face import OpenAIFace
 from .runner import ApiRun
-
-KEEPALIVE_ENV = "FUSION_MCP_KEEPALIVE_S"
-DEFAULT_KEEPALIVE_S = 10.0  # proxies commonly cut a response that is silent for 30-100 s
 
 
 class Face(Protocol):
@@ -51,20 +51,29 @@ def progress_of(handle: Handle) -> str:
     return f"{step}; {handle.time_left_s():g} s left of its deadline"
 
 
-class ModelAPI:
-    """Routes `/v1/...` to the model API and everything else (the MCP endpoint, lifespan) to `app`."""
+def mount_model_api(app: Starlette, server: Any) -> None:
+    """Add `/v1/...` to the SDK's streamable-HTTP app. Inside it, a request passes the middleware the SDK
+    puts there: with OAuth (`serve --oauth-issuer`), its token check, required here as /mcp requires it."""
+    api: ASGIApp = ModelAPI(server.fusion_service)
+    auth = server.settings.auth
+    if auth is not None:
+        from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+        from mcp.server.auth.routes import build_resource_metadata_url
 
-    def __init__(self, app: ASGIApp, service: FusionService) -> None:
-        self.app = app
+        metadata = build_resource_metadata_url(auth.resource_server_url) if auth.resource_server_url else None
+        api = RequireAuthMiddleware(api, auth.required_scopes or [], metadata)
+    app.router.routes.append(Route("/v1/{rest:path}", endpoint=api))
+
+
+class ModelAPI:
+    """Answers every `/v1/...` request."""
+
+    def __init__(self, service: FusionService) -> None:
         self.service = service
-        self.keepalive_s = seconds_from_env(KEEPALIVE_ENV, DEFAULT_KEEPALIVE_S, 0.05, 120)
+        self.keepalive_s = service.settings.keepalive_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        path = path.rstrip("/")
+        path = scope["path"].rstrip("/")
         face = FACES.get(path)
         wire: Wire = "anthropic" if path == "/v1/messages" or _anthropic_client(scope) else "openai"
         method = scope.get("method", "GET")
@@ -74,7 +83,7 @@ class ModelAPI:
             elif path.startswith("/v1/models/") and method == "GET":
                 await send_json(send, 200, one_model(path[len("/v1/models/"):], self.service.registry))
             elif face is not None and method == "POST":
-                await self._chat(face, receive, send)
+                await self._chat(face, scope, receive, send)
             elif face is not None or path.startswith("/v1/models"):
                 raise ApiError(405, f"{method} {path} is not served: use {'GET' if face is None else 'POST'}",
                                code="method_not_allowed")
@@ -84,9 +93,11 @@ class ModelAPI:
         except ApiError as err:
             await send_json(send, err.status, err.body(face.wire if face else wire), err.headers())
 
-    async def _chat(self, face: Face, receive: Receive, send: Send) -> None:
-        """Everything that can be refused is, before the first byte; then the run, plain or streamed."""
-        run = ApiRun(self.service, face.parse(await read_json(receive)))
+    async def _chat(self, face: Face, scope: Scope, receive: Receive, send: Send) -> None:
+        """Everything that can be refused is, before the first byte; then the run, plain or streamed.
+        With OAuth the run belongs to the signed-in user (get_run answers only them) and counts against
+        their daily budget."""
+        run = ApiRun(self.service, face.parse(await read_json(receive)), owner=user_of(token_of(scope)))
         handle = await run.start()
 
         async with anyio.create_task_group() as group:

@@ -3,8 +3,9 @@
 Everything that can be refused is refused before the run starts (and so before a stream's first
 byte): the model id, the ensemble's readiness and models (the tools' own checks and wording), the
 input, the spending cap's estimate. The run itself is an ordinary background run (`kind`
-fused_answer), so `get_run` and `run://` see it, on this replica and, with a shared store, on every
-one; `--max-running` counts it like any other.
+fused_answer) of the signed-in user (with OAuth), admitted against their daily budget, watched like a
+tool's (metrics, traces, audit, usage), so `get_run` and `run://` see it, on this replica and, with a
+shared store, on every one; `--max-running` counts it like any other.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from ...config.ensembles import Ensemble
 from ...errors import FusionError, InputError, NoDraftsError
 from ...fusion.budget import OverBudgetError, check_estimate
-from ...fusion.estimate import estimate_run
+from ...fusion.estimate import Estimate, estimate_run
 from ...fusion.events import ProgressCallback
 from ...fusion.inputs import check_input
 from ...fusion.result import FusionResult
@@ -33,14 +34,17 @@ from .models import ensemble_name
 
 
 class ApiRun:
-    def __init__(self, service: FusionService, ask: Ask) -> None:
+    def __init__(self, service: FusionService, ask: Ask, owner: str | None = None) -> None:
         self.service = service
         self.ask = ask
+        self.owner = owner
+        self.cap: float | None = ask.options.max_cost_usd  # the spending cap the run runs under
         self.run_id = uuid.uuid4().hex[:12]
         self.created = int(time.time())
         self.feed = TextFeed()
         self.failure: FusionError | None = None
         self.ensemble: Ensemble | None = None
+        self.estimate: Estimate | None = None
         self.deadline_s = 0.0
 
     def prepare(self) -> Ensemble:
@@ -63,8 +67,9 @@ class ApiRun:
         self.deadline_s = opts.deadline_s or ens.deadline_s
         try:
             check_input(ask.question, ask.context, self.deadline_s)
+            self.estimate = estimate_run(ens, ask.question, ask.context, synthesize=True)
             if opts.max_cost_usd is not None:
-                check_estimate(estimate_run(ens, ask.question, ask.context, synthesize=True), opts.max_cost_usd)
+                check_estimate(self.estimate, opts.max_cost_usd)
         except InputError as exc:
             raise invalid(str(exc)) from None
         except OverBudgetError as exc:
@@ -78,7 +83,7 @@ class ApiRun:
                 return await self.service.engine.fuse(
                     self.ask.question, ensemble=self.ensemble, context=self.ask.context, deadline_s=self.deadline_s,
                     on_event=on_event, run_id=self.run_id, on_text=self.feed.write if self.ask.stream else None,
-                    max_cost_usd=self.ask.options.max_cost_usd)
+                    max_cost_usd=self.cap)
             except FusionError as exc:
                 self.failure = exc
                 raise
@@ -91,10 +96,16 @@ class ApiRun:
         """Start the run in the server's task group; a burst beyond --max-running queues for up to half
         the tool-time limit, then gets a 429 (worth retrying)."""
         ens = self.ensemble if self.ensemble is not None else self.prepare()
+        estimate = self.estimate if self.estimate is not None else estimate_run(ens, self.ask.question,
+                                                                                 self.ask.context)
+        try:  # the user's daily budget (with OAuth and --user-budget-usd): over it, nothing is sent
+            self.cap = await self.service.admit(self.owner, self.run_id, lambda: estimate, self.deadline_s,
+                                                self.ask.options.max_cost_usd)
+        except ToolError as exc:
+            raise ApiError(429, str(exc), "rate_limit_error", code="insufficient_quota") from None
         try:
-            return await self.service.background.start(
-                self.run_id, "fused_answer", ens.name, False, self.deadline_s, self._work,
-                queue_s=self.service.tool_timeout_s / 2)
+            return await self.service.launch(self.run_id, "fused_answer", ens.name, False, self.deadline_s,
+                                             self._work, owner=self.owner, question=self.ask.question)
         except TooManyRunsError as exc:
             raise ApiError(429, str(exc), "rate_limit_error", code="too_many_runs", retry=True) from None
         except FusionError as exc:  # shutting down
