@@ -47,7 +47,7 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
         t0 = time.perf_counter()
         began[i] = anyio.current_time()
         try:
-            c = await call(role, draft_request(role, question, context), stage="draft",
+            c = await call(role, draft_request(role, question, context, ensemble.prompts), stage="draft",
                            timeout_s=max(0.01, plan.left(plan.quorum_wait_until())), sample=i, sink=sinks[i])
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,

@@ -20,6 +20,7 @@ from ..providers import Provider, ProviderPool
 from ..providers.limits import LimitFactory, local_limit
 from .budget import check_estimate
 from .call_cache import CallCache
+from .criteria import check_call_criteria
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
@@ -76,6 +77,14 @@ class FusionEngine:
             self.providers.get(role.provider)
         return ens
 
+    def _cascade(self, ens: Ensemble) -> None:
+        """Every ensemble a cascade may escalate to, with its providers built now (the registry checked
+        the names and cycles at load; `seen` stops a hand-built Ensemble that loops)."""
+        seen = {ens.name}
+        while ens.escalate_to is not None and ens.escalate_to not in seen:
+            seen.add(ens.escalate_to)
+            ens = self._ensemble(ens.escalate_to)
+
     async def fuse(
         self,
         question: str,
@@ -88,13 +97,17 @@ class FusionEngine:
         run_id: str | None = None,
         on_text: Callable[[str], None] | None = None,
         max_cost_usd: float | None = None,
+        criteria: str | None = None,
     ) -> FusionResult:
         """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
         synthesis as it is written. With `max_cost_usd`, a run whose estimate is over it is refused
-        (OverBudgetError) before any call."""
+        (OverBudgetError) before any call. `criteria` (a preset or free text) replaces the ensemble's."""
         check_input(question, context, deadline_s)
+        check_call_criteria(criteria)
         ens = self._ensemble(ensemble)
-        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
+        self._cascade(ens)
+        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd,
+                        criteria=criteria)
         if max_cost_usd is not None:
             estimate = estimate_run(ens, question, context, synthesize=synthesize)
             check_estimate(estimate, max_cost_usd)
@@ -102,7 +115,7 @@ class FusionEngine:
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event, on_text).fuse(synthesize_answer=synthesize)
+            return await Run(self.call, spec, on_event, on_text, self._ensemble).fuse(synthesize_answer=synthesize)
         finally:
             await self.paces.save()
 
@@ -115,12 +128,14 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
         run_id: str | None = None,
         max_cost_usd: float | None = None,
+        criteria: str | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         check_input(previous.question, previous.context, deadline_s)
+        check_call_criteria(criteria)
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
-                        max_cost_usd=max_cost_usd)
+                        max_cost_usd=max_cost_usd, criteria=criteria or previous.criteria)
         if max_cost_usd is not None:
             estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
             check_estimate(estimate, max_cost_usd)

@@ -4,6 +4,7 @@ becomes scores by label and an analysis whose labels are mapped back to models."
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config.ensembles import ModelRole
@@ -47,7 +48,8 @@ def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
 
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True) -> ReviewOutcome:
+                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True, criteria: str | None = None,
+                 prompts: Mapping[str, str] | None = None) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
     until, why = plan.review_until(role, len(ok))
@@ -58,8 +60,9 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis),
-                       stage="review", timeout_s=plan.left(until))
+        request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
+                                 prompts=prompts)
+        c = await call(role, request, stage="review", timeout_s=plan.left(until))
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = answered_stage(role, c)

@@ -6,7 +6,7 @@ the answer, marked truncated, rather than nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..config.ensembles import ModelRole
@@ -14,6 +14,7 @@ from ..errors import ProviderError, ProviderTimeoutError
 from ..providers.base import TextSink
 from ..redaction import redact
 from .calls import ModelCaller
+from .markup import StreamScrubber, scrub
 from .requests import synthesis_request
 from .result import Analysis, Draft, Stage
 from .review import answered_stage, failed_stage
@@ -28,18 +29,25 @@ class SynthesisOutcome:
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                      ok: list[Draft], nonce: str, plan: TimePlan,
-                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None) -> SynthesisOutcome:
+                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None, *,
+                     markers: list[str] | None = None, criteria: str | None = None,
+                     prompts: Mapping[str, str] | None = None, claims: bool = True) -> SynthesisOutcome:
+    """The answer as written, without the run's markup (`markers`: every delimiter marker of the run;
+    the stream `on_text` sees is scrubbed too, a tag split across pieces included)."""
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
     if until is None:
         return SynthesisOutcome(Stage(model=role.ref, status="skipped", error="no time left in the deadline"))
     ranked = sorted(ok, key=lambda d: -d.weight)
-    sink = TextSink(on_text)
+    markers = list(markers or []) + [nonce]
+    scrubber = StreamScrubber(on_text, markers) if on_text is not None else None
+    sink = TextSink(scrubber.write if scrubber is not None else None)
     t0 = time.perf_counter()
+    request = synthesis_request(role, question, context, ranked, nonce, analysis, criteria=criteria, prompts=prompts,
+                                claims=claims)
     try:
-        c = await call(role, synthesis_request(role, question, context, ranked, nonce, analysis), stage="synthesis",
-                       timeout_s=plan.left(until), sink=sink)
+        c = await call(role, request, stage="synthesis", timeout_s=plan.left(until), sink=sink)
     except ProviderTimeoutError as exc:
         if not sink.text.strip():
             return SynthesisOutcome(failed_stage(role, exc, t0))
@@ -47,7 +55,11 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
             "status": "truncated",
             "error": f"cut at the deadline after {len(sink.text)} characters: the answer is what was written by then",
         })
-        return SynthesisOutcome(stage, redact(sink.text))  # it left the provider without passing calls.py
+        # it left the provider without passing calls.py
+        return SynthesisOutcome(stage, scrub(redact(sink.text), markers))
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
-    return SynthesisOutcome(answered_stage(role, c), c.text)
+    finally:
+        if scrubber is not None:
+            scrubber.close()
+    return SynthesisOutcome(answered_stage(role, c), scrub(c.text, markers))
