@@ -84,7 +84,11 @@ WIDE = 110  # below this, the drafts table keeps the columns a reader needs and 
 
 
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
-    console.print(result.answer or "", markup=False, highlight=False)
+    from ..fusion.claims import marked
+
+    # --show-drafts shows which drafts back each claim, as the synthesizer marked them: [A, C]
+    answer = marked(result.answer, result.claims) if show_drafts and result.answer else result.answer
+    console.print(answer or "", markup=False, highlight=False)
     console.print()
     flag = " [bold yellow](degraded)[/]" if result.degraded else ""
     _heading(console, f"run {result.run_id} · ensemble {result.ensemble} · answer from {result.answer_source}{flag}")
@@ -117,6 +121,22 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
     console.print("total: " + totals_line(result.totals), markup=False, highlight=False)
     for reason in result.degraded_reasons:
         console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
+    if result.guard is not None and result.guard.verdict == "overruled":
+        console.print(f"guard: the panel was overruled: {result.guard.reason}", style="yellow", markup=False)
+    if result.escalation is not None:
+        e = result.escalation
+        console.print(f"escalated from {e.from_ensemble} to {e.to_ensemble}: {e.reason}", style="yellow", markup=False)
+    if show_drafts and result.claims:
+        _heading(console, "claims · the drafts behind each")
+        for c in result.claims:
+            who = ", ".join(f"{x} ({m})" for x, m in zip(c.labels, c.models)) if len(c.models) == len(c.labels) \
+                else ", ".join(c.labels)
+            console.print(f"- {c.text}  ← {who}", markup=False, highlight=False)
+    if show_drafts and result.escalation is not None:
+        for d in result.escalation.drafts:
+            if d.text:
+                _heading(console, f"first panel ({result.escalation.from_ensemble}) draft {d.label} · {d.model}")
+                console.print(d.text, markup=False, highlight=False)
     if show_drafts:
         for d in result.drafts:
             if not d.text:

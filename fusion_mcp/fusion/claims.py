@@ -11,7 +11,8 @@ import re
 
 from .result import Claim, ClaimSource, Draft
 
-_MARK = re.compile(r"([ \t]*)\[([A-Z]{1,2}(?:[ \t]*,[ \t]*[A-Z]{1,2})*)\](?![\w(\[])")
+_MARK = re.compile(r"([ \t]{0,3})\[([A-Z]{1,2}(?:[ \t]*,[ \t]*[A-Z]{1,2})*)\](?![\w(\[])")
+MAX_CLAIMS = 200  # past this, marks are still removed, but no more claims are kept
 _CLAIM_END = re.compile(r"(?:(?<=[.!?;])\s+|\n+)")
 
 
@@ -30,13 +31,13 @@ def read_claims(text: str, drafts: list[Draft]) -> tuple[str, list[Claim]]:
             continue  # not a mark of ours (or only unknown labels): left as written
         before = text[pos:m.start()]
         out.append(before)
+        start = length + _claim_start(before)  # a claim never reaches back past the previous mark
         length += len(before)
-        written = "".join(out)
-        start = _claim_start(written)
         known = list(dict.fromkeys(x for x in labels if x in by_label))
-        claim_text = written[start:].strip()
-        if claim_text:
-            lead = len(written[start:]) - len(written[start:].lstrip())
+        segment = before[start - (length - len(before)):]
+        claim_text = segment.strip()
+        if claim_text and len(claims) < MAX_CLAIMS:
+            lead = len(segment) - len(segment.lstrip())
             claims.append(Claim(text=claim_text, start=start + lead, end=start + lead + len(claim_text), labels=known,
                                 models=list(dict.fromkeys(by_label[x].model for x in known)),
                                 sources=_sources(by_label, known)))
@@ -59,3 +60,14 @@ def _sources(by_label: dict[str, Draft], labels: list[str]) -> list[ClaimSource]
         for c in getattr(by_label[x], "citations", []) or []:
             seen.setdefault(c.url, ClaimSource(url=c.url, title=c.title))
     return list(seen.values())
+
+
+def marked(answer: str, claims: list[Claim]) -> str:
+    """The answer with each claim's marks put back, `[A, C]`: for the surfaces that show them."""
+    out, pos = [], 0
+    for c in sorted(claims, key=lambda c: c.end):
+        if c.end < pos or answer[c.start:c.end] != c.text:
+            continue  # a claim that no longer matches the text (edited answer): left unmarked
+        out += [answer[pos:c.end], f" [{', '.join(c.labels)}]"]
+        pos = c.end
+    return "".join(out) + answer[pos:]

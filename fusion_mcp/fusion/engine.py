@@ -77,13 +77,15 @@ class FusionEngine:
             self.providers.get(role.provider)
         return ens
 
-    def _cascade(self, ens: Ensemble) -> None:
-        """Every ensemble a cascade may escalate to, with its providers built now (the registry checked
-        the names and cycles at load; `seen` stops a hand-built Ensemble that loops)."""
-        seen = {ens.name}
+    def _cascade(self, ens: Ensemble) -> list[Ensemble]:
+        """Every ensemble a cascade may escalate to, in order, with its providers built now (the registry
+        checked the names and cycles at load; `seen` stops a hand-built Ensemble that loops)."""
+        seen, chain = {ens.name}, []
         while ens.escalate_to is not None and ens.escalate_to not in seen:
             seen.add(ens.escalate_to)
             ens = self._ensemble(ens.escalate_to)
+            chain.append(ens)
+        return chain
 
     async def fuse(
         self,
@@ -110,6 +112,8 @@ class FusionEngine:
                         criteria=criteria)
         if max_cost_usd is not None:
             estimate = estimate_run(ens, question, context, synthesize=synthesize)
+            for later in self._cascade(ens) if synthesize else []:  # the worst case: every panel runs
+                estimate.calls += estimate_run(later, question, context, synthesize=True).calls
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:

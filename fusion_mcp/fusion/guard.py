@@ -10,6 +10,7 @@ result says the panel was overruled and why.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from .result import Draft, GuardCheck
@@ -18,6 +19,15 @@ from .unanimity import final_answer
 
 def _accuracy(d: Draft) -> float | None:
     return d.scores.accuracy if d.scores is not None else None
+
+
+def same_answer(majority: str, fused: str) -> bool:
+    """The synthesis gives the majority's answer: the same, or one contains the other as whole words
+    ("paris" in "paris, the capital"), so that a fuller phrasing of the same answer is no conflict."""
+    if majority == fused:
+        return True
+    short, long = sorted((majority, fused), key=len)
+    return re.search(rf"(?<!\w){re.escape(short)}(?!\w)", long) is not None
 
 
 def check(drafts: list[Draft], synthesis: str) -> GuardCheck:
@@ -38,7 +48,7 @@ def check(drafts: list[Draft], synthesis: str) -> GuardCheck:
     if fused is None:
         return base.model_copy(update={"verdict": "not_applicable",
                                        "reason": "the synthesis names no final answer to compare"})
-    if fused == top:
+    if same_answer(top, fused):
         return base
     behind = [d for d in ok if answers[d.label] == top]
     minority = [d for d in ok if answers[d.label] == fused]

@@ -36,15 +36,15 @@ def _cut_tag_at(text: str, lone: bool = False) -> int | None:
 
 def _cut_marker_at(text: str, markers: Iterable[str], shortest: int = _MIN_MARKER_PREFIX) -> int | None:
     """Where a copy of a marker cut off at the end of `text` starts (at least `shortest` characters)."""
-    found = re.search(r"[0-9a-f]+$", text)
+    found = re.search(r"[0-9a-f]{1,64}$", text[-64:])
     if not found:
         return None
     tail = found.group(0)
     for m in markers:
-        for start in range(len(tail)):
+        for start in range(max(0, len(tail) - len(m)), len(tail)):  # only a marker's length can matter
             piece = tail[start:]
             if len(piece) >= shortest and m.startswith(piece):
-                return found.start() + start
+                return len(text) - len(tail) + start
     return None
 
 

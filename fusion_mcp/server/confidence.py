@@ -12,11 +12,13 @@ from ..fusion.result import FusionResult
 from ..fusion.unanimity import unanimous
 
 Level = Literal["high", "medium", "low", "unknown"]
+_LOWER: dict[Level, Level] = {"high": "medium", "medium": "low", "low": "low", "unknown": "low"}
 
 
 class Confidence(BaseModel):
     level: Level = Field(description="high: drafts agree (or give one final answer), nothing disputed; medium: "
-                                     "one dispute; low: more, or most drafts failed; unknown: no review to judge by.")
+                                     "one dispute; low: more, or most drafts failed; unknown: no review to judge by. "
+                                     "One level lower when the synthesis left the drafts' answer (guard).")
     unanimous: bool = Field(default=False, description="Every draft gave the same final answer.")
     agreement: float | None = Field(default=None, description="Word overlap between drafts, 0-1.")
     drafts_ok: int
@@ -42,6 +44,8 @@ def confidence_of(result: FusionResult) -> Confidence:
         level = "medium"
     else:
         level = "high"
+    if result.guard is not None and result.guard.verdict in ("replaced", "overruled"):
+        level = _LOWER[level]  # the synthesis and the drafts' majority disagreed: one of them is wrong
     return Confidence(
         level=level,
         unanimous=same,
