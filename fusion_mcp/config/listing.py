@@ -49,9 +49,6 @@ class EnsembleInfo(BaseModel):
         default=None, description="Per call, see cost_assumption; null when a model's price is unknown."
     )
     warnings: list[str] = Field(default_factory=list, description="Model ids missing from their provider's listing.")
-    escalate_to: str | None = Field(default=None, description="A cascade: the ensemble that answers when its drafts "
-                                                              "disagree.")
-    criteria: str | None = Field(default=None, description="What its reviewer and synthesizer weigh.")
 
 
 class EnsembleList(BaseModel):
@@ -115,8 +112,6 @@ def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
                     for role, r in e.roles],
             estimated_cost_usd=estimate_cost(e),
             warnings=model_warnings(e),
-            escalate_to=e.escalate_to,
-            criteria=e.criteria,
         ))
     return EnsembleList(
         ensembles=infos, default=default, default_reason=why,

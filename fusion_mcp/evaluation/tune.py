@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..fusion.call_cache import SQLiteCallCache
 from ..fusion.engine import FusionEngine
 from .candidates import Candidate, Choices
+from .cascades import cascades
 from .datasets import Dataset, Item
 from .stats import paired
 from .panels import Drafts, PanelScore, count_panels, score_panels, shortlist
@@ -62,6 +63,7 @@ class Tune:
     panels: list[PanelScore] = field(default_factory=list)
     shortlisted: list[PanelScore] = field(default_factory=list)
     confirmed: list[Option] = field(default_factory=list)
+    cascades: list[Option] = field(default_factory=list)  # confirmed panels escalating on disagreement
     best_single: Option | None = None
     recommended: Option | None = None
     reasons: list[str] = field(default_factory=list)
@@ -71,7 +73,7 @@ class Tune:
 
     @property
     def options(self) -> list[Option]:
-        return self.singles + self.confirmed
+        return self.singles + self.confirmed + self.cascades
 
     @property
     def report_items(self) -> list[Item]:
@@ -199,6 +201,8 @@ async def run_tune(engine: FusionEngine, choices: Choices, tune: Tune, *, on_pha
             options[rec.target].outcomes[rec.item.id] = rec.outcomes[FUSE]
         _restrict(tune, _complete(tune.tune_items + tune.held_items, confirm), confirm.stopped)
         tune.confirmed = [o for _, o in pairs]
+        tune.cascades = cascades(tune.confirmed, tune.singles + tune.confirmed, drafts,
+                                 tune.tune_items + tune.held_items)
     _choose(tune)
     tune.wall_s = round(time.perf_counter() - started, 3)
     return tune

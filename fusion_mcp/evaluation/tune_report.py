@@ -110,7 +110,8 @@ def _option_json(o: Option) -> dict[str, Any]:
             "synthesizer": o.synthesizer.label if o.synthesizer else None,
             "tune": asdict(o.tune) if o.tune else None, "report": asdict(o.report) if o.report else None,
             "versus_best_single": asdict(o.versus_best) if o.versus_best else None,
-            "cost_front": o.cost_front, "latency_front": o.latency_front}
+            "cost_front": o.cost_front, "latency_front": o.latency_front,
+            "escalate_to": o.escalate_to.label if o.escalate_to else None, "escalated": o.escalated}
 
 
 def _panel_json(p: PanelScore) -> dict[str, Any]:

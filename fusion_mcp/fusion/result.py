@@ -108,8 +108,7 @@ class Analysis(BaseModel):
     partial_coverage: list[Coverage] = Field(default_factory=list, description="Points only some drafts cover.")
     unique_insights: list[Insight] = Field(default_factory=list, description="Points only one draft makes.")
     blind_spots: list[str] = Field(default_factory=list, description="What no draft addressed.")
-    risks: list[str] = Field(default_factory=list, description="Physical, financial, legal or medical risks the "
-                                                               "answer carries (the safety criteria ask for them).")
+    risks: list[str] = Field(default_factory=list)  # physical, financial, legal, medical (the safety criteria)
 
     def is_empty(self) -> bool:
         return not (self.consensus or self.contradictions or self.partial_coverage or self.unique_insights

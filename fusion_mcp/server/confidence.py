@@ -17,8 +17,7 @@ _LOWER: dict[Level, Level] = {"high": "medium", "medium": "low", "low": "low", "
 
 class Confidence(BaseModel):
     level: Level = Field(description="high: drafts agree (or give one final answer), nothing disputed; medium: "
-                                     "one dispute; low: more, or most drafts failed; unknown: no review to judge by. "
-                                     "One level lower when the synthesis left the drafts' answer (guard).")
+                                     "one dispute; low: more, or most drafts failed; unknown: no review to judge by.")
     unanimous: bool = Field(default=False, description="Every draft gave the same final answer.")
     agreement: float | None = Field(default=None, description="Word overlap between drafts, 0-1.")
     drafts_ok: int
@@ -45,7 +44,8 @@ def confidence_of(result: FusionResult) -> Confidence:
     else:
         level = "high"
     if result.guard is not None and result.guard.verdict in ("replaced", "overruled"):
-        level = _LOWER[level]  # the synthesis and the drafts' majority disagreed: one of them is wrong
+        # One level lower: the synthesis and the drafts' majority disagreed, so one of them is wrong.
+        level = _LOWER[level]
     return Confidence(
         level=level,
         unanimous=same,

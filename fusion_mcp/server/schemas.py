@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
-from ..fusion.result import Analysis, Citation, Claim, Draft, FusionResult, GuardCheck, Stage
+from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
 from .confidence import Confidence, confidence_of
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -86,8 +86,7 @@ class FusedAnswer(BaseModel):
     run_id: str = Field(description="Read run://<run_id> for every detail.")
     ensemble: str
     answer: str = ""
-    answer_source: Literal["synthesis", "best_draft", "none", "guard:majority_draft"] = Field(
-        default="none", description="guard:majority_draft: the synthesis left the drafts' agreed answer (see guard).")
+    answer_source: Literal["synthesis", "best_draft", "none", "guard:majority_draft"] = "none"
     confidence: Confidence | None = None
     drafts: list[DraftInfo] = Field(default_factory=list)
     review: StageInfo | None = None
@@ -96,9 +95,22 @@ class FusedAnswer(BaseModel):
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
-    guard: GuardCheck | None = Field(default=None, description="Set when the synthesis left the drafts' answer.")
-    escalated_to: str | None = Field(default=None, description="A cascade: the ensemble that answered, and why.")
-    claims: list[Claim] = Field(default_factory=list, description="Each claim and the drafts (models) behind it.")
+    # The guard (why the answer is a draft, or why the synthesis overruled the drafts) and a cascade's
+    # escalation (which ensemble answered, and why), in words.
+    notes: list[str] = []  # (each claim's drafts and models: `claims` in run://<run_id>)
+
+
+def integrity_notes(result: FusionResult) -> list[str]:
+    """The guard's verdict when it acted, and a cascade's escalation, one line each."""
+    out = []
+    g = result.guard
+    if g is not None and g.verdict in ("replaced", "overruled"):
+        out.append(f"guard {g.verdict}: {g.reason}" if g.verdict == "replaced" else
+                   f"guard: the synthesis overruled the drafts' majority: {g.reason}")
+    if result.escalation is not None:
+        e = result.escalation
+        out.append(f"escalated from {e.from_ensemble} to {e.to_ensemble}: {e.reason}")
+    return out
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -118,9 +130,7 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         usage=_usage(result),
         degraded=result.degraded,
         degraded_reasons=result.degraded_reasons,
-        guard=result.guard if result.guard is not None and result.guard.verdict in ("replaced", "overruled") else None,
-        escalated_to=(f"{result.escalation.to_ensemble}: {result.escalation.reason}" if result.escalation else None),
-        claims=result.claims,
+        notes=integrity_notes(result),
     )
 
 

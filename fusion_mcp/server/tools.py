@@ -52,8 +52,7 @@ Drafters = Annotated[list[str] | None, Field(min_length=1, max_length=8, title="
 Reviewer = Annotated[str | None, Field(title="Reviewer", description="This call's reviewer, 'provider:model-id'.")]
 Synthesizer = Annotated[str | None, Field(title="Synthesizer", description=(
     "This call's synthesizer, 'provider:model-id'."))]
-Criteria = Annotated[str | None, Field(min_length=1, max_length=2000, title="Criteria", description=(
-    "What the judge weighs: code, safety, research, or your own words."))]
+Criteria = Annotated[str | None, Field(title="Criteria", description="code, safety, research or own words")]
 MaxCost = Annotated[float | None, Field(gt=0, title="Spending cap (USD)", description=(
     "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
