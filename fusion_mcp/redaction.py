@@ -2,7 +2,7 @@
 
 A key is matched whole, and so is any piece of it of PIECE_LEN characters or more, so that a key an
 upstream echoes, cut or split, still does not get through. Text from a provider is redacted once, at
-the boundary where it enters a run (fusion/calls.py, providers/http.py), before it is cut or stored.
+the boundary where it enters a run (fusion/calls.py, providers/http_client.py), before it is cut or stored.
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"
@@ -41,7 +41,7 @@ def upstream() -> Iterator[Upstream]:
 
 def lab_toml(
     url: str,
-    drafters: list[str | dict[str, Any]],
+    drafters: Sequence[str | dict[str, Any]],
     reviewer: str | None = "judge",
     synthesizer: str | None = "fuser",
     *,
@@ -84,8 +84,8 @@ def write_registry(folder: Path, **files: str) -> EnsembleRegistry:
 
 def review_json(scores: dict[str, tuple[float, float, float]]) -> str:
     return json.dumps({"reviews": [
-        {"label": label, "consistency": c, "accuracy": a, "completeness": l, "reason": f"reason {label}"}
-        for label, (c, a, l) in scores.items()
+        {"label": label, "consistency": c, "accuracy": a, "completeness": m, "reason": f"reason {label}"}
+        for label, (c, a, m) in scores.items()
     ]})
 
 

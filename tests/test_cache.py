@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.fusion.call_cache import SQLiteCallCache, default_cache_path
 from fusion_mcp.fusion.engine import FusionEngine
+from fusion_mcp.store.call_cache import SQLiteCallCache, default_cache_path
 from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.config.ensembles import split_model_ref
-
-from fusion_mcp.config.registry import EnsembleRegistry
 from fusion_mcp.errors import ConfigError, UnknownEnsembleError
 from tests.conftest import write_registry
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+import xllamacpp  # noqa: F401  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
-from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelError, UpstreamError
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.errors import ProviderTimeoutError, UnknownModelError, UpstreamError
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import (
     MODEL_HINT,
@@ -27,8 +28,6 @@ from fusion_mcp.providers.local import (
     resolve_model_path,
 )
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
-
-import xllamacpp  # noqa: E402,F401,I001  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 pytestmark = pytest.mark.anyio
 SPEC = BUILTIN_PROVIDERS["local"]

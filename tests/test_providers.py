@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import httpx
 import httpx2
 import pytest
 
@@ -21,8 +20,8 @@ from fusion_mcp.errors import (
     UpstreamError,
 )
 from fusion_mcp.providers import ChatRequest, Message
-from fusion_mcp.providers.http import error_for_status
-from tests.conftest import eventually_async, LAB_KEY, lab_toml, write_registry
+from fusion_mcp.providers.http_client import error_for_status
+from tests.conftest import LAB_KEY, eventually_async, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
 
 ASK = ChatRequest(messages=[Message(role="system", content="be brief"), Message(role="user", content="2+2?")],
@@ -214,8 +213,8 @@ async def test_cost_unknown_is_none_never_zero(upstream: Upstream, ensemble_dir:
 
 
 def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fusion_mcp.errors import ConfigError
     from fusion_mcp.config.pricing import price_for
+    from fusion_mcp.errors import ConfigError
 
     prices = tmp_path / "p.toml"
     prices.write_text('["lab:m"]\ninput = -1\noutput = 1\n')

@@ -4,8 +4,7 @@ cache is shared, and a run whose replica dies ends as failed once its lease laps
 """
 
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +72,14 @@ async def settle(client: Client, first: Any) -> dict[str, Any]:
     for _ in range(100):
         assert not first.is_error, first.content
         if out["status"] != "running":
-            return out  # type: ignore[no-any-return]
+            return out
         first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
         out = first.structured_content
     raise AssertionError("the run was still running after 100 polls")
 
 
 async def read_run(client: Client, run_id: str) -> dict[str, Any]:
-    return json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)  # type: ignore[union-attr]
+    return json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)
 
 
 async def test_a_run_started_through_one_replica_is_read_and_polled_through_the_other(cluster):
@@ -198,7 +197,7 @@ async def test_a_replica_killed_mid_run_leaves_a_run_that_fails_after_its_lease(
             if result.is_error or result.structured_content["status"] != "running":
                 break
         assert result is not None and result.is_error, result
-        text = result.content[0].text  # type: ignore[union-attr]
+        text = result.content[0].text
         assert "lease lapsed" in text and "ask again" in text
         assert anyio.current_time() - killed_at < 60
         shown = await read_run(on_a, run_id)

@@ -79,17 +79,17 @@ async def test_tools_with_lean_schemas_and_honest_annotations(upstream, ensemble
     listed = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.values()])
     assert '"title": "fused_answerArguments"' not in listed and "Deadline S" not in listed
     for t in tools.values():  # what a host model reads on every turn: descriptions and input schemas
-        assert len(t.description) + len(json.dumps(t.input_schema)) < 3000, t.name
+        assert len(t.description or "") + len(json.dumps(t.input_schema)) < 3000, t.name
     # the whole tools/list, output schemas included (issue 19 added criteria, notes, risks: ~16.1k)
     assert len(listed) < 16_500
 
 
 async def test_fused_answer_with_provenance_and_progress(upstream, ensemble_dir, mode):
     script_happy(upstream)
-    progress: list[tuple[float, float | None, str | None]] = []
+    updates: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, total, message))
 
     async with Client(lab_server(upstream, ensemble_dir), mode=mode) as client:
         result = await client.call_tool("fused_answer", {"question": "Capital of France?", "ensemble": "lab"},
@@ -103,8 +103,8 @@ async def test_fused_answer_with_provenance_and_progress(upstream, ensemble_dir,
     assert out["review"]["status"] == "ok" and out["synthesis"]["model"] == "lab:fuser"
     assert out["usage"]["input_tokens"] > 0 and out["degraded"] is False
     assert json.loads(result.content[0].text)["answer"] == "Paris."  # the text block, for hosts without structure
-    assert [p[0] for p in progress] == [1, 2, 3, 4] and {p[1] for p in progress} == {4}
-    messages = " | ".join(p[2] or "" for p in progress)
+    assert [p[0] for p in updates] == [1, 2, 3, 4] and {p[1] for p in updates} == {4}
+    messages = " | ".join(p[2] or "" for p in updates)
     assert "lab:alpha" in messages and "review: ok" in messages and "synthesis: ok" in messages
 
 

@@ -187,6 +187,7 @@ def test_the_entry_file_for_mcp_dev_exposes_the_server(server_env, monkeypatch):
 
     path = Path(__file__).resolve().parent.parent / "fusion_mcp" / "server" / "mcp_entry.py"
     spec = importlib.util.spec_from_file_location("mcp_dev_loaded_entry", path)  # as `mcp dev` loads it
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     import anyio

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.evaluation.stats import mcnemar_exact, paired
 from tests.conftest import drafts_in_prompt, lab_toml, review_json
 from tests.upstream import Behaviour, Upstream

@@ -124,7 +124,7 @@ class Upstream:
         with self._lock:
             return [r for r in self.requests if model is None or r.model == model]
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._thread.start()
         return self
 
@@ -133,7 +133,7 @@ class Upstream:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -151,7 +151,7 @@ class Upstream:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if not self.path.endswith("/models"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -163,7 +163,7 @@ class Upstream:
                     return
                 self._send(200, {"object": "list", "data": upstream.models})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
                 try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs, positive_seconds, positive_usd
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -31,9 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask.add_argument("question")
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")
     ask.add_argument("--context", help="background text the models should use")
-    ask.add_argument("--deadline", type=positive_seconds, help="whole-run deadline in seconds (default: the ensemble's)")
+    ask.add_argument("--deadline", type=positive_seconds,
+                     help="whole-run deadline in seconds (default: the ensemble's)")
     ask.add_argument("--drafter", action="append", dest="drafters", metavar="MODEL",
-                     help="a drafting model for this call, provider:model-id (repeatable, up to 8; replaces the ensemble's)")
+                     help="a drafting model for this call, provider:model-id "
+                          "(repeatable, up to 8; replaces the ensemble's)")
     ask.add_argument("--reviewer", metavar="MODEL", help="the reviewer for this call, provider:model-id")
     ask.add_argument("--synthesizer", metavar="MODEL", help="the synthesizer for this call, provider:model-id")
     ask.add_argument("--max-cost", type=positive_usd, metavar="USD",
@@ -64,7 +68,7 @@ def check_ready(ensemble: object) -> None:
 
 
 async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.overrides import with_roles
     from ..errors import ConfigError
     from ..fusion.engine import FusionEngine

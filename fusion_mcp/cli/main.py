@@ -14,7 +14,6 @@ from ..errors import FusionError, NoDraftsError
 from . import ask, ensembles, evaluate, models, serve, tune
 from .console import consoles
 
-
 DESCRIPTION = """\
 Answer hard questions with several LLMs at once: parallel drafts, a review that
 scores them, and one answer fused from them. Use it here or as an MCP server."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def _age(seconds: float | None) -> str:
 async def _models(args: argparse.Namespace, console: Console, err: Console) -> int:
     import httpx2 as httpx
 
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.model_search import search_models
     from ..errors import ConfigError
 
@@ -52,6 +52,9 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold")
     for col in ("model", "context", "$/M in", "$/M out"):
         table.add_column(col)
@@ -64,6 +67,7 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
         console.print(f"{listing.matched - len(listing.models)} more; narrow with --search or raise --limit",
                       style="dim", markup=False, highlight=False)
     for p in listing.providers:
-        line = f"{p.provider}: {p.source}, {p.models} models, age {_age(p.age_s)}" + (f" ({p.error})" if p.error else "")
+        line = f"{p.provider}: {p.source}, {p.models} models, age {_age(p.age_s)}"
+        line += f" ({p.error})" if p.error else ""
         err.print(line, style="dim" if p.source != "none" else "yellow", markup=False, highlight=False)
     return 0

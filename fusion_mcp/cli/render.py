@@ -7,10 +7,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..redaction import redact
 from ..config.pricing import cost_column, format_cost
 from ..fusion.events import ProgressEvent
 from ..fusion.result import FusionResult, Totals
+from ..redaction import redact
 
 
 def totals_line(t: Totals) -> str:
@@ -40,7 +40,8 @@ class LiveProgress:
     def __init__(self, console: Console, models: list[tuple[str, str]]) -> None:
         self.console = console
         self.rows = {f"{stage}:{i}": [stage, model, "running…", ""] for i, (stage, model) in enumerate(models)}
-        self._pending = {stage: [k for k in self.rows if k.startswith(stage)] for stage in ("draft", "review", "synthesis")}
+        self._pending = {stage: [k for k in self.rows if k.startswith(stage)]
+                         for stage in ("draft", "review", "synthesis")}
         self._written: list[str] = []
         self.live = Live(self._view(), console=console, refresh_per_second=8, transient=True)
 
@@ -101,7 +102,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
         table.add_column(col, overflow="fold", min_width=len(col) if col in ("model", "status") else None,
                          no_wrap=col not in ("model", "status"))
     costs = cost_column([d.cost_usd if d.status == "ok" else None for d in result.drafts])
-    for d, cost in zip(result.drafts, costs):
+    for d, cost in zip(result.drafts, costs, strict=False):
         tokens = (d.input_tokens or 0) + (d.output_tokens or 0) if d.status == "ok" else 0
         cells = {
             "draft": d.label, "model": d.model, "status": d.status if not d.error else f"{d.status}: {d.error}"[:70],

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from ..redaction import register_secret_value
 from ..server.auth import AUTH_TOKEN_ENV, BindError, check_bind
 from .console import add_ensemble_dirs, positive_seconds
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 
 SERVE_EXAMPLES = """\
@@ -26,7 +28,8 @@ examples:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="run the MCP server", epilog=SERVE_EXAMPLES,
-                            description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, list_models) to an MCP host.",
+                            description="Serve the tools (fused_answer, compare_drafts, get_run, list_ensembles, "
+                                        "list_models) to an MCP host.",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ensemble_dirs(parser, "--ensembles", "--ensemble-dir")
     parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio",
@@ -52,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
     import anyio
 
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
 
     token = args.auth_token if args.auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
     if args.transport != "stdio":
@@ -64,17 +67,17 @@ def run(args: argparse.Namespace, _console: Console, _err: Console) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     registry = EnsembleRegistry.load(args.ensemble_dirs or [])
-    for exc in registry.errors.values():  # stderr: stdout is the stdio transport's
-        print(f"warning: {exc}", file=sys.stderr)
+    for problem in registry.errors.values():  # stderr: stdout is the stdio transport's
+        print(f"warning: {problem}", file=sys.stderr)
 
     from ..server.app import create_server
-    from ..server.http import serve_http
+    from ..server.http_app import serve_http
 
     if args.max_running < 1:
         print("error: --max-running must be at least 1", file=sys.stderr)
         return 2
+    from ..config.environment import store_url
     from ..errors import ConfigError
-    from ..store import store_url
 
     try:
         store = store_url(args.store)

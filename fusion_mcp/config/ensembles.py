@@ -1,4 +1,4 @@
-"""Ensemble files: the TOML format and its validation (the registry of files is registry.py).
+"""Ensemble files: the TOML format and its validation (the registry of files is ensemble_registry.py).
 
 An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
 time budget. Its name is its file's name without `.toml`.
@@ -19,9 +19,8 @@ from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
 
-
-
 DEFAULT_DEADLINE_S = 45.0
+RoleName = Literal["drafter", "reviewer", "synthesizer"]
 
 
 class _Strict(BaseModel):
@@ -115,8 +114,8 @@ class Ensemble:
     prompts: dict[str, str] = field(default_factory=dict)
 
     @property
-    def roles(self) -> list[tuple[str, ModelRole]]:
-        out: list[tuple[str, ModelRole]] = [("drafter", d) for d in self.drafters]
+    def roles(self) -> list[tuple[RoleName, ModelRole]]:
+        out: list[tuple[RoleName, ModelRole]] = [("drafter", d) for d in self.drafters]
         if self.reviewer:
             out.append(("reviewer", self.reviewer))
         if self.synthesizer:
@@ -266,7 +265,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
             )
         web = getattr(table, "web", False)
         if web and not spec.web_plugin:
-            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none", file=where, key=f"{key}.web")
+            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none",
+                              file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,
@@ -280,7 +280,7 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
 
     drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
     if parsed.criteria is not None:
-        from ..fusion.criteria import check_criteria
+        from .criteria import check_criteria
 
         problem = check_criteria(parsed.criteria)
         if problem:

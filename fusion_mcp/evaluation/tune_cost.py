@@ -3,20 +3,25 @@ the confirmations (review + synthesis of the shortlisted panels on every item, a
 
 Tokens are counted at about four characters each from the real prompts; a draft is assumed to run to
 the model's max_tokens or the listing's assumed draft length, and a review and a synthesis to read the
-prompt and every draft (see config/listing.py). Prices come from the price table; the local model is free.
+prompt and every draft (see config/ensemble_list.py). Prices come from the price table; the local model is free.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config.ensemble_list import (
+    ASSUMED_ANSWER_TOKENS,
+    ASSUMED_DRAFT_TOKENS,
+    ASSUMED_REVIEW_TOKENS_PER_DRAFT,
+    call_cost,
+)
 from ..config.ensembles import ModelRole
-from ..config.listing import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
-                              call_cost)
 from ..config.pricing import format_cost
-from ..fusion.call_cache import SQLiteCallCache, call_key
+from ..fusion.completion_cache import call_key
 from ..fusion.requests import draft_request
 from ..prompts import template
+from ..store.call_cache import SQLiteCallCache
 from .candidates import Candidate
 from .datasets import Item
 
@@ -45,7 +50,8 @@ class Estimate:
         if self.unpriced:
             return (f"estimated cost: unknown, no price for {', '.join(self.unpriced)}; "
                     f"{self.draft_calls - self.cached_drafts} of {self.draft_calls} draft calls to make "
-                    f"({self.cached_drafts} in the call cache), and at most {self.confirm_calls} review/synthesis calls")
+                    f"({self.cached_drafts} in the call cache), "
+                    f"and at most {self.confirm_calls} review/synthesis calls")
         return f"estimated cost: {format_cost(self.total_usd)} = {drafts} + {confirm}"
 
 

@@ -48,7 +48,8 @@ def option_table(t: Tune) -> tuple[list[str], list[list[str]]]:
         front = "/".join(x for x, on in (("cost", o.cost_front), ("latency", o.latency_front)) if on)
         mark = "recommended" if o is t.recommended else ("best single" if o is t.best_single else "")
         rows.append([o.label, _pct(o.tune), _ci(o.report), "-" if test is None else f"{test.p_value:.2g}",
-                     format_cost(o.tune.cost_per_item_usd if o.tune else None, o.tune.cost_complete if o.tune else True),
+                     format_cost(o.tune.cost_per_item_usd if o.tune else None,
+                                 o.tune.cost_complete if o.tune else True),
                      fmt_s(o.tune.latency_p50_s if o.tune else None), front, mark])
     return cols, rows
 
@@ -151,7 +152,8 @@ def write(out_dir: Path, t: Tune, written: Path | None) -> dict[str, Path]:
 def print_report(console: Console, t: Tune, paths: dict[str, Path], written: Path | None) -> None:
     console.print(headline(t), markup=False, highlight=False)
     console.print(_rich(*option_table(t), title="Options"))
-    console.print(_rich(*panel_table(t), title=f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"))
+    title = f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"
+    console.print(_rich(*panel_table(t), title=title))
     for line in recommendation_lines(t):
         console.print(line, markup=False, highlight=False)
     console.print(run_line(t), markup=False, highlight=False)

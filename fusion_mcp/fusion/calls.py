@@ -14,8 +14,9 @@ from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
 from ..providers.base import TextSink
 from ..redaction import redact
+from ..store.call_cache import CallCache
 from .budget import Budget
-from .call_cache import CallCache, call_key
+from .completion_cache import cached_completion, call_key, store_completion
 from .paces import PaceBook
 
 log = logging.getLogger("fusion_mcp")
@@ -32,7 +33,7 @@ class ModelCaller:
         self.paces = paces if paces is not None else PaceBook(priors={})
         self.budget = budget
 
-    def with_budget(self, budget: Budget | None) -> "ModelCaller":
+    def with_budget(self, budget: Budget | None) -> ModelCaller:
         """The same caller (cache, pace book), checking each call against one run's spending cap."""
         return ModelCaller(self.providers, self.cache, self.paces, budget)
 
@@ -59,7 +60,7 @@ class ModelCaller:
         key = call_key(role.provider, role.model_id, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             try:
-                hit = await self.cache.get(key)
+                hit = await cached_completion(self.cache, key)
             except Exception:  # a broken cache costs a call, never the answer
                 log.exception("call cache read failed")
                 hit = None
@@ -85,7 +86,7 @@ class ModelCaller:
         self.paces.observe(role.ref, stage, completion)
         if self.cache is not None:
             try:
-                await self.cache.put(key, completion)
+                await store_completion(self.cache, key, completion)
             except Exception:
                 log.exception("call cache write failed")
         return completion

@@ -12,15 +12,14 @@ from collections.abc import Callable, Mapping
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
+from ..config.criteria import check_call_criteria
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
-
-from ..config.registry import EnsembleRegistry
 from ..config.pricing import check_price_table
 from ..providers import Provider, ProviderPool
-from ..providers.limits import LimitFactory, local_limit
+from ..store.call_cache import CallCache
+from ..store.limits import LimitFactory, local_limit
 from .budget import check_estimate
-from .call_cache import CallCache
-from .criteria import check_call_criteria
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
@@ -59,7 +58,7 @@ class FusionEngine:
         self.paces = paces if paces is not None else PaceBook.beside_cache()
         self.call = ModelCaller(self.providers, cache, self.paces)
 
-    async def __aenter__(self) -> "FusionEngine":
+    async def __aenter__(self) -> FusionEngine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

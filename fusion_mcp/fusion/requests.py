@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from ..config.ensembles import ModelRole
 from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
-from .criteria import asks_risks, criteria_text
+from ..config.criteria import asks_risks, criteria_text
 from .delimit import clean_data, wrap_draft
 from .result import Analysis, Draft
 from .review_parser import review_schema

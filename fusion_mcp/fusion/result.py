@@ -114,7 +114,7 @@ class Analysis(BaseModel):
         return not (self.consensus or self.contradictions or self.partial_coverage or self.unique_insights
                     or self.blind_spots or self.risks)
 
-    def with_models(self, model_of: dict[str, str]) -> "Analysis":
+    def with_models(self, model_of: dict[str, str]) -> Analysis:
         """Labels mapped back to the models that wrote the drafts."""
         return Analysis(
             consensus=self.consensus,
@@ -201,7 +201,8 @@ class Schedule(BaseModel):
     Times are seconds from the start of the run."""
 
     deadline_s: float
-    synthesis_start_by_s: float | None = Field(default=None, description="The latest start the plan left the synthesis.")
+    synthesis_start_by_s: float | None = Field(default=None,
+                                               description="The latest start the plan left the synthesis.")
     quorum_at_s: float | None = None
     drafts_cut_at_s: float | None = Field(default=None, description="When drafting stopped waiting, if it cut a draft.")
     predicted_s: dict[str, float] = Field(default_factory=dict, description="Predicted seconds per stage and model.")

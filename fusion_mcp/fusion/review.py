@@ -13,7 +13,7 @@ from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
-from .result import Analysis, Draft, Scores, Stage
+from .result import Analysis, Draft, Scores, Stage, StageStatus
 from .review_parser import ReviewParseError, read_review
 from .timing import TimePlan
 
@@ -42,7 +42,7 @@ def answered_stage(role: ModelRole, c: Completion) -> Stage:
 
 
 def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
-    status = "timeout" if exc.kind == "timeout" else "failed"
+    status: StageStatus = "timeout" if exc.kind == "timeout" else "failed"
     return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=cost_of_failure(role),
                  latency_s=round(time.perf_counter() - started, 3))
 

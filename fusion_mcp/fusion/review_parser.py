@@ -15,8 +15,8 @@ from .analysis_parser import analysis_properties, parse_analysis
 from .json_repair import load_truncated
 from .result import Analysis, Scores
 from .review_fields import field as _field
-from .review_fields import text_of
 from .review_fields import normalize_label as _normalize_label
+from .review_fields import text_of
 
 _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",

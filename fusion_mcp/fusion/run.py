@@ -82,7 +82,8 @@ class Run:
         self.times.draft_s = time.perf_counter() - t0
         ok = [d for d in drafts if d.status == "ok"]
         if not ok:
-            raise NoDraftsError(s.ensemble.name, {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts})
+            reasons = {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts}
+            raise NoDraftsError(s.ensemble.name, reasons)
         self.degraded += [f"draft {d.label} ({d.model}) {d.status}: {d.error}" for d in drafts if d.status != "ok"]
         escalate = synthesize_answer and s.ensemble.escalate_to is not None and self.resolve is not None
         if escalate and (why := cascade.answers_differ(ok)):
@@ -134,7 +135,8 @@ class Run:
         answer: str | None = None
         source: AnswerSource = "none"
         if len(ok) == 1 and s.ensemble.synthesizer is not None:
-            synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
+            synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped",
+                              error="only one draft: nothing to fuse")
         else:
             self._nonce("review", ok)  # the review's marker too: an analysis that echoed it is scrubbed
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,

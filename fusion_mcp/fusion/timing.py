@@ -118,10 +118,11 @@ class TimePlan:
             latest = start_by - review  # keep the review possible: it needs only the quorum
         cut = quorum_at + max(GRACE_MIN_S, GRACE_RATIO * (quorum_at - self.started))
         finishes = [self.predict(role, "draft") for role, _ in pending]
-        for (_, began), predicted in zip(pending, finishes):
+        for (_, began), predicted in zip(pending, finishes, strict=True):
             if predicted is not None and began + predicted * SAFETY <= latest:
                 cut = max(cut, began + predicted * SAFETY)
-        if pending and all(p is not None and began + p > latest for (_, began), p in zip(pending, finishes)):
+        late = [p is not None and began + p > latest for (_, began), p in zip(pending, finishes, strict=True)]
+        if pending and all(late):
             cut = quorum_at  # every straggler is predicted to finish too late: waiting buys nothing
             self.decide("no draft still out is predicted to finish in time: drafting stops at the quorum")
         cut = max(quorum_at, min(cut, latest))

@@ -10,7 +10,7 @@ import httpx2 as httpx
 
 from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
 from .sse import events, open_stream, pace
 
@@ -78,7 +78,8 @@ class AnthropicProvider:
         if sink is not None:
             sink.begin()
             sink.write(text)
-        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        usage = body.get("usage")
+        raw_usage: dict[str, Any] = usage if isinstance(usage, dict) else {}
         stop = body.get("stop_reason") if isinstance(body.get("stop_reason"), str) else None
         return Completion(
             provider=self.name, model=model, text=text,
@@ -154,4 +155,5 @@ class AnthropicProvider:
         reason = f"{kind}: {message}" if message else kind
         if kind == "rate_limit_error":
             return RateLimitedError(self.name, model, reason)
-        return UpstreamError(self.name, model, f"mid-stream {reason}", retryable=kind in ("overloaded_error", "api_error"))
+        return UpstreamError(self.name, model, f"mid-stream {reason}",
+                             retryable=kind in ("overloaded_error", "api_error"))

@@ -52,7 +52,8 @@ class Completion(BaseModel):
     cost_source: CostSource = "unknown"
     latency_s: float = 0.0
     ttft_s: float | None = Field(default=None, description="Time to the first token, when streamed.")
-    output_tokens_per_s: float | None = Field(default=None, description="Output rate after the first token, when streamed.")
+    output_tokens_per_s: float | None = Field(default=None,
+                                              description="Output rate after the first token, when streamed.")
     attempts: int = 1
     cached: bool = False
     finish_reason: str | None = Field(default=None, description="The upstream's finish_reason / stop_reason.")

@@ -7,7 +7,8 @@ path to any GGUF file (`local:/path/to/model.gguf`).
 Concurrency and deadlines. One server per model file (local_runtime.py) serves several calls at
 once. Each call runs in a worker thread and always streams, so a callback sees every token: once
 the caller has given up (deadline, cancellation, a closed stream) the callback returns True and
-llama.cpp ends that generation at its next token and frees the slot. This works for grammar-constrained (JSON) generations too.
+llama.cpp ends that generation at its next token and frees the slot. This works for grammar-constrained (JSON)
+generations too.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import httpx2 as httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
 from .sse import events, open_stream, pace
@@ -211,8 +211,9 @@ class OpenAICompatProvider:
             raise UnparseableResponseError(self.name, model, "response choice has no text content")
         if not content.strip():
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
-        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        finish_reason, truncated = finish_of(first)
+        usage = body.get("usage")
+        raw_usage: dict[str, Any] = usage if isinstance(usage, dict) else {}
+        finish_reason, truncated = finish_of(first if isinstance(first, dict) else {})
         cost = _upstream_cost(raw_usage)
         return Completion(
             provider=self.name,
@@ -227,7 +228,7 @@ class OpenAICompatProvider:
             latency_s=latency_s,
             finish_reason=finish_reason,
             truncated=truncated,
-            citations=citations_of(message),
+            citations=citations_of(message if isinstance(message, dict) else {}),
         )
 
 

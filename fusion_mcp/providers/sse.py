@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from .http import error_for_transport
+from .http_client import error_for_transport
 
 
 @asynccontextmanager
@@ -25,7 +25,7 @@ async def open_stream(client: httpx.AsyncClient, provider: str, model: str, url:
 
 async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs; comment lines (OpenRouter's keep-alives) are skipped."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for line in response.aiter_lines():
         if not line:
             if data:
@@ -41,7 +41,8 @@ async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
         yield event, "\n".join(data)
 
 
-def pace(started: float, first_at: float | None, ended: float, output_tokens: int | None) -> tuple[float | None, float | None]:
+def pace(started: float, first_at: float | None, ended: float,
+         output_tokens: int | None) -> tuple[float | None, float | None]:
     """(time to first token, output tokens a second after it) of a streamed call."""
     if first_at is None:
         return None, None

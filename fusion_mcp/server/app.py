@@ -5,12 +5,12 @@ from typing import Literal
 from mcp.server.mcpserver.resources import FunctionResource
 
 from .. import __version__
-from ..config.registry import EnsembleRegistry
+from ..config.ensemble_registry import EnsembleRegistry
 from ..fusion.engine import FusionEngine
+from ..store.runs import DEFAULT_MAX_RUNS
 from .apps_view import apps_extension, tool_meta
 from .descriptions import describe
 from .resources import ensemble_resource, ensemble_text, run_resource
-from .runs import DEFAULT_MAX_RUNS
 from .service import DEFAULT_MAX_RUNNING, FusionService
 from .surface import FusionMCPServer
 from .tools import TOOLS
@@ -50,7 +50,8 @@ def create_server(
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",
-                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, usage.",
+                    description="A run of this server (or a replica sharing its store): drafts, review, synthesis, "
+                                "usage.",
                     mime_type="application/json")(run_resource)
     for name, ens in registry.ensembles.items():  # listed too, so hosts that only list resources find them
         server.add_resource(FunctionResource.from_function(

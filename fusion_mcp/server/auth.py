@@ -11,7 +11,6 @@ import hmac
 import ipaddress
 import json
 import socket
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: the CLI reads AUTH_TOKEN_ENV without loading the SDK

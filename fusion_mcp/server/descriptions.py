@@ -1,8 +1,8 @@
 """The tool descriptions a host model reads to decide when to call what, written at start-up so
 they name the ensembles that exist and whether each is ready."""
 
-from ..config.registry import EnsembleRegistry
-from ..config.listing import ensemble_list_of
+from ..config.ensemble_list import ensemble_list_of
+from ..config.ensemble_registry import EnsembleRegistry
 
 _ISOLATED = ("The models do not see this conversation: put everything they need in question and context.")
 _POLL = "A run past the tool-time limit answers status 'running' with a run_id: call get_run(run_id) until 'done'."

@@ -7,9 +7,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from ..config.ensembles import Ensemble
-from .background import RunHandle
-from .run_record import RunRecord
-from .runs import UnknownRunError
+from ..store.runs import UnknownRunError
 from .service import service_of
 
 
@@ -30,20 +28,15 @@ def ensemble_resource(name: str, ctx: Context) -> str:
 
 
 async def run_resource(run_id: str, ctx: Context) -> str:
-    service = service_of(ctx)
-    handle: RunHandle | RunRecord | None = service.background.handles.get(run_id)
-    if handle is None:  # executing, or executed, on another replica (a shared store), else None
-        handle = await service.remote_run(run_id)
-        if handle is not None and handle.result is not None:
-            return handle.result.model_dump_json(indent=2)
-    if handle is not None and not handle.finished:
-        ev = handle.last_event
-        return json.dumps({"run_id": run_id, "status": "running", "kind": handle.kind, "ensemble": handle.ensemble,
-                           "elapsed_s": handle.elapsed_s(), "time_left_s": handle.time_left_s(),
-                           "progress": ev.message if ev else None}, indent=2)
-    if handle is not None and handle.error is not None:
-        return json.dumps({"run_id": run_id, "status": "failed", "error": handle.error}, indent=2)
-    try:
-        return service.runs.get(run_id).model_dump_json(indent=2)
+    try:  # this process's run, else (a shared store) another replica's
+        run = await service_of(ctx).store.runs.find(run_id)
     except UnknownRunError as exc:
-        raise ResourceNotFoundError(str(service.unknown_run(exc))) from None
+        raise ResourceNotFoundError(str(exc)) from None
+    if run.result is not None:
+        return run.result.model_dump_json(indent=2)
+    if not run.finished:
+        progress = run.progress.message if run.progress else None
+        return json.dumps({"run_id": run_id, "status": "running", "kind": run.kind, "ensemble": run.ensemble,
+                           "elapsed_s": run.elapsed_s(), "time_left_s": run.time_left_s(),
+                           "progress": progress}, indent=2)
+    return json.dumps({"run_id": run_id, "status": "failed", "error": run.error}, indent=2)

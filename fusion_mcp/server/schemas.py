@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
+from ..config.ensemble_list import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
 from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
 from .confidence import Confidence, confidence_of
 

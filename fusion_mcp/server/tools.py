@@ -4,7 +4,7 @@ lifespan context, waits for it up to the tool-time limit (background.py), and re
 (see service.py)."""
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field
 
 from ..fusion.events import ProgressCallback
 from ..fusion.result import FusionResult
-from .background import RunHandle
+from ..store.runs import RunHandle
+from .background import Handle, Record
 from .choice import chosen_ensemble
 from .model_tools import list_models
-from .run_record import RunRecord
-from .runs import UnknownRunError
 from .schemas import (
     Comparison,
     EnsembleList,
@@ -72,7 +71,7 @@ def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def view_of(handle: RunHandle | RunRecord, wait_s: float) -> BaseModel:
+def view_of(handle: Handle | Record, wait_s: float) -> BaseModel:
     """The finished run in the shape of the tool that started it, or a `running` view of it; the run
     may be executing here (a handle) or on another replica (a record from the shared store)."""
     if handle.error is not None:
@@ -80,14 +79,14 @@ def view_of(handle: RunHandle | RunRecord, wait_s: float) -> BaseModel:
     fused = handle.kind == "fused_answer"
     if handle.result is not None:
         return fused_answer_of(handle.result, handle.include_drafts) if fused else comparison_of(handle.result)
-    ev = handle.last_event
+    ev = handle.progress
     running = running_of(handle.run_id, handle.elapsed_s(), handle.time_left_s(), ev.done if ev else 0,
                          ev.total if ev else None, ev.message if ev else None, wait_s)
     shape = FusedAnswer if fused else Comparison
     return shape(status="running", run_id=handle.run_id, ensemble=handle.ensemble, running=running)
 
 
-async def _answer(ctx: Context, handle: RunHandle) -> CallToolResult:
+async def _answer(ctx: Context, handle: Handle) -> CallToolResult:
     """Wait for a run just started, up to the tool-time limit; a run that goes on is answered `running`."""
     service = service_of(ctx)
     await service.background.wait(handle, service.tool_timeout_s, progress_of(ctx), cancel_with_caller=True)
@@ -176,24 +175,17 @@ async def get_run(
                                  description="The run_id a running answer gave.")],
     ctx: Context,
     wait_s: Annotated[float | None, Field(
-        gt=0, le=3600, title="Wait (seconds)", description="Wait up to this long for the run (capped at the server's tool-time limit)."
+        gt=0, le=3600, title="Wait (seconds)",
+        description="Wait up to this long for the run (capped at the server's tool-time limit)."
     )] = None,
 ) -> CallToolResult:
     """Wait for a run that answered status 'running'; returns it in its tool's shape once done, or 'running' again (then call again)."""  # noqa: E501
     service = service_of(ctx)
-    handle = service.background.handles.get(run_id)
     wait = min(wait_s or service.tool_timeout_s, service.tool_timeout_s)
-    if handle is None:
-        record = await service.remote_run(run_id, wait)  # executing, or executed, on another replica
-        if record is not None:
-            return tool_result(view_of(record, service.tool_timeout_s))
-        try:
-            result = service.runs.get(run_id)
-        except UnknownRunError as exc:
-            raise service.unknown_run(exc) from None
-        return tool_result(fused_answer_of(result, False) if result.answer is not None else comparison_of(result))
-    await service.background.wait(handle, wait, progress_of(ctx), cancel_with_caller=False)
-    return tool_result(view_of(handle, service.tool_timeout_s))
+    run = await service.find_run(run_id, wait)  # here, or (a shared store) on another replica, waited for there
+    if isinstance(run, RunHandle):
+        await service.background.wait(run, wait, progress_of(ctx), cancel_with_caller=False)
+    return tool_result(view_of(run, service.tool_timeout_s))
 
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:
@@ -201,7 +193,7 @@ async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList
     return tool_result(ensemble_list_of(service_of(ctx).registry))
 
 
-TOOLS = [
+TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], str, ToolAnnotations]] = [
     (fused_answer, "Fused answer", MODEL_CALLING),
     (compare_drafts, "Compare drafts", MODEL_CALLING),
     (get_run, "Get run", LOCAL_ONLY),

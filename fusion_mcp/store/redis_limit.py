@@ -15,9 +15,12 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("fusion_mcp")
 
@@ -46,7 +49,8 @@ POLL_MAX_S = 0.1
 class RedisLimit:
     """At most `capacity` slots held at once across every replica sharing `key`."""
 
-    def __init__(self, client: Any, key: str, capacity: int, lease_s: float, beat_client: Any = None) -> None:
+    def __init__(self, client: Redis, key: str, capacity: int, lease_s: float,
+                 beat_client: Redis | None = None) -> None:
         self.client = client
         self.key = key
         self.capacity = capacity

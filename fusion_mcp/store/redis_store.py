@@ -1,28 +1,33 @@
-"""The Redis store: one client for the run store, call cache, pace book and provider limits, and the
-heartbeat that renews this replica's leases (its runs and the provider slots it holds)."""
+"""The Redis store: one client (and a second for leases) behind the run store, call cache, pace store
+and provider limits, and the heartbeat that renews this replica's leases (its runs and the provider
+slots it holds)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+from typing import Generic
 
 import anyio
 
-from ..providers.limits import ConcurrencyLimit
-from ..providers.spec import ProviderSpec
+from .limits import ConcurrencyLimit
 from .redis_cache import RedisCallCache
 from .redis_client import check, connect
 from .redis_limit import RedisLimit
-from .redis_paces import RedisPaceBook
+from .redis_paces import RedisPaces
 from .redis_runs import RedisRuns
+from .runs import DEFAULT_MAX_RUNS, R, RunRecord
 
 log = logging.getLogger("fusion_mcp")
 PREFIX = "fusion-mcp"
 
 
-class RedisStore:
-    def __init__(self, url: str, lease_s: float, prefix: str = PREFIX) -> None:
+class RedisStore(Generic[R]):
+    """A `Store` in Redis; `record_type` reads the shared run records back."""
+
+    def __init__(self, url: str, lease_s: float, record_type: type[RunRecord[R]], prefix: str = PREFIX,
+                 max_runs: int = DEFAULT_MAX_RUNS) -> None:
         self.url = url
         self.lease_s = lease_s
         self.prefix = prefix
@@ -30,18 +35,20 @@ class RedisStore:
         self.client = connect(url)
         self.beat_client = connect(url)  # its own connections: a busy replica still renews its leases
         self.cache = RedisCallCache(self.client, prefix)
-        self.paces = RedisPaceBook(self.client, prefix)
-        self.runs = RedisRuns(self.client, prefix, lease_s, self.replica, beat_client=self.beat_client)
+        self.paces = RedisPaces(self.client, prefix)
+        self.runs: RedisRuns[R] = RedisRuns(self.client, prefix, lease_s, self.replica, record_type,
+                                            beat_client=self.beat_client, max_runs=max_runs)
         self.limits: dict[str, RedisLimit] = {}
+        self.shared = True
 
-    def limit(self, spec: ProviderSpec) -> ConcurrencyLimit:
+    def limit(self, name: str, capacity: int) -> ConcurrencyLimit:
         """The shared limit of one provider: every replica using a provider of this name counts."""
-        key = f"{self.prefix}:limit:{spec.name}"
+        key = f"{self.prefix}:limit:{name}"
         if key not in self.limits:
-            self.limits[key] = RedisLimit(self.client, key, spec.max_concurrency, self.lease_s, self.beat_client)
+            self.limits[key] = RedisLimit(self.client, key, capacity, self.lease_s, self.beat_client)
         return self.limits[key]
 
-    async def open(self) -> "RedisStore":
+    async def open(self) -> RedisStore[R]:
         await check(self.client, self.url)
         await self.paces.load()
         return self

@@ -1,16 +1,14 @@
 """The call cache: model completions in SQLite, keyed by everything that determines a call.
 
-The key (`call_key`) is a digest of a format version, the provider's name, kind and address, the
-model, the messages, the parameters and the sample index; an API key is never part of it, and a
-stored completion holds only text, usage, cost and timing. So a rerun of the same dataset answers
-every call it already made from disk, and a new strategy or synthesizer re-calls only what changed.
-SQLite work runs in a worker thread: a locked database never stalls the event loop (and every draft).
+The store keeps text by key: the engine (fusion/calls.py) makes the key (`call_key`, a digest that
+never holds an API key) and stores a completion as JSON (text, usage, cost and timing only). So a rerun
+of the same dataset answers every call it already made from disk, and a new strategy or synthesizer
+re-calls only what changed. SQLite work runs in a worker thread: a locked database never stalls the
+event loop (and every draft).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -19,16 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio.to_thread
-from pydantic import ValidationError
 
 from ..errors import ConfigError
-from ..providers.base import ChatRequest, Completion
-from ..providers.spec import ProviderSpec
 
 CACHE_ENV = "FUSION_MCP_CACHE"
 FILE_NAME = "cache.sqlite3"
-# Bump when what a stored completion means changes (its parsing, its fields): old rows stop matching.
-KEY_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -42,23 +35,17 @@ CREATE TABLE IF NOT EXISTS calls (
 
 
 class CallCache(Protocol):
-    """A store of completions by `call_key`; the engine's only view of a cache."""
+    """Stored completions (JSON text) by key; the engine's only view of a cache. `hits` and `misses`
+    count lookups; the engine counts a stored value it cannot read as a miss (`unreadable`)."""
 
-    async def get(self, key: str) -> Completion | None: ...
+    hits: int
+    misses: int
 
-    async def put(self, key: str, completion: Completion) -> None: ...
+    async def get(self, key: str) -> str | None: ...
 
+    async def put(self, key: str, value: str, *, provider: str = "", model: str = "") -> None: ...
 
-def call_key(spec: ProviderSpec, model_id: str, request: ChatRequest, sample: int) -> str:
-    """A digest of what determines a model call. It holds no key: only the provider's address."""
-    payload = {
-        "version": KEY_VERSION,
-        "provider": [spec.name, spec.kind, spec.base_url],
-        "model": model_id,
-        "request": request.model_dump(),
-        "sample": sample,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    def unreadable(self) -> None: ...
 
 
 def default_cache_path() -> Path:
@@ -90,34 +77,33 @@ class SQLiteCallCache:
                 file=str(self.path),
             ) from None
 
-    async def get(self, key: str) -> Completion | None:
+    async def get(self, key: str) -> str | None:
         return await anyio.to_thread.run_sync(self.get_now, key)
 
-    async def put(self, key: str, completion: Completion) -> None:
-        await anyio.to_thread.run_sync(self.put_now, key, completion)
+    async def put(self, key: str, value: str, *, provider: str = "", model: str = "") -> None:
+        await anyio.to_thread.run_sync(self.put_now, key, value, provider, model)
 
-    def get_now(self, key: str) -> Completion | None:
+    def get_now(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
             return None
-        try:
-            completion = Completion.model_validate_json(row[0])
-        except ValidationError:  # written by an incompatible version: treat as absent
-            self.misses += 1
-            return None
         self.hits += 1
-        return completion
+        return str(row[0])
 
-    def put_now(self, key: str, completion: Completion) -> None:
-        data = completion.model_copy(update={"cached": False}).model_dump_json()
+    def put_now(self, key: str, value: str, provider: str = "", model: str = "") -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO calls (key, provider, model, completion, created) VALUES (?, ?, ?, ?, ?)",
-                (key, completion.provider, completion.model, data, time.time()),
+                (key, provider, model, value, time.time()),
             )
             self._db.commit()
+
+    def unreadable(self) -> None:
+        """A value just found was written by an incompatible version: count it as the miss it is."""
+        self.hits -= 1
+        self.misses += 1
 
     def count(self) -> int:
         """Stored completions. (Not __len__: an empty cache must still be truthy to the engine.)"""
@@ -128,7 +114,7 @@ class SQLiteCallCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "SQLiteCallCache":
+    def __enter__(self) -> SQLiteCallCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

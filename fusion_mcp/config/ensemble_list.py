@@ -4,13 +4,12 @@ One model of the data for `fusion-mcp ensembles` and the `list_ensembles` tool. 
 `from __future__ import annotations`: it is a tool's return type (see server/service.py).
 """
 
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ..errors import NoReadyEnsembleError, UnknownEnsembleError
-from .ensembles import Ensemble, ModelRole
-from .registry import EnsembleRegistry
+from .ensemble_registry import EnsembleRegistry
+from .ensembles import Ensemble, ModelRole, RoleName
 from .model_catalog import unlisted_warning
 from .pricing import price_for
 
@@ -29,7 +28,7 @@ COST_ASSUMPTION = (
 
 
 class ModelInfo(BaseModel):
-    role: Literal["drafter", "reviewer", "synthesizer"]
+    role: RoleName
     model: str
     priced: bool = Field(description="Whether a price is known (the local model is free).")
 

@@ -61,13 +61,14 @@ class EnsembleRegistry:
     errors: dict[str, ConfigError] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, extra_dirs: list[str | Path] | None = None) -> "EnsembleRegistry":
+    def load(cls, extra_dirs: list[str | Path] | None = None) -> EnsembleRegistry:
         registry = cls()
         for folder, source in ensemble_dirs(extra_dirs):
             if not folder.is_dir():
                 if source == "shipped":  # a broken install: say so, but keep the user's ensembles
                     registry.errors["(shipped)"] = ConfigError(
-                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)", file=str(folder)
+                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)",
+                        file=str(folder),
                     )
                     continue
                 # A folder the user named and that is not there is a mistake to stop at, not skip
