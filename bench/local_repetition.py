@@ -24,9 +24,9 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fusion_mcp import FusionEngine  # noqa: E402
-from fusion_mcp.config.ensemble_registry import EnsembleRegistry  # noqa: E402
-from fusion_mcp.providers import local  # noqa: E402
+from fusion_mcp import FusionEngine
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.providers import local
 
 QUESTIONS = [
     "Why is the sky blue?",

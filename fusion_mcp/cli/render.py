@@ -130,8 +130,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
     if show_drafts and result.claims:
         _heading(console, "claims · the drafts behind each")
         for c in result.claims:
-            who = ", ".join(f"{x} ({m})" for x, m in zip(c.labels, c.models)) if len(c.models) == len(c.labels) \
-                else ", ".join(c.labels)
+            who = f"{', '.join(c.labels)} ({', '.join(c.models)})"
             console.print(f"- {c.text}  ← {who}", markup=False, highlight=False)
     if show_drafts and result.escalation is not None:
         for d in result.escalation.drafts:

@@ -185,7 +185,8 @@ def _load_prompts(tables: dict[str, Any], path: Path | None, where: str) -> dict
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read prompt file {str(file)!r}: {exc}", file=where, key=f"{key}.file") from None
+                raise ConfigError(f"cannot read prompt file {str(file)!r}: {exc}", file=where,
+                                  key=f"{key}.file") from None
         else:
             text = value
         try:
@@ -282,9 +283,9 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
     if parsed.criteria is not None:
         from .criteria import check_criteria
 
-        problem = check_criteria(parsed.criteria)
-        if problem:
-            raise ConfigError(problem, file=where, key="criteria")
+        unusable = check_criteria(parsed.criteria)
+        if unusable:
+            raise ConfigError(unusable, file=where, key="criteria")
     if parsed.escalate_to is not None and parsed.escalate_to == name:
         raise ConfigError(f"an ensemble cannot escalate to itself ({name!r})", file=where, key="escalate_to")
     min_drafts = parsed.min_drafts or min(len(drafters), max(1, (len(drafters) + 1) // 2))

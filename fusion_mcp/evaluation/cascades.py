@@ -25,7 +25,7 @@ def agrees(drafts: Drafts, members: list[str], item: Item) -> bool:
 
 def _escalated(drafts: Drafts, members: list[str], item: Item, later: Outcome) -> Outcome:
     mine = [drafts.by_candidate[m][item.id] for m in members]
-    known = [o.cost_usd for o in mine if o.cost_usd is not None] + ([later.cost_usd] if later.cost_usd is not None else [])
+    known = [o.cost_usd for o in [*mine, later] if o.cost_usd is not None]
     waited = max((o.latency_s for o in mine if o.latency_s is not None), default=0.0)
     return Outcome(prediction=later.prediction, correct=later.correct, unparseable=later.unparseable,
                    failed=later.failed, cost_usd=round(sum(known), 10) if known else None,

@@ -19,7 +19,7 @@ def answers_differ(ok: list[Draft]) -> str | None:
         return None
     if len(named) > 1 or None in answers:
         shown = ", ".join(f"{d.label}: {a!r}" if a is not None else f"{d.label}: none"
-                          for d, a in zip(ok, answers))
+                          for d, a in zip(ok, answers, strict=True))
         return f"the drafts' final answers differ ({shown[:200]})"
     return None
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..config.criteria import asks_risks, criteria_text
 from ..config.ensembles import ModelRole
 from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
-from ..config.criteria import asks_risks, criteria_text
 from .delimit import clean_data, wrap_draft
 from .result import Analysis, Draft
 from .review_parser import review_schema
@@ -84,7 +84,9 @@ def synthesis_request(role: ModelRole, question: str, context: str | None, ranke
                       prompts: Mapping[str, str] | None = None, claims: bool = True) -> ChatRequest:
     """The drafts heaviest first, the analysis, and (with `claims`) the ask to mark each claim's drafts."""
     text = analysis_text(analysis, {d.label for d in ranked}) if analysis else ""
-    block = "\n" + render("analysis_block", prompts, nonce=nonce, analysis=clean_data(text, nonce)) + "\n" if text else ""
+    block = ""
+    if text:
+        block = "\n" + render("analysis_block", prompts, nonce=nonce, analysis=clean_data(text, nonce)) + "\n"
     user = render("synthesis_user", prompts, context_block=context_block(context), question=question,
                   drafts=drafts_block(ranked, nonce, with_weights=True), analysis_block=block)
     system = render("synthesis_system", prompts, nonce=nonce)

@@ -151,7 +151,7 @@ class Escalation(BaseModel):
     reason: str
     drafts: list[Draft] = Field(default_factory=list, description="The first panel's drafts.")
     review: Stage | None = Field(default=None, description="The first panel's review, when one ran.")
-    analysis: "Analysis | None" = None
+    analysis: Analysis | None = None
     cost_usd: float | None = Field(default=None, description="What the first panel's calls cost (in totals too).")
     wall_s: float = 0.0
 

@@ -22,7 +22,7 @@ from .delimit import marker
 from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
 from .markup import scrub
-from .result import Analysis, AnswerSource, Draft, FusionResult, GuardCheck, Stage
+from .result import Analysis, AnswerSource, Claim, Draft, FusionResult, GuardCheck, Stage
 from .review import ReviewOutcome, review
 from .synthesis import synthesize
 from .timing import TimePlan
@@ -152,7 +152,7 @@ class Run:
                 self.degraded.append(f"synthesis ({synthesis.model}) {synthesis.status}: {synthesis.error}; "
                                      "the answer is the best-weighted draft")
         checked: GuardCheck | None = None
-        claims = []
+        claims: list[Claim] = []
         if answer is not None:
             answer, claims = read_claims(answer, ok)
             if s.ensemble.guard:
@@ -173,9 +173,10 @@ class Run:
 
     async def _escalate(self, drafts: list[Draft], outcome: ReviewOutcome | None, why: str) -> FusionResult:
         """The cascade's next ensemble answers; this panel's drafts (and review) stay in the result."""
-        assert self.resolve is not None and self.spec.ensemble.escalate_to is not None
         s = self.spec
-        nxt = self.resolve(s.ensemble.escalate_to)
+        name = s.ensemble.escalate_to
+        assert self.resolve is not None and name is not None
+        nxt = self.resolve(name)
         self.plan.decide(f"escalated to {nxt.name}: {why}")
         spec = RunInput(nxt, s.question, s.context, nxt.deadline_s, run_id=s.run_id, criteria=s.criteria)
         spec.max_cost_usd = None  # self.call already carries this run's budget, shared with the next panel

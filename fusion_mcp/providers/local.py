@@ -44,7 +44,6 @@ from .local_runtime import (  # noqa: F401  (some re-exported: the names callers
 from .spec import ProviderSpec
 from .sse import pace
 
-
 # Repetition control for the embedded model. Small models loop ("The answer is based on science." ten
 # times over); llama.cpp's repeat penalty makes a token just used less likely, and DRY ("don't repeat
 # yourself") penalizes extending a sequence that already occurred, which is what a repeated sentence
