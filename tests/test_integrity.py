@@ -13,6 +13,7 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.errors import InputError
+from fusion_mcp.server.schemas import fused_answer_of
 from tests.conftest import analysis_review, drafts_in_prompt, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
 
@@ -90,6 +91,9 @@ async def test_the_guard_keeps_the_panels_unanimous_answer(upstream: Upstream, e
     assert result.guard.majority == 3 and result.guard.majority_answer == "42"
     assert any(r.startswith("guard:") and "'41'" in r for r in result.degraded_reasons)
     assert result.synthesis.status == "ok"  # the synthesis ran and is on record, it is just not the answer
+    view = fused_answer_of(result, False)  # what an MCP host gets
+    assert view.answer_source == "guard:majority_draft" and view.notes and "'41'" in view.notes[0]
+    assert view.confidence is not None and view.confidence.level == "medium"  # unanimous drafts, lowered a step
 
 
 @pytest.mark.anyio
@@ -153,6 +157,7 @@ async def test_a_cascade_escalates_when_its_drafts_disagree(upstream: Upstream, 
     assert upstream.calls("cfuse") == []  # the cheap synthesis never ran
     assert result.ensemble == "cheap" and result.escalation is not None
     assert result.escalation.to_ensemble == "big" and "differ" in result.escalation.reason
+    assert any(n.startswith("escalated from cheap to big") for n in fused_answer_of(result, False).notes)
     assert {d.model for d in result.escalation.drafts} == {"lab:c1", "lab:c2"}
     assert {d.model for d in result.drafts} == {"lab:b1", "lab:b2"}
     assert result.totals.cost_usd == pytest.approx(0.002 + 0.03)  # both panels counted
@@ -249,3 +254,22 @@ async def test_a_prompt_override_is_what_the_model_sees(upstream: Upstream, ense
     async with FusionEngine(reg) as engine:
         await engine.fuse("Why is the sea salty?", ensemble="lab")
     assert upstream.calls("a")[0].body["messages"][0]["content"] == "Answer like a pirate."
+
+
+def test_ask_show_drafts_shows_the_drafts_behind_each_claim(upstream: Upstream, ensemble_dir: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from fusion_mcp.cli.main import main
+
+    upstream.script("a", text="Six times seven is 42.")
+    upstream.script("b", text="It is 42.")
+    upstream.script("judge", text=analysis_review({"A": 8, "B": 8}))
+    upstream.script("fuser", text="Six times seven is 42 [A, B]. It is even [B].")
+    (ensemble_dir / "lab.toml").write_text(lab_toml(upstream.url, ["a", "b"]))
+    assert main(["ask", "What is six times seven?", "-e", "lab", "--ensembles", str(ensemble_dir),
+                 "--show-drafts", "--criteria", "research"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Six times seven is 42 [A, B]. It is even [B].")  # the marks shown here
+    assert "- It is even  ← B (lab:" in out
+    assert "evidence over fluency" in upstream.calls("fuser")[0].all_text().lower()
+    assert main(["ask", "What is six times seven?", "-e", "lab", "--ensembles", str(ensemble_dir)]) == 0
+    assert capsys.readouterr().out.startswith("Six times seven is 42. It is even.\n")  # and not here
