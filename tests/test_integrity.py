@@ -149,8 +149,8 @@ async def test_a_cascade_answers_itself_when_its_drafts_agree(upstream: Upstream
 async def test_a_cascade_escalates_when_its_drafts_disagree(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("c1", text="Final answer: 42", cost=0.001)
     upstream.script("c2", text="Final answer: 48", cost=0.001)
-    upstream.script("b1", text="Final answer: 42", cost=0.01)
-    upstream.script("b2", text="6 x 7.\nFinal answer: 42", cost=0.01)
+    upstream.script("b1", text="Final answer: 42", cost=0.01, delay=1.0)
+    upstream.script("b2", text="6 x 7.\nFinal answer: 42", cost=0.01, delay=1.0)
     upstream.script("bfuse", text="It is 42.\nFinal answer: 42", cost=0.01)
     result = await _run(upstream, ensemble_dir, "cheap", files=_cascade_files(upstream.url))
     assert result.answer == "It is 42.\nFinal answer: 42" and result.answer_source == "synthesis"
@@ -161,7 +161,9 @@ async def test_a_cascade_escalates_when_its_drafts_disagree(upstream: Upstream, 
     assert {d.model for d in result.escalation.drafts} == {"lab:c1", "lab:c2"}
     assert {d.model for d in result.drafts} == {"lab:b1", "lab:b2"}
     assert result.totals.cost_usd == pytest.approx(0.002 + 0.03)  # both panels counted
-    assert result.totals.wall_s >= result.escalation.wall_s
+    # the first panel's time stops where the second starts (its drafts take a second each), and both count
+    assert result.escalation.wall_s < min(d.latency_s for d in result.drafts)
+    assert result.totals.wall_s >= result.escalation.wall_s + min(d.latency_s for d in result.drafts)
     assert any("escalated to big" in d for d in result.schedule.decisions)
 
 

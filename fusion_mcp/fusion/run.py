@@ -180,10 +180,10 @@ class Run:
         self.plan.decide(f"escalated to {nxt.name}: {why}")
         spec = RunInput(nxt, s.question, s.context, nxt.deadline_s, run_id=s.run_id, criteria=s.criteria)
         spec.max_cost_usd = None  # self.call already carries this run's budget, shared with the next panel
-        later = await Run(self.call, spec, self.on_event, self.on_text, self.resolve).fuse(synthesize_answer=True)
         first = self._result(drafts, outcome.stage if outcome else Stage(status="skipped", error=why),
                              Stage(status="skipped", error=f"escalated to {nxt.name}"), None, "none",
-                             outcome.analysis if outcome else None)
+                             outcome.analysis if outcome else None)  # its totals stop here
+        later = await Run(self.call, spec, self.on_event, self.on_text, self.resolve).fuse(synthesize_answer=True)
         return cascade.combine(first, later, why)
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
