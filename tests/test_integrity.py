@@ -275,3 +275,23 @@ def test_ask_show_drafts_shows_the_drafts_behind_each_claim(upstream: Upstream, 
     assert "evidence over fluency" in upstream.calls("fuser")[0].all_text().lower()
     assert main(["ask", "What is six times seven?", "-e", "lab", "--ensembles", str(ensemble_dir)]) == 0
     assert capsys.readouterr().out.startswith("Six times seven is 42. It is even.\n")  # and not here
+
+
+@pytest.mark.anyio
+async def test_a_cascade_escalates_on_a_contradiction_when_no_answer_is_named(upstream: Upstream,
+                                                                              ensemble_dir: Path) -> None:
+    essay = "The causes were many, and historians weigh them differently; " * 4
+    upstream.script("c1", text=essay + "Economics mattered most.")
+    upstream.script("c2", text=essay + "Politics mattered most.")
+    topic = {"topic": "the main cause", "stances": [{"label": "A", "stance": "economics"},
+                                                    {"label": "B", "stance": "politics"}]}
+    upstream.script("cjudge", text=analysis_review({"A": 6, "B": 6}, contradictions=[topic]))
+    upstream.script("b1", text="Both, in this order.")
+    upstream.script("b2", text="Both, in that order.")
+    upstream.script("bfuse", text="Both mattered.")
+    files = _cascade_files(upstream.url)
+    files["cheap"] = files["cheap"].replace("[synthesizer]", '[reviewer]\nmodel = "lab:cjudge"\n\n[synthesizer]')
+    result = await _run(upstream, ensemble_dir, "cheap", files=files)
+    assert result.answer == "Both mattered." and upstream.calls("cfuse") == []
+    assert result.escalation is not None and "contradiction (the main cause)" in result.escalation.reason
+    assert result.escalation.review is not None and result.escalation.review.model == "lab:cjudge"

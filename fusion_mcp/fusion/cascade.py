@@ -12,12 +12,11 @@ from .unanimity import final_answer
 
 
 def answers_differ(ok: list[Draft]) -> str | None:
-    """Why the drafts disagree on their final answer, or None when they agree (or name none)."""
+    """Why the drafts disagree on their final answer, or None when the answers they name agree (a draft
+    that names none is left to the review, which escalates on a contradiction)."""
     answers = [final_answer(d.text or "") for d in ok]
     named = {a for a in answers if a is not None}
-    if len(ok) < 2 or not named:
-        return None
-    if len(named) > 1 or None in answers:
+    if len(named) > 1:
         shown = ", ".join(f"{d.label}: {a!r}" if a is not None else f"{d.label}: none"
                           for d, a in zip(ok, answers, strict=True))
         return f"the drafts' final answers differ ({shown[:200]})"
