@@ -28,7 +28,7 @@ from .replay import DraftReplay
 from .report import summarize
 from .runner import EvalRun, ItemRecord, Target, role_target, run_eval
 from .stats import paired
-from .strategies import BASELINE, FUSE
+from .strategies import BASELINE, GUARD
 from .tune_cost import Estimate, dearest, estimate
 
 Phase = Callable[[str, int], None]  # (phase name, jobs in it): a phase starts
@@ -142,7 +142,7 @@ def _panel_target(panel: PanelScore, members: dict[str, Candidate], reviewer: Ca
                         synthesizer=synthesizer.role if synthesizer else None)
     option = Option(label=label, members=tuple(members[m] for m in panel.members), reviewer=reviewer,
                     synthesizer=synthesizer, outcomes={})
-    return Target(name=label, ensemble=ensemble, strategies=[FUSE]), option
+    return Target(name=label, ensemble=ensemble, strategies=[GUARD]), option  # the product: the guarded synthesis
 
 
 def _complete(items: list[Item], run: EvalRun) -> list[Item]:
@@ -199,7 +199,7 @@ async def run_tune(engine: FusionEngine, choices: Choices, tune: Tune, *, on_pha
         tune.runs.append(confirm)
         options = {o.label: o for _, o in pairs}
         for rec in confirm.records:
-            options[rec.target].outcomes[rec.item.id] = rec.outcomes[FUSE]
+            options[rec.target].outcomes[rec.item.id] = rec.outcomes[GUARD]
         _restrict(tune, _complete(tune.tune_items + tune.held_items, confirm), confirm.stopped)
         tune.confirmed = [o for _, o in pairs]
         tune.cascades = cascades(tune.confirmed, tune.singles + tune.confirmed, drafts,
