@@ -295,3 +295,24 @@ async def test_a_cascade_escalates_on_a_contradiction_when_no_answer_is_named(up
     assert result.answer == "Both mattered." and upstream.calls("cfuse") == []
     assert result.escalation is not None and "contradiction (the main cause)" in result.escalation.reason
     assert result.escalation.review is not None and result.escalation.review.model == "lab:cjudge"
+
+
+@pytest.mark.anyio
+async def test_the_tools_take_criteria_and_from_run_keeps_them(upstream: Upstream, ensemble_dir: Path) -> None:
+    from mcp import Client
+
+    from tests.test_server_tools import lab_server
+
+    upstream.script("alpha", text="def f(x): return x + 1")
+    upstream.script("beta", text="f = lambda x: x + 1")
+    upstream.script("judge", text=analysis_review({"A": 7, "B": 7}))
+    upstream.script("fuser", text="def f(x):\n    return x + 1")
+    async with Client(lab_server(upstream, ensemble_dir), mode="legacy") as client:
+        compared = await client.call_tool("compare_drafts", {"question": "Write f adding one.", "ensemble": "lab",
+                                                             "criteria": "code"})
+        assert "Weigh correctness first" in upstream.calls("judge")[0].all_text()
+        fused = await client.call_tool("fused_answer", {"from_run": compared.structured_content["run_id"]})
+        assert fused.structured_content["answer"].startswith("def f(x):")
+        assert "Weigh correctness first" in upstream.calls("fuser")[0].all_text()  # the drafts' criteria kept
+        bad = await client.call_tool("fused_answer", {"question": "Q?", "ensemble": "lab", "criteria": " "})
+        assert bad.is_error and "criteria must not be empty" in bad.content[0].text
