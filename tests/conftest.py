@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.config.settings import Settings
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"
@@ -24,8 +25,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FUSION_MCP_ENSEMBLES",
-                "FUSION_MCP_DEFAULT_ENSEMBLE", "FUSION_MCP_PRICES", "FUSION_MCP_AUTH_TOKEN", "XDG_CACHE_HOME"):
+    # Every setting's variable (from the settings object itself, so a new one cannot be missed), the
+    # built-in providers' keys and the XDG folders; then the test's own.
+    for var in [*Settings.env_vars(), "OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                "XDG_CACHE_HOME", "XDG_DATA_HOME"]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))

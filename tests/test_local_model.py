@@ -60,7 +60,8 @@ async def test_the_local_ensemble_runs_every_stage_offline_for_free() -> None:
             assert d.error and result.degraded
     # Every later stage either ran or says why not, and a degraded run lists its reasons.
     assert result.review.model == "local:smollm2"
-    assert result.review.status in ("ok", "partial", "unparseable", "failed", "timeout")
+    # "skipped": the time plan saw the review could not fit before the synthesis (a loaded machine).
+    assert result.review.status in ("ok", "partial", "unparseable", "failed", "timeout", "skipped")
     if result.review.status != "ok":
         assert result.degraded and any(r.startswith("review") for r in result.degraded_reasons)
     else:

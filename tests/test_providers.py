@@ -36,7 +36,7 @@ def _ensemble(upstream: Upstream, folder: Path, kind: str = "openai", extra: str
 async def _call(upstream: Upstream, folder: Path, *, kind: str = "openai", extra: str = "max_retries = 0",
                 timeout_s: float = 5.0):
     ens = _ensemble(upstream, folder, kind, extra)
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         return await engine.call(ens.drafters[0], ASK, timeout_s=timeout_s)
 
 
@@ -175,7 +175,7 @@ async def test_client_errors_are_not_retried(upstream: Upstream, ensemble_dir: P
 async def test_concurrency_limit_per_provider(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("m", text="x", delay=0.15)
     ens = _ensemble(upstream, ensemble_dir, extra="max_concurrency = 2")
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         async with anyio.create_task_group() as tg:
             for _ in range(5):
                 tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=10))
@@ -227,7 +227,7 @@ def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pyt
 async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("m", hang=True)
     ens = _ensemble(upstream, ensemble_dir, extra="max_concurrency = 1")
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=5))  # holds the only slot
             assert await eventually_async(lambda: upstream.in_flight == 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from fusion_mcp.config.environment import STORE_ENV, store_url
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.errors import ConfigError
 from fusion_mcp.fusion.completion_cache import cached_completion, store_completion
 from fusion_mcp.fusion.paces import PaceBook
@@ -40,14 +40,14 @@ async def two_replicas(url: str, lease_s: float = 2.0) -> tuple[RedisStore[Fusio
             await RedisStore(url, lease_s, record, prefix).open())
 
 
-def test_store_url_is_the_flag_else_the_environment(monkeypatch):
-    monkeypatch.delenv(STORE_ENV, raising=False)
-    assert store_url(None) is None and store_url("memory") is None
-    assert store_url("redis://h:6379/0") == "redis://h:6379/0"
-    monkeypatch.setenv(STORE_ENV, "redis://env:6379/1")
-    assert store_url(None) == "redis://env:6379/1"
+def test_store_url_is_the_flag_else_the_environment():
+    assert Settings.from_env({}).store is None and Settings.from_env({}, store="memory").store is None
+    assert Settings.from_env({}, store="redis://h:6379/0").store == "redis://h:6379/0"
+    env = {"FUSION_MCP_STORE": "redis://env:6379/1"}
+    assert Settings.from_env(env).store == "redis://env:6379/1"
+    assert Settings.from_env(env, store="redis://flag:6379/2").sources["store"] == "flag --store"
     with pytest.raises(ConfigError, match=r"--store='postgres://db' is not a store .* use redis://"):
-        store_url("postgres://db")
+        Settings.from_env({}, store="postgres://db")
 
 
 def test_serve_refuses_a_store_it_cannot_reach():
@@ -203,8 +203,8 @@ async def test_a_replica_waiting_on_a_run_is_woken_when_it_ends(redis_url):
 
 def test_the_embedded_store_needs_no_redis_client(tmp_path: Path):
     """`serve` without --store never imports the Redis client (it is an optional extra)."""
-    code = ("import sys; from fusion_mcp.server.app import create_server; from fusion_mcp.config.environment import store_url; "
-            "create_server(); assert store_url(None) is None; assert 'redis' not in sys.modules")
+    code = ("import sys; from fusion_mcp.server.app import create_server; from fusion_mcp.config.settings import Settings; "
+            "create_server(); assert Settings.from_env().store is None; assert 'redis' not in sys.modules")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr

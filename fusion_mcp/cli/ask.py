@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs, positive_seconds, positive_usd
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask = sub.add_parser("ask", help="answer one question with an ensemble", epilog=EXAMPLES,
                          description="Send a question to every drafter of an ensemble, have the reviewer "
                                      "score the drafts, and print the fused answer.",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=WrappedHelp)
     add_ensemble_dirs(ask, "--ensembles", "--ensemble-dir")
     ask.add_argument("question")
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")
@@ -76,10 +77,10 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
 
     if not args.question.strip():
         raise ConfigError('the question is empty: give one, e.g. fusion-mcp ask "What is 2+2?"')
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     ensemble = with_roles(registry.get(args.ensemble), args.drafters, args.reviewer, args.synthesizer)
     check_ready(ensemble)
-    async with FusionEngine(registry) as engine:
+    async with FusionEngine.from_settings(args.settings, registry=registry) as engine:
         if err.is_terminal and not args.json:
             models = [("draft", d.ref) for d in ensemble.drafters]
             models += [("review", ensemble.reviewer.ref)] if ensemble.reviewer else []

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -32,7 +33,7 @@ def _needs(e: object) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     ens = sub.add_parser("ensembles", help="list ensembles, their models and what each needs to run",
-                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=EXAMPLES, formatter_class=WrappedHelp)
     add_ensemble_dirs(ens, "--ensembles", "--ensemble-dir")
     ens.add_argument("--json", action="store_true", help="print the listing as JSON")
     ens.set_defaults(run=run)
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..config.pricing import cost_column
 
     # the same data list_ensembles gives MCP hosts
-    listing = ensemble_list_of(EnsembleRegistry.load(args.ensemble_dirs or []))
+    from ..fusion.estimate import reference_estimate
+
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
+    listing = ensemble_list_of(registry, reference_estimate)
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0
@@ -77,7 +81,10 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
         for e in listing.ensembles:
             for why in _needs(e):
                 console.print(f"{e.name} needs: {why}", style="yellow", markup=False, highlight=False)
-    console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
+    if listing.default is not None:
+        console.print(f"default: {listing.default} ({listing.default_reason})", markup=False, highlight=False)
+    else:  # no ensemble can run here: the reason says what each lacks
+        console.print(f"no default: {listing.default_reason}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"cost: {listing.cost_assumption}", style="dim", markup=False, highlight=False)
     for e in listing.ensembles:
         for warning in e.warnings:

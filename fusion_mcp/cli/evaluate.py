@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
     from rich.console import Console
@@ -30,7 +31,7 @@ The report opens with a verdict: each strategy against the best single model on 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="measure ensembles on a benchmark", epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=WrappedHelp)
     # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
     add_ensemble_dirs(parser, "--ensemble-dir")
     parser.description = (
@@ -113,10 +114,10 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
         raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
-    cache = None if args.no_cache else SQLiteCallCache(args.cache)
+    cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     total = len(dataset.items)  # progress counts items: one is done when every target has answered it
     progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
@@ -135,7 +136,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
             err.print(f"eval: {done[0]}/{total} items done", markup=False, highlight=False)
 
     try:
-        async with FusionEngine(registry, cache=cache) as engine:
+        async with FusionEngine.from_settings(args.settings, registry=registry, cache=cache) as engine:
             with progress:
                 run = await run_eval(engine, dataset.items, targets, concurrency=args.concurrency,
                                      max_cost_usd=args.max_cost_usd, deadline_s=args.deadline, on_record=on_record)

@@ -29,6 +29,14 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> int:
     return anyio.run(_models, args, console, err)
 
 
+def _local_models(registry: object, provider: str | None, search: str | None) -> list[str]:
+    """The embedded models the ensembles use: they run here, so no listing has them."""
+    words = (search or "").lower().split()
+    refs = {role.ref for ens in registry.ensembles.values() for _, role in ens.roles  # type: ignore[attr-defined]
+            if role.provider.kind == "local" and provider in (None, role.provider.name)}
+    return sorted(r for r in refs if all(w in r.lower() for w in words))
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -42,7 +50,7 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     from ..config.model_search import search_models
     from ..errors import ConfigError
 
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     try:
         async with httpx.AsyncClient() as client:
             listing = await search_models(registry, client, provider=args.provider, search=args.search,
@@ -58,11 +66,23 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     table = Table(box=None, header_style="bold")
     for col in ("model", "context", "$/M in", "$/M out"):
         table.add_column(col)
+    local = _local_models(registry, args.provider, args.search)
+    for ref in local:
+        table.add_row(Text(ref), "-", "0", "0")
     for m in listing.models:
         table.add_row(Text(m.model), f"{m.context_length:,}" if m.context_length else "-",
                       "-" if m.input_usd_per_mtok is None else f"{m.input_usd_per_mtok:g}",
                       "-" if m.output_usd_per_mtok is None else f"{m.output_usd_per_mtok:g}")
-    console.print(table)
+    reached = [p for p in listing.providers if p.source != "none"]
+    if listing.providers and not reached:
+        names = ", ".join(p.provider for p in listing.providers)
+        shown = ("; showing the embedded models that run here" if len(local) > 1 else
+                 "; showing the embedded model that runs here" if local else "")
+        err.print(f"offline: no provider's model listing could be reached ({names}), and none is cached{shown}. "
+                  "Run it again once online (listings are cached for a day).",
+                  style="yellow", markup=False, highlight=False, soft_wrap=True)
+    if local or listing.models:
+        console.print(table)
     if listing.matched > len(listing.models):
         console.print(f"{listing.matched - len(listing.models)} more; narrow with --search or raise --limit",
                       style="dim", markup=False, highlight=False)

@@ -84,6 +84,18 @@ def _heading(console: Console, title: str) -> None:
 WIDE = 110  # below this, the drafts table keeps the columns a reader needs and wraps the rest
 
 
+def print_sources(console: Console, result: FusionResult) -> None:
+    """The web sources the answer's [n] point to, the tool calls made, and citations no draft read."""
+    calls = sum(d.tool_calls for d in result.drafts) + result.review.tool_calls
+    if calls:
+        console.print(f"web: {calls} tool call(s)", markup=False, highlight=False)
+    for s in result.sources:
+        title = f" {s.title}" if s.title else ""
+        console.print(f"[{s.n}]{title} <{s.url}> (drafts {', '.join(s.drafts)})", markup=False, highlight=False)
+    for flag in result.citation_flags:
+        console.print(f"unsupported citation: {flag}", style="yellow", markup=False, highlight=False)
+
+
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
     from ..fusion.claims import marked
 
@@ -122,6 +134,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
     console.print("total: " + totals_line(result.totals), markup=False, highlight=False)
     for reason in result.degraded_reasons:
         console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
+    print_sources(console, result)
     if result.guard is not None and result.guard.verdict == "overruled":
         console.print(f"guard: the panel was overruled: {result.guard.reason}", style="yellow", markup=False)
     if result.escalation is not None:

@@ -121,9 +121,9 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     from ..store.call_cache import SQLiteCallCache
 
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     if args.write:
-        target(args.write, force=args.force)
+        target(args.write, force=args.force, folder=args.settings.user_ensembles_dir)
     listed = await listed_candidates(args.candidates_from or [], args.max_listed, registry)
     choices = load_choices([*(args.candidates or []), *listed], args.reviewers, args.synthesizers, registry)
     roles = [c.role for c in choices.candidates] + [c.role for c in choices.reviewers + choices.synthesizers if c]
@@ -137,7 +137,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     settings = Settings(panel_size=args.panel_size, confirm=args.confirm, holdout=args.holdout, seed=args.seed,
                         objective=args.objective, tolerance=args.tolerance / 100, max_cost_usd=args.max_cost_usd,
                         deadline_s=args.deadline, concurrency=args.concurrency)
-    cache = None if args.no_cache else SQLiteCallCache(args.cache)
+    cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     try:
         tune = plan(dataset, choices, settings, cache)
         err.print(f"tune: {tune.estimate.text()}", markup=False, highlight=False)
@@ -155,7 +155,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
             if not err.is_terminal and (done % max(1, total // 10) == 0 or done == total):
                 err.print(f"tune: {state['phase']} {done}/{total}", markup=False, highlight=False)
 
-        async with FusionEngine(registry, cache=cache) as engine:
+        async with FusionEngine.from_settings(args.settings, registry=registry, cache=cache) as engine:
             with progress:
                 await run_tune(engine, choices, tune, on_phase=on_phase, on_record=on_record)
     finally:
@@ -173,13 +173,14 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
         data = (f"Data: {d.name} ({d.source}), {sample}: {len(tune.tune_items)} to choose on and "
                 f"{len(tune.held_items)} held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
         chosen, later = tune.recommended, tune.recommended.escalate_to
+        folder = args.settings.user_ensembles_dir
         escalation = f"{args.write}-escalation" if later is not None else None
         text = ensemble_toml(chosen, provenance(chosen, how, data, tune.reasons), args.deadline, escalation)
         if later is not None and escalation is not None:  # a cascade: its second panel in a file of its own
             why = [f"The ensemble {args.write} escalates to when its drafts disagree."]
             write_ensemble(escalation, ensemble_toml(later, provenance(later, how, data, why), args.deadline),
-                           force=args.force)
-        written = write_ensemble(args.write, text, force=args.force)
+                           force=args.force, folder=folder)
+        written = write_ensemble(args.write, text, force=args.force, folder=folder)
     paths = tune_report.write(out, tune, written)
     if args.json:
         sys.stdout.write(paths["tune.json"].read_text(encoding="utf-8"))

@@ -19,6 +19,7 @@ import httpx2 as httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from ..providers.spec import ProviderSpec
+from ..redaction import carries_secret
 
 MODELS_CACHE_ENV = "FUSION_MCP_MODELS_CACHE"
 MAX_AGE_S = 24 * 3600.0
@@ -59,10 +60,17 @@ def _cache_file(provider: str) -> Path:
     return cache_dir() / f"{provider}.json"
 
 
+def _shown(listing: ModelListing) -> ModelListing:
+    """The listing less any model whose id holds a secret (a server that serves a key as a model
+    id): such an id is shown nowhere, cached nowhere and never sent upstream as a model."""
+    kept = [m for m in listing.models if not carries_secret(m.id)]
+    return listing if len(kept) == len(listing.models) else listing.model_copy(update={"models": kept})
+
+
 @lru_cache(maxsize=32)
 def _read(path: Path, _mtime: float) -> ModelListing | None:
     try:
-        return ModelListing.model_validate_json(path.read_text(encoding="utf-8"))
+        return _shown(ModelListing.model_validate_json(path.read_text(encoding="utf-8")))
     except (OSError, ValidationError, ValueError):
         return None  # a broken cache file is as good as none
 
@@ -112,7 +120,7 @@ def parse_listing(provider: str, base_url: str, body: Any) -> ModelListing:
             input_usd_per_mtok=_per_mtok(pricing.get("prompt")),
             output_usd_per_mtok=_per_mtok(pricing.get("completion")),
         ))
-    return ModelListing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models)
+    return _shown(ModelListing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models))
 
 
 def listable(spec: ProviderSpec) -> bool:

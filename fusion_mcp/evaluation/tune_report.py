@@ -63,6 +63,35 @@ def _rich(cols: list[str], rows: list[list[str]], title: str) -> Table:
     return table
 
 
+def _fits(cols: list[str], rows: list[list[str]], width: int) -> bool:
+    """Whether the table fits `width` with every cell whole (rich pads each column by 1 on each side)."""
+    return sum(max(len(str(x)) for x in [c, *(r[i] for r in rows)]) + 2 for i, c in enumerate(cols)) <= width
+
+
+def _stacked(cols: list[str], rows: list[list[str]], title: str, width: int) -> list[Text]:
+    """A narrow terminal's table: each row's name whole on its own line, its figures under it as
+    `column value` pairs, wrapped; no name is cut, so no two rows look alike."""
+    import textwrap
+
+    out = [Text(title, style="bold")]
+    for r in rows:
+        mark = r[-1] if cols[-1] == "" else (cols[-1] if r[-1] else "")
+        name = r[0] + (f"  ({mark})" if mark else "")
+        out.append(Text("\n".join(textwrap.wrap(name, width, subsequent_indent="    ")),
+                        style="bold" if r[-1] == "recommended" else ""))
+        figures = " · ".join(f"{c} {v}" for c, v in zip(cols[1:-1], r[1:-1], strict=True) if v not in ("", "-"))
+        out.append(Text("\n".join(textwrap.wrap(figures, width, initial_indent="    ", subsequent_indent="    "))))
+    return out
+
+
+def _print_table(console: Console, cols: list[str], rows: list[list[str]], title: str) -> None:
+    if _fits(cols, rows, console.width):
+        console.print(_rich(cols, rows, title))
+        return
+    for line in _stacked(cols, rows, title, console.width):
+        console.print(line, markup=False, highlight=False)
+
+
 def _md(cols: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     return out + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
@@ -151,11 +180,15 @@ def write(out_dir: Path, t: Tune, written: Path | None) -> dict[str, Path]:
 
 def print_report(console: Console, t: Tune, paths: dict[str, Path], written: Path | None) -> None:
     console.print(headline(t), markup=False, highlight=False)
-    console.print(_rich(*option_table(t), title="Options"))
+    _print_table(console, *option_table(t), title="Options")
     title = f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"
-    console.print(_rich(*panel_table(t), title=title))
-    for line in recommendation_lines(t):
-        console.print(line, markup=False, highlight=False)
+    _print_table(console, *panel_table(t), title=title)
+    import textwrap
+
+    for line in recommendation_lines(t):  # a reason's continuation lines hang under its text
+        hang = " " * (len(line) - len(line.lstrip(" -")))
+        console.print("\n".join(textwrap.wrap(line, console.width, subsequent_indent=hang or "    ")),
+                      markup=False, highlight=False)
     console.print(run_line(t), markup=False, highlight=False)
     if t.stopped:
         console.print(f"stopped early: {t.stopped}", style="yellow", markup=False, highlight=False)

@@ -6,6 +6,7 @@ import random
 import string
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -18,6 +19,10 @@ from .events import Progress
 from .requests import draft_request
 from .result import Citation, Draft
 from .timing import TimePlan
+from .tool_loop import call_with_tools
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 def draft_labels(n: int, rng: random.Random) -> list[str]:
@@ -33,7 +38,8 @@ def _failed(label: str, role: ModelRole, status: str, error: str, latency_s: flo
 
 
 async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
-                    labels: list[str], plan: TimePlan, progress: Progress) -> list[Draft]:
+                    labels: list[str], plan: TimePlan, progress: Progress,
+                    tools: WebTools | None = None) -> list[Draft]:
     """One draft per drafter, in the ensemble's order; a drafter the plan cut off is a timeout."""
     drafters = ensemble.drafters
     drafts: list[Draft | None] = [None] * len(drafters)
@@ -47,13 +53,18 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
         t0 = time.perf_counter()
         began[i] = anyio.current_time()
         try:
-            c = await call(role, draft_request(role, question, context, ensemble.prompts), stage="draft",
-                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())), sample=i, sink=sinks[i])
+            max_calls = ensemble.web.max_tool_calls if ensemble.web else 0
+            request = draft_request(role, question, context, ensemble.prompts)
+            looped = await call_with_tools(call, role, request, tools, stage="draft",
+                                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())),
+                                           max_calls=max_calls, sample=i, sink=sinks[i])
+            c = looped.completion
             d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
                       input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
                       cached=c.cached, truncated=c.truncated,
-                      citations=[Citation(**x.model_dump()) for x in c.citations])
+                      citations=[Citation(**x.model_dump()) for x in looped.citations],
+                      tool_calls=looped.tool_calls, tool_log=looped.tool_log)
             if c.usage.output_tokens:
                 plan.draft_tokens.append(c.usage.output_tokens)
         except ProviderError as exc:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterable
 
 # A whole tag; its marker may already be gone (`<draft- label="A">`), since markers are removed too.
-_TAG = re.compile(r"</?(?:draft|analysis)-(?:[0-9a-f]{4,})?(?:[ \t][^>\n]{0,200})?>", re.IGNORECASE)
-_OPEN_TAG = re.compile(r"(?:draft|analysis)-[0-9a-f]*(?:[ \t][^>\n]*)?")
-_NAMES = ("draft-", "analysis-")
+_TAG = re.compile(r"</?(?:draft|analysis|source)-(?:[0-9a-f]{4,})?(?:[ \t][^>\n]{0,200})?>", re.IGNORECASE)
+_OPEN_TAG = re.compile(r"(?:draft|analysis|source)-[0-9a-f]*(?:[ \t][^>\n]*)?")
+_NAMES = ("draft-", "analysis-", "source-")
 _MIN_MARKER_PREFIX = 6  # a cut copy of a marker at the end: at least this many of its characters
 _HOLD = 240  # the longest tail held back in a stream (a tag with its attributes fits)
 

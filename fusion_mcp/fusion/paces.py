@@ -7,17 +7,14 @@ The time plan (timing.py) predicts a call's duration as `ttft + tokens / rate` f
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..providers import Completion
-from ..store.call_cache import default_cache_path
 from ..store.paces import FILE_NAME, FilePaces, Pace, PaceStore
 
 PRIORS_FILE = Path(__file__).resolve().parent.parent / "config" / "paces.toml"
-PACES_ENV = "FUSION_MCP_PACES"
 ALPHA = 0.3  # weight of a new observation in the moving averages
 
 __all__ = ["Pace", "PaceBook", "load_priors"]
@@ -46,13 +43,15 @@ class PaceBook:
     how many tokens it writes (moving average). What it measured lives in `store`."""
 
     def __init__(self, priors: dict[str, Pace] | None = None, store: PaceStore | None = None) -> None:
-        self.priors = priors if priors is not None else load_priors(os.environ.get(PACES_ENV))
+        """`priors` default to the shipped ones; `store` to memory (nothing read or written on disk)."""
+        self.priors = priors if priors is not None else load_priors()
         self.store: PaceStore = store if store is not None else FilePaces()
 
     @classmethod
-    def beside_cache(cls) -> PaceBook:
-        """The book kept next to the call cache ($FUSION_MCP_CACHE's folder)."""
-        return cls(store=FilePaces(default_cache_path().parent / FILE_NAME).load_now())
+    def beside_cache(cls, cache_path: Path, priors_file: Path | None = None) -> PaceBook:
+        """The book kept next to the call cache, with the shipped priors and the user's (FUSION_MCP_PACES)."""
+        return cls(priors=load_priors(str(priors_file) if priors_file else None),
+                   store=FilePaces(cache_path.parent / FILE_NAME).load_now())
 
     @property
     def measured(self) -> dict[str, Pace]:
@@ -63,6 +62,17 @@ class PaceBook:
 
     def output_tokens(self, ref: str, stage: str) -> float | None:
         return self.store.outputs.get(f"{ref}|{stage}")
+
+    def tool_seconds(self, ref: str, stage: str) -> float | None:
+        """How long this model's tool calls (and the turns around them) took in this stage, on average."""
+        return self.store.outputs.get(f"{ref}|{stage}|tools_s")
+
+    def observe_tools(self, ref: str, stage: str, seconds: float) -> None:
+        """Learn the time a tool loop added to a call: every turn but the last, and the tools run."""
+        key = f"{ref}|{stage}|tools_s"
+        old = self.store.outputs.get(key)
+        seconds = max(0.0, seconds)
+        self.store.set_output(key, seconds if old is None else (1 - ALPHA) * old + ALPHA * seconds)
 
     def predict(self, ref: str, output_tokens: float) -> float | None:
         """Seconds for a call of `ref` writing `output_tokens`; None when its pace is unknown."""

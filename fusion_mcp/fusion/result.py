@@ -29,10 +29,21 @@ class Scores(BaseModel):
 
 
 class Citation(BaseModel):
-    """A source the upstream's web search cited (OpenRouter's `url_citation` annotations)."""
+    """A source a draft searched or read: the web tools' results, or OpenRouter's `url_citation` annotations."""
 
     url: str
     title: str | None = None
+    snippet: str | None = None  # the part of the source the model was given
+
+
+class Source(BaseModel):
+    """One entry of the result's `sources`: what the synthesis's `[n]` markers point to."""
+
+    n: int
+    url: str
+    title: str | None = None
+    snippet: str | None = None
+    drafts: list[str] = Field(default_factory=list)  # labels of the drafts that searched or read it
 
 
 class Draft(BaseModel):
@@ -54,6 +65,8 @@ class Draft(BaseModel):
     cached: bool = False
     truncated: bool = Field(default=False, description="The draft was cut off by its token limit.")
     citations: list[Citation] = Field(default_factory=list, description="Web sources, for web-search drafters.")
+    tool_calls: int = Field(default=0, description="web_search / web_fetch calls the drafter made.")
+    tool_log: list[str] = Field(default_factory=list, description="Each tool call and what came of it.")
 
 
 class Stage(BaseModel):
@@ -70,6 +83,8 @@ class Stage(BaseModel):
     cost_usd: float | None = None
     cached: bool = False
     truncated: bool = Field(default=False, description="The reply was cut off by its token limit.")
+    tool_calls: int = 0
+    tool_log: list[str] = Field(default_factory=list, description="A reviewer's web_fetch calls and their outcome.")
 
     @property
     def answered(self) -> bool:
@@ -86,6 +101,8 @@ class Stance(BaseModel):
 class Contradiction(BaseModel):
     topic: str
     stances: list[Stance]
+    checked_source: str | None = None  # the source a reviewer with web_fetch checked ...
+    finding: str | None = None  # ... and what it says on the contradiction
 
 
 class Coverage(BaseModel):
@@ -227,6 +244,8 @@ class FusionResult(BaseModel):
     schedule: Schedule | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts read; [n] in the answer.")
+    citation_flags: list[str] = Field(default_factory=list, description="Citations in the answer no draft read.")
     guard: GuardCheck | None = Field(default=None, description="The synthesis checked against the drafts' answer.")
     escalation: Escalation | None = Field(default=None, description="A cascade's first panel, when it escalated.")
     claims: list[Claim] = Field(default_factory=list, description="The answer's claims and the drafts behind each.")

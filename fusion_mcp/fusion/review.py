@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
@@ -16,6 +19,10 @@ from .requests import review_request
 from .result import Analysis, Draft, Scores, Stage, StageStatus
 from .review_parser import ReviewParseError, read_review
 from .timing import TimePlan
+from .tool_loop import call_with_tools
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 @dataclass
@@ -48,7 +55,8 @@ def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
 
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True, criteria: str | None = None,
+                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True,
+                 tools: WebTools | None = None, max_tool_calls: int = 0, criteria: str | None = None,
                  prompts: Mapping[str, str] | None = None) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
@@ -62,12 +70,15 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     try:
         request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
                                  prompts=prompts)
-        c = await call(role, request, stage="review", timeout_s=plan.left(until))
+        looped = await call_with_tools(call, role, request, tools if analysis else None, stage="review",
+                                       timeout_s=plan.left(until), max_calls=max_tool_calls)
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
-    stage = answered_stage(role, c)
+    c = looped.completion
+    stage = answered_stage(role, c).model_copy(update={"tool_calls": looped.tool_calls, "tool_log": looped.tool_log})
     try:
-        reading = read_review(c.text, labels)
+        # Off the event loop: a parse never delays another client's request, whatever the reply.
+        reading = await anyio.to_thread.run_sync(read_review, c.text, labels)
     except ReviewParseError as exc:
         return ReviewOutcome(stage.model_copy(update={"status": "unparseable", "error": str(exc)}))
     missing = [label for label in labels if label not in reading.scores]

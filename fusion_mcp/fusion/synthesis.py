@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError, ProviderTimeoutError
@@ -15,10 +16,15 @@ from ..providers.base import TextSink
 from ..redaction import redact
 from .calls import ModelCaller
 from .markup import StreamScrubber, scrub
+from .reply_cap import reply_cap
 from .requests import synthesis_request
-from .result import Analysis, Draft, Stage
+from .result import Analysis, Draft, Source, Stage
 from .review import answered_stage, failed_stage
 from .timing import TimePlan
+from .tool_loop import call_with_tools
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 @dataclass
@@ -29,8 +35,9 @@ class SynthesisOutcome:
 
 async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                      ok: list[Draft], nonce: str, plan: TimePlan,
-                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None, *,
-                     markers: list[str] | None = None, criteria: str | None = None,
+                     on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None,
+                     sources: list[Source] | None = None, tools: WebTools | None = None,
+                     max_tool_calls: int = 0, *, markers: list[str] | None = None, criteria: str | None = None,
                      prompts: Mapping[str, str] | None = None, claims: bool = True) -> SynthesisOutcome:
     """The answer as written, without the run's markup (`markers`: every delimiter marker of the run;
     the stream `on_text` sees is scrubbed too, a tag split across pieces included)."""
@@ -44,10 +51,12 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
     scrubber = StreamScrubber(on_text, markers) if on_text is not None else None
     sink = TextSink(scrubber.write if scrubber is not None else None)
     t0 = time.perf_counter()
-    request = synthesis_request(role, question, context, ranked, nonce, analysis, criteria=criteria, prompts=prompts,
-                                claims=claims)
+    request = synthesis_request(role, question, context, ranked, nonce, analysis, sources, criteria=criteria,
+                                prompts=prompts, claims=claims)
     try:
-        c = await call(role, request, stage="synthesis", timeout_s=plan.left(until), sink=sink)
+        looped = await call_with_tools(call, role, request, tools, stage="synthesis", timeout_s=plan.left(until),
+                                       max_calls=max_tool_calls, sink=sink)
+        c = looped.completion
     except ProviderTimeoutError as exc:
         if not sink.text.strip():
             return SynthesisOutcome(failed_stage(role, exc, t0))
@@ -55,8 +64,9 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
             "status": "truncated",
             "error": f"cut at the deadline after {len(sink.text)} characters: the answer is what was written by then",
         })
-        # it left the provider without passing calls.py
-        return SynthesisOutcome(stage, scrub(redact(sink.text), markers))
+        # It left the provider without passing calls.py: redacted here, then cut to the reply cap.
+        kept = redact(sink.text)
+        return SynthesisOutcome(stage, scrub(kept[:reply_cap(role, request)], markers))
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
     finally:

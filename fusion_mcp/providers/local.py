@@ -61,7 +61,7 @@ REPETITION: dict[str, Any] = {
 
 def _body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "messages": [m.model_dump() for m in request.messages],
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -101,7 +101,7 @@ class LocalProvider:
         def on_delta(delta: str) -> bool:  # in the worker thread: hand the text to the event loop
             try:
                 anyio.from_thread.run_sync(sink.write, delta, token=token)
-                return True
+                return not sink.cut  # past the reply cap: the generation stops
             except Exception:  # the loop is gone
                 cancel.set()
                 return False

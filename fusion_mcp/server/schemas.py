@@ -95,6 +95,8 @@ class FusedAnswer(BaseModel):
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
+    sources: list[str] = Field(default_factory=list, description=(
+        "'[n] title <url>': what the answer's [n] cite; 'flagged: ...': a citation no draft read."))
     # The guard (why the answer is a draft, or why the synthesis overruled the drafts) and a cascade's
     # escalation (which ensemble answered, and why), in words.
     notes: list[str] = []  # (each claim's drafts and models: `claims` in run://<run_id>)
@@ -130,6 +132,8 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         usage=_usage(result),
         degraded=result.degraded,
         degraded_reasons=result.degraded_reasons,
+        sources=[f"[{s.n}] {s.title or ''} <{s.url}>".replace("  ", " ") for s in result.sources]
+        + [f"flagged: {flag}" for flag in result.citation_flags],
         notes=integrity_notes(result),
     )
 

@@ -9,7 +9,6 @@ event loop (and every draft).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -20,7 +19,7 @@ import anyio.to_thread
 
 from ..errors import ConfigError
 
-CACHE_ENV = "FUSION_MCP_CACHE"
+CACHE_ENV = "FUSION_MCP_CACHE"  # named in errors; read by config/settings.py
 FILE_NAME = "cache.sqlite3"
 
 _SCHEMA = """
@@ -48,20 +47,11 @@ class CallCache(Protocol):
     def unreadable(self) -> None: ...
 
 
-def default_cache_path() -> Path:
-    """FUSION_MCP_CACHE, else $XDG_DATA_HOME/fusion-mcp/cache.sqlite3, else ~/.local/share/fusion-mcp/."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "fusion-mcp" / FILE_NAME
-
-
 class SQLiteCallCache:
     """A `CallCache` in one SQLite file; safe across runs and processes."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path).expanduser() if path else default_cache_path()
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 MAX_CONNECTIONS = 64  # per replica; a command waits for a free one rather than failing
 WAIT_FOR_CONNECTION_S = 30
+# A command's answer waits at most this long: a paused or wedged Redis is then an error (the replica
+# serves from its own memory, store/outage.py), not a call that hangs. Pub/sub reads are not bound.
+COMMAND_TIMEOUT_S = 3.0
 
 
 def connect(url: str) -> Redis:
@@ -22,6 +25,7 @@ def connect(url: str) -> Redis:
                           "pip install -e '.[shared]'") from None
     pool = aioredis.BlockingConnectionPool.from_url(
         url, decode_responses=True, health_check_interval=30, socket_connect_timeout=5,
+        socket_timeout=COMMAND_TIMEOUT_S,
         max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION_S)
     return aioredis.Redis(connection_pool=pool)
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from .outage import StoreHealth, store_errors
 from .paces import Pace
 
 if TYPE_CHECKING:
@@ -23,8 +24,9 @@ log = logging.getLogger("fusion_mcp")
 class RedisPaces:
     """A `PaceStore` shared by every replica that uses the same store."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, health: StoreHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else StoreHealth(client)
         self.paces_key = f"{prefix}:paces"
         self.outputs_key = f"{prefix}:outputs"
         self.measured: dict[str, Pace] = {}
@@ -42,6 +44,8 @@ class RedisPaces:
 
     async def save(self) -> None:
         """Write what this replica measured, then take everyone's (a store error costs only learning)."""
+        if self.health.down:
+            return
         try:
             if self._changed:
                 await self.client.hset(self.paces_key, mapping={
@@ -52,8 +56,8 @@ class RedisPaces:
             self._changed.clear()
             self._changed_outputs.clear()
             await self.load()
-        except Exception as exc:
-            log.warning("cannot share model paces through the store: %s", exc)
+        except store_errors() as exc:
+            self.health.failed(exc, "sharing model paces")
 
     async def load(self) -> None:
         paces = await self.client.hgetall(self.paces_key)  # str: the client decodes responses

@@ -21,6 +21,7 @@ R = TypeVar("R", bound=BaseModel)
 RunStatus = Literal["running", "done", "failed"]
 DEFAULT_MAX_RUNS = 100
 SHUTDOWN_ERROR = "the server replica running it shut down before it finished; ask again"
+CANCELLED_ERROR = "the run was cancelled before it finished"
 
 
 class RunProgress(BaseModel):
@@ -52,10 +53,18 @@ class RunHandle(Generic[R]):
     error: str | None = None
     progress: RunProgress | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    owner: str | None = None  # the signed-in user who started it; None without sign-in
+    task_ttl_ms: int | None = None  # an MCP task stands for this run, kept this long (server/tasks.py)
+    started_wall: float = field(default_factory=time.time)  # epoch seconds, for task timestamps
+    updated_wall: float = field(default_factory=time.time)
 
     @property
     def finished(self) -> bool:
         return self.done.is_set()
+
+    def cancel(self) -> None:
+        """Stop the run (tasks/cancel): its work is cancelled and it ends as cancelled."""
+        self.scope.cancel()
 
     def elapsed_s(self) -> float:
         return round(anyio.current_time() - self.started, 1)
@@ -78,6 +87,8 @@ class RunRecord(BaseModel, Generic[R]):
     error: str | None = None
     result: R | None = None
     progress: RunProgress | None = None
+    owner: str | None = None
+    task_ttl_ms: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -101,7 +112,8 @@ class RunRecord(BaseModel, Generic[R]):
                    include_drafts=handle.include_drafts, deadline_s=handle.deadline_s,
                    started_at=time.time() - handle.elapsed_s(), status=status, replica=replica,
                    error=error or (SHUTDOWN_ERROR if status == "failed" else None),
-                   result=handle.result, progress=handle.progress)
+                   result=handle.result, progress=handle.progress, owner=handle.owner,
+                   task_ttl_ms=handle.task_ttl_ms)
 
 
 class RunStore(Protocol[R]):
@@ -112,6 +124,14 @@ class RunStore(Protocol[R]):
 
     def running(self) -> list[RunHandle[R]]: ...
 
+    def local(self, run_id: str) -> RunHandle[R] | None:
+        """The run, when it executes (or executed) in this process."""
+        ...
+
+    def kept(self) -> list[RunHandle[R]]:
+        """This process's runs, oldest first."""
+        ...
+
     async def started(self, handle: RunHandle[R]) -> None: ...
 
     async def finished(self, handle: RunHandle[R]) -> None: ...
@@ -119,6 +139,10 @@ class RunStore(Protocol[R]):
     async def find(self, run_id: str, wait_s: float = 0.0) -> RunHandle[R] | RunRecord[R]:
         """The run, from this process or the store; a remote one is waited for up to `wait_s`.
         Raises UnknownRunError (with a message that says what to do) when nobody has it."""
+        ...
+
+    def unknown(self, run_id: str) -> UnknownRunError:
+        """The error for a run id nobody has (also what a caller who may not see a run is told)."""
         ...
 
 
@@ -140,12 +164,16 @@ class EmbeddedRuns(Generic[R]):
     def local(self, run_id: str) -> RunHandle[R] | None:
         return self.handles.get(run_id)
 
+    def kept(self) -> list[RunHandle[R]]:
+        return list(self.handles.values())
+
     async def started(self, handle: RunHandle[R]) -> None:
         self.add(handle)
 
     async def finished(self, handle: RunHandle[R]) -> None:
         self.handles.move_to_end(handle.run_id)
-        finished = [rid for rid, h in self.handles.items() if h.finished]
+        # `handle` counts as finished: the store hears of a run's end before its waiters do.
+        finished = [rid for rid, h in self.handles.items() if h.finished or h is handle]
         for run_id in finished[: max(0, len(finished) - self.max_runs)]:
             del self.handles[run_id]
 
