@@ -246,8 +246,9 @@ def test_objectives_choose_from_the_same_measurements(lab, upstream, capsys, obj
 def test_cascades_are_scored_from_the_same_runs(lab, upstream, capsys):
     code, out, err = run_cli([*lab["args"], "--holdout", "0", "--json"], capsys)
     assert code == 0, err
-    options = {o["label"]: o for o in json.loads(out)["options"]}
+    options = {o["cascade"]: o for o in json.loads(out)["options"] if o["cascade"]}
     cascade = options[f"{PANEL} ⇒ on disagreement lab:beta"]
+    assert re.fullmatch(r"cascade \d\d", cascade["label"])
     assert cascade["escalate_to"] == "lab:beta" and cascade["members"] == ["lab:alpha", "lab:gamma"]
     # alpha and gamma agree (both right) where i % 5 is 2 or 3: the panel answers; elsewhere beta does,
     # right where i % 5 is 1 or 4: 80%, escalating 60% of the items.

@@ -33,8 +33,9 @@ def _escalated(drafts: Drafts, members: list[str], item: Item, later: Outcome) -
                    latency_s=None if later.latency_s is None else waited + later.latency_s)
 
 
-def cascade(cheap: Option, later: Option, drafts: Drafts, items: list[Item]) -> Option:
-    """`cheap` escalating to `later`, scored on `items` (both must have an outcome on each)."""
+def cascade(cheap: Option, later: Option, drafts: Drafts, items: list[Item], number: int = 1) -> Option:
+    """`cheap` escalating to `later`, scored on `items` (both must have an outcome on each). Its label is
+    short (`cascade 01`, so that a report's table stays readable); `Option.cascade` says what it is."""
     members = [c.label for c in cheap.members]
     outcomes: dict[str, Outcome] = {}
     escalated = 0
@@ -44,19 +45,19 @@ def cascade(cheap: Option, later: Option, drafts: Drafts, items: list[Item]) -> 
         else:
             escalated += 1
             outcomes[item.id] = _escalated(drafts, members, item, later.outcomes[item.id])
-    return Option(label=f"{cheap.label} ⇒ on disagreement {later.label}", members=cheap.members,
-                  reviewer=cheap.reviewer, synthesizer=cheap.synthesizer, outcomes=outcomes, escalate_to=later,
+    return Option(label=f"cascade {number:02d}", members=cheap.members, reviewer=cheap.reviewer,
+                  synthesizer=cheap.synthesizer, outcomes=outcomes, escalate_to=later, first=cheap,
                   escalated=escalated / len(items) if items else None)
 
 
 def cascades(confirmed: list[Option], others: list[Option], drafts: Drafts, items: list[Item]) -> list[Option]:
     """Every confirmed panel escalating to every other option that answered every item."""
     ids = [i.id for i in items]
-    out = []
+    out: list[Option] = []
     for cheap in confirmed:
         if len(cheap.members) < 2 or not all(i in cheap.outcomes for i in ids):
             continue
         for later in others:
             if later is not cheap and later.escalate_to is None and all(i in later.outcomes for i in ids):
-                out.append(cascade(cheap, later, drafts, items))
+                out.append(cascade(cheap, later, drafts, items, len(out) + 1))
     return out
