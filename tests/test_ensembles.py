@@ -65,6 +65,8 @@ def test_shipped_ensembles_load_and_use_openrouter_ids() -> None:
         "google/gemini-3-flash-preview", "moonshotai/kimi-k2.6", "deepseek/deepseek-v4-pro"
     }
     assert budget.missing_keys() == ["OPENROUTER_API_KEY"]
+    cascade = reg.get("budget-then-frontier")  # the shipped cascade: the budget panel, then the frontier
+    assert cascade.escalate_to == "frontier-trio" and [d.ref for d in cascade.drafters] == [d.ref for d in budget.drafters]
 
 
 def test_model_refs_split_at_the_first_colon() -> None:

@@ -109,6 +109,7 @@ def test_every_strategy_scores_its_known_accuracy(lab, upstream, capsys):
     accuracy = {label: r["accuracy"] for label, r in rows.items()}
     assert accuracy == {
         "trio · fuse": 0.8,
+        "trio · guard": 1.0,  # "I am not sure" is not the drafts' majority answer: the guard answers with it
         "trio · vote": 1.0,
         "trio · best-reviewed": 1.0,
         "trio · single:lab:alpha": 0.7,
@@ -202,11 +203,15 @@ def test_a_new_synthesizer_recalls_only_the_synthesis(lab, upstream, ensemble_di
     (ensemble_dir / "trio2.toml").write_text(
         lab_toml(upstream.url, ["alpha", "beta", "gamma"], synthesizer="fuser2"))
     before = len(upstream.calls())
-    assert run_cli([*args, "-e", "trio2", "--strategies", "fuse"], capsys)[0] == 0
+    assert run_cli([*args, "-e", "trio2", "--strategies", "fuse,guard"], capsys)[0] == 0
     # Same drafts, same review: all from the cache; only the new synthesizer is called.
     new = upstream.calls()[before:]
     assert [c.model for c in new] == ["fuser2"] * N
-    assert rows_by_label(lab["out"])["trio2 · fuse"]["accuracy"] == 0.0
+    rows = rows_by_label(lab["out"])
+    assert rows["trio2 · fuse"]["accuracy"] == 0.0
+    # The guard sees the synthesis leave the drafts' majority (right on every item) and answers with it.
+    assert rows["trio2 · guard"]["accuracy"] == 1.0
+    assert rows["trio2 · guard"]["cost_per_item_usd"] == rows["trio2 · fuse"]["cost_per_item_usd"]
 
 
 def test_budget_cap_stops_before_spending_more(upstream, ensemble_dir, tmp_path, capsys):

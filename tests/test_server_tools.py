@@ -70,7 +70,7 @@ async def test_tools_with_lean_schemas_and_honest_annotations(upstream, ensemble
     assert tools["list_ensembles"].annotations.read_only_hint is True
     assert set(tools["fused_answer"].input_schema["properties"]) == {
         "question", "ensemble", "context", "deadline_s", "include_drafts", "from_run", "drafters", "reviewer",
-        "synthesizer", "max_cost_usd"}
+        "synthesizer", "max_cost_usd", "criteria"}
     assert {"deadline_s", "drafters", "reviewer", "max_cost_usd"} <= set(tools["compare_drafts"].input_schema["properties"])
     props = tools["fused_answer"].input_schema["properties"]
     assert props["deadline_s"]["title"] == "Deadline (seconds)" and props["max_cost_usd"]["title"] == "Spending cap (USD)"
@@ -83,7 +83,8 @@ async def test_tools_with_lean_schemas_and_honest_annotations(upstream, ensemble
     assert '"title": "fused_answerArguments"' not in listed and "Deadline S" not in listed
     for t in tools.values():  # what a host model reads on every turn: descriptions and input schemas
         assert len(t.description or "") + len(json.dumps(t.input_schema)) < 3000, t.name
-    assert len(listed) < 16_000  # the whole tools/list, output schemas included
+    # the whole tools/list, output schemas included (issue 19 added criteria, notes, risks: ~16.1k)
+    assert len(listed) < 16_500
 
 
 async def test_fused_answer_with_provenance_and_progress(upstream, ensemble_dir, mode):

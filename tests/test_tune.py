@@ -243,6 +243,23 @@ def test_objectives_choose_from_the_same_measurements(lab, upstream, capsys, obj
                                    "items, at ") + r"\d+% of its cost", says)
 
 
+def test_cascades_are_scored_from_the_same_runs(lab, upstream, capsys):
+    code, out, err = run_cli([*lab["args"], "--holdout", "0", "--json"], capsys)
+    assert code == 0, err
+    options = {o["cascade"]: o for o in json.loads(out)["options"] if o["cascade"]}
+    cascade = options[f"{PANEL} ⇒ on disagreement lab:beta"]
+    assert re.fullmatch(r"cascade \d\d", cascade["label"])
+    assert cascade["escalate_to"] == "lab:beta" and cascade["members"] == ["lab:alpha", "lab:gamma"]
+    # alpha and gamma agree (both right) where i % 5 is 2 or 3: the panel answers; elsewhere beta does,
+    # right where i % 5 is 1 or 4: 80%, escalating 60% of the items.
+    assert cascade["escalated"] == pytest.approx(0.6)
+    assert cascade["tune"]["accuracy"] == pytest.approx(0.8)
+    # agreeing items: both drafts and the synthesis (no review); escalated ones: both drafts, then beta
+    per_item = (16 * (0.002 + 0.001 + 0.0005) + 24 * (0.002 + 0.001 + 0.003)) / N
+    assert cascade["tune"]["cost_per_item_usd"] == pytest.approx(per_item)
+    assert len(upstream.calls("fuser")) == 2 * N  # no call of its own: only the two confirmed panels synthesized
+
+
 def test_write_goes_to_the_first_ensembles_folder_and_never_overwrites_silently(lab, upstream, capsys, monkeypatch,
                                                                                 tmp_path):
     mine, other = tmp_path / "mine", tmp_path / "other"

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
 EXAMPLES = """\
 examples:
   fusion-mcp ask "How much does the ball cost?" --ensemble local
-  fusion-mcp ask "Explain RAID 5" --show-drafts        drafts and the reviewer's reasons too
+  fusion-mcp ask "Explain RAID 5" --show-drafts        drafts, reviewer's reasons, drafts behind each claim
+  fusion-mcp ask "Is this safe?" --criteria safety     judge by a preset (code, safety, research) or your words
   fusion-mcp ask "Summarize this" --context "$(cat notes.txt)"
   fusion-mcp ask "2+2?" --json | jq .answer           the whole result, draft texts included
 
@@ -42,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask.add_argument("--synthesizer", metavar="MODEL", help="the synthesizer for this call, provider:model-id")
     ask.add_argument("--max-cost", type=positive_usd, metavar="USD",
                      help="refuse the run if its estimated cost could pass this; no call starts past it")
+    ask.add_argument("--criteria", metavar="TEXT",
+                     help="what the reviewer and synthesizer weigh: code, safety, research, or your own words")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON (draft texts included)")
     ask.add_argument("--no-draft-text", action="store_true", help="with --json: leave the draft texts out")
     ask.add_argument("--show-drafts", action="store_true", help="print each draft and the reviewer's reasons too")
@@ -86,10 +89,10 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
             with progress.live:
                 result = await engine.fuse(args.question, ensemble=ensemble, context=args.context,
                                            deadline_s=args.deadline, on_event=progress, on_text=progress.text,
-                                           max_cost_usd=args.max_cost)
+                                           max_cost_usd=args.max_cost, criteria=args.criteria)
         else:
             result = await engine.fuse(args.question, ensemble=ensemble, context=args.context, deadline_s=args.deadline,
-                                       max_cost_usd=args.max_cost)
+                                       max_cost_usd=args.max_cost, criteria=args.criteria)
     if args.json:
         payload = result.model_dump(mode="json")
         if args.no_draft_text:

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="also run a model alone as a reference, e.g. openrouter:openai/gpt-5.5 (repeatable)")
     parser.add_argument("--strategies", metavar="LIST",
                         help=f"comma-separated subset of {STRATEGY_KINDS} "
-                             "(default: all; without fuse no synthesis is run)")
+                             "(default: all; without fuse or guard no synthesis is run)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate a seeded random sample of N items")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     parser.add_argument("--out", default="eval-out", metavar="DIR",

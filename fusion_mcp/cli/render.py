@@ -97,7 +97,11 @@ def print_sources(console: Console, result: FusionResult) -> None:
 
 
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
-    console.print(result.answer or "", markup=False, highlight=False)
+    from ..fusion.claims import marked
+
+    # --show-drafts shows which drafts back each claim, as the synthesizer marked them: [A, C]
+    answer = marked(result.answer, result.claims) if show_drafts and result.answer else result.answer
+    console.print(answer or "", markup=False, highlight=False)
     console.print()
     flag = " [bold yellow](degraded)[/]" if result.degraded else ""
     _heading(console, f"run {result.run_id} · ensemble {result.ensemble} · answer from {result.answer_source}{flag}")
@@ -131,6 +135,21 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
     for reason in result.degraded_reasons:
         console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
     print_sources(console, result)
+    if result.guard is not None and result.guard.verdict == "overruled":
+        console.print(f"guard: the panel was overruled: {result.guard.reason}", style="yellow", markup=False)
+    if result.escalation is not None:
+        e = result.escalation
+        console.print(f"escalated from {e.from_ensemble} to {e.to_ensemble}: {e.reason}", style="yellow", markup=False)
+    if show_drafts and result.claims:
+        _heading(console, "claims · the drafts behind each")
+        for c in result.claims:
+            who = f"{', '.join(c.labels)} ({', '.join(c.models)})"
+            console.print(f"- {c.text}  ← {who}", markup=False, highlight=False)
+    if show_drafts and result.escalation is not None:
+        for d in result.escalation.drafts:
+            if d.text:
+                _heading(console, f"first panel ({result.escalation.from_ensemble}) draft {d.label} · {d.model}")
+                console.print(d.text, markup=False, highlight=False)
     if show_drafts:
         for d in result.drafts:
             if not d.text:

@@ -172,8 +172,15 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
             else f"its {d.total} items"
         data = (f"Data: {d.name} ({d.source}), {sample}: {len(tune.tune_items)} to choose on and "
                 f"{len(tune.held_items)} held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
-        text = ensemble_toml(tune.recommended, provenance(tune.recommended, how, data, tune.reasons), args.deadline)
-        written = write_ensemble(args.write, text, force=args.force, folder=args.settings.user_ensembles_dir)
+        chosen, later = tune.recommended, tune.recommended.escalate_to
+        folder = args.settings.user_ensembles_dir
+        escalation = f"{args.write}-escalation" if later is not None else None
+        text = ensemble_toml(chosen, provenance(chosen, how, data, tune.reasons), args.deadline, escalation)
+        if later is not None and escalation is not None:  # a cascade: its second panel in a file of its own
+            why = [f"The ensemble {args.write} escalates to when its drafts disagree."]
+            write_ensemble(escalation, ensemble_toml(later, provenance(later, how, data, why), args.deadline),
+                           force=args.force, folder=folder)
+        written = write_ensemble(args.write, text, force=args.force, folder=folder)
     paths = tune_report.write(out, tune, written)
     if args.json:
         sys.stdout.write(paths["tune.json"].read_text(encoding="utf-8"))

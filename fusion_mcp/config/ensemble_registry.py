@@ -73,7 +73,35 @@ class EnsembleRegistry:
                 raise ConfigError(f"ensemble folder does not exist (given in {source})", file=str(folder))
             for path in sorted(folder.glob("*.toml")):
                 registry.add_file(path)
+        registry.check_cascades()
         return registry
+
+    def check_cascades(self) -> None:
+        """Every `escalate_to` names a loaded ensemble and no chain comes back to where it started; an
+        ensemble that fails is moved to `errors` (with the file and the key), the others still load."""
+        bad: dict[str, ConfigError] = {}
+        for name, ens in self.ensembles.items():
+            where = str(ens.path) if ens.path else name
+            chain = [name]
+            current = ens
+            while current.escalate_to is not None:
+                nxt = current.escalate_to
+                if nxt in chain:
+                    loop = " → ".join(chain + [nxt])
+                    bad[name] = ConfigError(f"escalation goes round in a cycle ({loop})", file=where, key="escalate_to")
+                    break
+                if nxt not in self.ensembles:
+                    why = f"; it failed to load: {self.errors[nxt]}" if nxt in self.errors else \
+                        f"; the ensembles are {', '.join(self.names())}"
+                    culprit = "" if current is ens else f" (through {current.name})"
+                    bad[name] = ConfigError(f"escalate_to names an unknown ensemble {nxt!r}{culprit}{why}",
+                                            file=where, key="escalate_to")
+                    break
+                chain.append(nxt)
+                current = self.ensembles[nxt]
+        for name, exc in bad.items():
+            self.errors[name] = exc
+            self.ensembles.pop(name, None)
 
     def add_file(self, path: Path) -> None:
         try:

@@ -49,6 +49,12 @@ class DrafterTable(RoleTable):
     web: bool = False
 
 
+class PromptFile(_Strict):
+    """`name = { file = "path" }` in `[prompts]`: the prompt's text from a file beside the ensemble."""
+
+    file: str = Field(min_length=1)
+
+
 class EnsembleFile(_Strict):
     description: str = ""
     deadline_s: float = Field(default=DEFAULT_DEADLINE_S, gt=0, le=3600)
@@ -60,6 +66,11 @@ class EnsembleFile(_Strict):
     reviewer: RoleTable | None = None
     synthesizer: RoleTable | None = None
     web: WebConfig | None = None
+    escalate_to: str | None = Field(default=None, min_length=1)
+    criteria: str | None = None
+    guard: bool = True
+    claims: bool = True
+    prompts: dict[str, str | PromptFile] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,16 @@ class Ensemble:
     review_analysis: bool = True
     skip_review_when_unanimous: bool = True
     web: WebConfig | None = None  # the [web] table; set whenever a role has tools
+    # A cascade: when this panel's drafts disagree, the run goes on with this ensemble (by name).
+    escalate_to: str | None = None
+    # What the reviewer and synthesizer weigh: a preset (code, safety, research) or free text.
+    criteria: str | None = None
+    # The synthesis is checked against the drafts' agreed final answer (fusion/guard.py).
+    guard: bool = True
+    # The synthesizer marks the drafts behind each claim (fusion/claims.py).
+    claims: bool = True
+    # Prompt texts that replace the shipped ones, by prompt name (`[prompts]`).
+    prompts: dict[str, str] = field(default_factory=dict)
 
     @property
     def roles(self) -> list[tuple[RoleName, ModelRole]]:
@@ -146,6 +167,56 @@ class Ensemble:
 
 def _known_keys() -> set[str]:
     return {k for table in (EnsembleFile, ProviderTable, DrafterTable, WebConfig) for k in table.model_fields}
+
+
+# Placeholders a prompt override must keep: without them the model never sees the question or drafts.
+_REQUIRED_PLACEHOLDERS = {"question", "drafts"}
+
+
+def _load_prompts(tables: dict[str, Any], path: Path | None, where: str) -> dict[str, str]:
+    """The `[prompts]` overrides, read and checked: a known prompt name, a readable file, and only the
+    placeholders the shipped prompt fills in (keeping `$question` and `$drafts` where it has them)."""
+    from string import Template
+
+    from ..prompts import names, placeholders
+
+    known = names()
+    out: dict[str, str] = {}
+    for name, value in tables.items():
+        key = f"prompts.{name}"
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; the prompts are {', '.join(known)}"
+            raise ConfigError(f"unknown prompt {name!r}{hint}", file=where, key=key)
+        if isinstance(value, PromptFile):
+            file = Path(value.file).expanduser()
+            if not file.is_absolute() and path is not None:
+                file = path.parent / file
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read prompt file {str(file)!r}: {exc}", file=where,
+                                  key=f"{key}.file") from None
+        else:
+            text = value
+        try:
+            used = placeholders(Template(text))
+            Template(text).substitute({n: "" for n in used})
+        except ValueError as exc:
+            raise ConfigError(f"not a valid template ({exc}); write $$ for a literal dollar sign",
+                              file=where, key=key) from None
+        shipped = placeholders(name)
+        extra = used - shipped
+        if extra:
+            allowed = ", ".join(f"${p}" for p in sorted(shipped)) or "none"
+            raise ConfigError(f"unknown placeholder(s) {', '.join(f'${p}' for p in sorted(extra))}; this prompt "
+                              f"fills in {allowed}", file=where, key=key)
+        dropped = (shipped & _REQUIRED_PLACEHOLDERS) - used
+        if dropped:
+            raise ConfigError(f"the override leaves out {', '.join(f'${p}' for p in sorted(dropped))}: the model "
+                              "would never see it", file=where, key=key)
+        out[name] = text
+    return out
 
 
 def _suggest(key: str) -> str:
@@ -227,6 +298,14 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         )
 
     drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
+    if parsed.criteria is not None:
+        from .criteria import check_criteria
+
+        unusable = check_criteria(parsed.criteria)
+        if unusable:
+            raise ConfigError(unusable, file=where, key="criteria")
+    if parsed.escalate_to is not None and parsed.escalate_to == name:
+        raise ConfigError(f"an ensemble cannot escalate to itself ({name!r})", file=where, key="escalate_to")
     web_config = parsed.web
     if web_config is not None and web_config.key_env:
         register_secret_env(web_config.key_env)
@@ -249,6 +328,11 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         skip_review_when_unanimous=parsed.skip_review_when_unanimous,
         web=web_config if web_config is not None else (WebConfig() if any(
             d.tools for d in parsed.drafters + [r for r in (parsed.reviewer, parsed.synthesizer) if r]) else None),
+        escalate_to=parsed.escalate_to,
+        criteria=parsed.criteria.strip() if parsed.criteria else None,
+        guard=parsed.guard,
+        claims=parsed.claims,
+        prompts=_load_prompts(parsed.prompts, path, where),
     )
 
 

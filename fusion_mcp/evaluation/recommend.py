@@ -36,6 +36,16 @@ class Option:
     versus_best: Paired | None = None  # held-out, against the best single model
     cost_front: bool = False
     latency_front: bool = False
+    escalate_to: Option | None = None  # a cascade: the option that answers when this panel's drafts disagree
+    escalated: float | None = None  # a cascade: the share of items it escalated
+    first: Option | None = None  # a cascade: the confirmed panel that answers when its drafts agree
+
+    @property
+    def cascade(self) -> str | None:
+        """A cascade in words: its panel, and the option it escalates to."""
+        if self.first is None or self.escalate_to is None:
+            return None
+        return f"{self.first.label} ⇒ on disagreement {self.escalate_to.label}"
 
     @property
     def single(self) -> bool:
@@ -137,6 +147,16 @@ def reasons(chosen: Option, best_single: Option, options: list[Option], objectiv
                      + ("" if chosen is best_single else f" ({_times(_cost(chosen), _cost(best_single))} that of the "
                         f"best single model, {best_single.label})")
                      + f", p50 latency {fmt_s(chosen.tune.latency_p50_s)}.")
+    if chosen.escalate_to is not None and chosen.escalated is not None:
+        lines.append(f"It is a cascade: {chosen.cascade}; the panel answers when its drafts agree, the other "
+                     f"option the rest ({chosen.escalated:.0%} of the items were escalated).")
+    else:
+        front = [o for o in options if o.escalate_to is not None and o.cost_front]
+        if front:
+            best = by_accuracy(front)[0]
+            lines.append(f"A cascade is on the cost–accuracy front: {best.label} ({best.cascade}), {_acc(best):.1%} at "
+                         f"{format_cost(best.tune.cost_per_item_usd if best.tune else None)} per item, escalating "
+                         f"{(best.escalated or 0):.0%} of the items (--objective pareto or cost may pick it).")
     close = [o for o in options if o is not chosen and chosen.tune is not None and _acc(o) >= chosen.tune.ci_low]
     if close and chosen.tune is not None:
         lines.append(f"The tune items cannot separate it from {len(close)} other option(s): their accuracy lies inside "

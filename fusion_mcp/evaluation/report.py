@@ -159,7 +159,7 @@ def markdown(rows: list[Row], dataset: Dataset, run: EvalRun) -> str:
     lines += [
         "",
         "Accuracy counts unparseable and failed answers as wrong. Cost per strategy is that of the calls it "
-        "needs (vote, oracle and single: the drafts; best-reviewed: drafts + review; fuse: all), as charged "
+        "needs (vote, oracle and single: the drafts; best-reviewed: drafts + review; fuse and guard: all), as charged "
         "when first made; latency is the strategy's critical path (p50/p95 over items). Oracle is a ceiling: "
         "right when any draft is right.",
     ]

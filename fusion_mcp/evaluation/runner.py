@@ -131,7 +131,7 @@ def _spend(result: FusionResult) -> tuple[float, int, int, int]:
 
 
 async def run_job(engine: FusionEngine, target: Target, item: Item, deadline_s: float | None) -> ItemRecord:
-    synthesize = strategies.FUSE in target.strategies or target.baseline
+    synthesize = any(s in target.strategies for s in strategies.SYNTHESIZING) or target.baseline
     try:
         result = await engine.fuse(item.prompt(), ensemble=target.ensemble, deadline_s=deadline_s,
                                    synthesize=synthesize, run_id=_run_id(item))

@@ -16,15 +16,18 @@ if TYPE_CHECKING:  # types only: `fusion-mcp --help` reads this module's names w
     from ..config.ensembles import Ensemble
     from ..fusion.result import Draft, FusionResult, Stage
 from .datasets import Item
-from .names import BASELINE, BEST, ENSEMBLE_STRATEGIES, FUSE, ORACLE, SINGLE, VOTE
+from .names import BASELINE, BEST, ENSEMBLE_STRATEGIES, FUSE, GUARD, ORACLE, SINGLE, VOTE
 from .scoring import extract, gold, is_correct
 
-__all__ = ["BASELINE", "BEST", "ENSEMBLE_STRATEGIES", "FUSE", "ORACLE", "SINGLE", "VOTE"]
+SYNTHESIZING = (FUSE, GUARD)  # the strategies that need the run's synthesis
+__all__ = ["BASELINE", "BEST", "ENSEMBLE_STRATEGIES", "FUSE", "GUARD", "ORACLE", "SINGLE", "SYNTHESIZING", "VOTE"]
 NOTES = {
     ORACLE: "ceiling: right if any draft is right; not a real strategy",
     VOTE: "majority of the drafts' answers; a tie goes to the earliest drafter in the file",
     BEST: "the draft with the highest review weight",
-    FUSE: "review + synthesis: the product",
+    FUSE: "review + synthesis, as the synthesizer wrote it",
+    GUARD: "fuse, checked by the guard: the majority's draft when the synthesis leaves the drafts' answer "
+           "(the product's default)",
 }
 
 
@@ -57,6 +60,8 @@ def strategy_names(ensemble: Ensemble, wanted: list[str] | None = None) -> list[
             continue  # without a reviewer every weight is the configured one: nothing to select by
         elif kind == VOTE and len(ensemble.drafters) < 2:
             continue
+        elif kind == GUARD and (len(ensemble.drafters) < 2 or ensemble.synthesizer is None):
+            continue  # nothing to guard: no majority, or no synthesis
         else:
             names.append(kind)
     if wanted:
@@ -108,9 +113,11 @@ def apply(result: FusionResult, item: Item, ensemble: Ensemble, names: list[str]
     out: dict[str, Outcome] = {}
     singles = dict(zip(single_names(ensemble), range(len(drafts)), strict=False))
     for name in names:
-        if name == FUSE:
+        if name in SYNTHESIZING:
             calls = _draft_calls(drafts) + [(s.cost_usd,) for s in (result.review, result.synthesis) if _stage_ran(s)]
-            out[name] = _from_text(result.answer, item, _costs(calls), result.totals.critical_path_s)
+            written = synthesis_text(result)
+            text = result.answer if written is None else (written if name == FUSE else guarded(result, written))
+            out[name] = _from_text(text, item, _costs(calls), result.totals.critical_path_s)
         elif name == VOTE:
             answers = [a for a, d in zip(extracted, drafts, strict=False) if d.status == "ok"]
             prediction = vote(answers)
@@ -136,6 +143,24 @@ def apply(result: FusionResult, item: Item, ensemble: Ensemble, names: list[str]
             else:
                 out[name] = _from_text(d.text, item, _costs([(d.cost_usd,)]), d.latency_s)
     return out
+
+
+def synthesis_text(result: FusionResult) -> str | None:
+    """The synthesis as written (the guard may have set it aside), None when there was none."""
+    if result.guard is not None and result.guard.synthesis_text is not None:
+        return result.guard.synthesis_text
+    return result.answer if result.answer_source == "synthesis" else None
+
+
+def guarded(result: FusionResult, synthesis: str) -> str:
+    """What the guard answers with for this synthesis, whatever the ensemble's own `guard` setting."""
+    from ..fusion.guard import check  # the engine only when a run is read, not at `--help`
+
+    ok = result.ok_drafts()
+    verdict = check(ok, synthesis)
+    if verdict.verdict == "replaced":
+        return next(d.text or "" for d in ok if d.label == verdict.answer_label)
+    return synthesis
 
 
 def baseline(result: FusionResult, item: Item) -> Outcome:

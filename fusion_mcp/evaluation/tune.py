@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..fusion.engine import FusionEngine
 from ..store.call_cache import SQLiteCallCache
 from .candidates import Candidate, Choices
+from .cascades import cascades
 from .datasets import Dataset, Item
 from .panels import Drafts, PanelScore, count_panels, score_panels, shortlist
 from .recommend import Option, by_accuracy, choose, mark_fronts, reasons
@@ -27,7 +28,7 @@ from .replay import DraftReplay
 from .report import summarize
 from .runner import EvalRun, ItemRecord, Target, role_target, run_eval
 from .stats import paired
-from .strategies import BASELINE, FUSE
+from .strategies import BASELINE, GUARD
 from .tune_cost import Estimate, dearest, estimate
 
 Phase = Callable[[str, int], None]  # (phase name, jobs in it): a phase starts
@@ -62,6 +63,7 @@ class Tune:
     panels: list[PanelScore] = field(default_factory=list)
     shortlisted: list[PanelScore] = field(default_factory=list)
     confirmed: list[Option] = field(default_factory=list)
+    cascades: list[Option] = field(default_factory=list)  # confirmed panels escalating on disagreement
     best_single: Option | None = None
     recommended: Option | None = None
     reasons: list[str] = field(default_factory=list)
@@ -71,7 +73,7 @@ class Tune:
 
     @property
     def options(self) -> list[Option]:
-        return self.singles + self.confirmed
+        return self.singles + self.confirmed + self.cascades
 
     @property
     def report_items(self) -> list[Item]:
@@ -140,7 +142,7 @@ def _panel_target(panel: PanelScore, members: dict[str, Candidate], reviewer: Ca
                         synthesizer=synthesizer.role if synthesizer else None)
     option = Option(label=label, members=tuple(members[m] for m in panel.members), reviewer=reviewer,
                     synthesizer=synthesizer, outcomes={})
-    return Target(name=label, ensemble=ensemble, strategies=[FUSE]), option
+    return Target(name=label, ensemble=ensemble, strategies=[GUARD]), option  # the product: the guarded synthesis
 
 
 def _complete(items: list[Item], run: EvalRun) -> list[Item]:
@@ -197,9 +199,11 @@ async def run_tune(engine: FusionEngine, choices: Choices, tune: Tune, *, on_pha
         tune.runs.append(confirm)
         options = {o.label: o for _, o in pairs}
         for rec in confirm.records:
-            options[rec.target].outcomes[rec.item.id] = rec.outcomes[FUSE]
+            options[rec.target].outcomes[rec.item.id] = rec.outcomes[GUARD]
         _restrict(tune, _complete(tune.tune_items + tune.held_items, confirm), confirm.stopped)
         tune.confirmed = [o for _, o in pairs]
+        tune.cascades = cascades(tune.confirmed, tune.singles + tune.confirmed, drafts,
+                                 tune.tune_items + tune.held_items)
     _choose(tune)
     tune.wall_s = round(time.perf_counter() - started, 3)
     return tune

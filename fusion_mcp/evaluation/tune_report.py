@@ -111,6 +111,14 @@ def run_line(t: Tune) -> str:
             f"the call cache or reused from the drafts; spent ${t.spent_usd:.4f} ({t.estimate.text()}).")
 
 
+def cascade_lines(t: Tune) -> list[str]:
+    """What each `cascade NN` of the options is (after the table: a row's name stays short)."""
+    if not t.cascades:
+        return []
+    return ["Cascades (a confirmed panel that hands an item on when its drafts disagree):"] + [
+        f"  {c.label}: {c.cascade} (escalated {c.escalated or 0:.0%})" for c in t.cascades]
+
+
 def recommendation_lines(t: Tune) -> list[str]:
     assert t.recommended is not None
     return [f"Recommended ({t.settings.objective}): {t.recommended.label}"] + [f"  - {r}" for r in t.reasons]
@@ -119,6 +127,7 @@ def recommendation_lines(t: Tune) -> list[str]:
 def markdown(t: Tune) -> str:
     lines = [headline(t) + ".", "", "Options (single models and confirmed panels):", ""]
     lines += _md(*option_table(t))
+    lines += ["", *cascade_lines(t)] if t.cascades else []
     lines += ["", f"Panel search on the tune items (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)}):", ""]
     lines += _md(*panel_table(t))
     lines += ["", *recommendation_lines(t), "", run_line(t)]
@@ -140,7 +149,9 @@ def _option_json(o: Option) -> dict[str, Any]:
             "synthesizer": o.synthesizer.label if o.synthesizer else None,
             "tune": asdict(o.tune) if o.tune else None, "report": asdict(o.report) if o.report else None,
             "versus_best_single": asdict(o.versus_best) if o.versus_best else None,
-            "cost_front": o.cost_front, "latency_front": o.latency_front}
+            "cost_front": o.cost_front, "latency_front": o.latency_front,
+            "cascade": o.cascade, "escalate_to": o.escalate_to.label if o.escalate_to else None,
+            "escalated": o.escalated}
 
 
 def _panel_json(p: PanelScore) -> dict[str, Any]:
@@ -180,9 +191,13 @@ def write(out_dir: Path, t: Tune, written: Path | None) -> dict[str, Path]:
 def print_report(console: Console, t: Tune, paths: dict[str, Path], written: Path | None) -> None:
     console.print(headline(t), markup=False, highlight=False)
     _print_table(console, *option_table(t), title="Options")
+    import textwrap
+
+    for line in cascade_lines(t):
+        console.print("\n".join(textwrap.wrap(line, console.width, subsequent_indent="      ")),
+                      markup=False, highlight=False)
     title = f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"
     _print_table(console, *panel_table(t), title=title)
-    import textwrap
 
     for line in recommendation_lines(t):  # a reason's continuation lines hang under its text
         hang = " " * (len(line) - len(line.lstrip(" -")))

@@ -33,13 +33,17 @@ def _role_lines(role: ModelRole, weight: bool = False) -> list[str]:
     return lines
 
 
-def ensemble_toml(option: Option, provenance: list[str], deadline_s: float | None) -> str:
-    """The file's text: the provenance as comments, then a valid ensemble."""
+def ensemble_toml(option: Option, provenance: list[str], deadline_s: float | None,
+                  escalate_to: str | None = None) -> str:
+    """The file's text: the provenance as comments, then a valid ensemble (a cascade's first panel
+    names the file of the option it escalates to in `escalate_to`)."""
     roles = [c.role for c in option.members]
     roles += [c.role for c in (option.reviewer, option.synthesizer) if c is not None]
     lines = [f"# {line}" if line else "#" for line in provenance]
     lines += ["", f"description = {_value('Chosen by fusion-mcp tune: ' + option.label)}",
               f"deadline_s = {_value(deadline_s or DEFAULT_DEADLINE_S)}"]
+    if escalate_to:
+        lines.append(f"escalate_to = {_value(escalate_to)}")
     declared: dict[str, object] = {}
     for role in roles:
         spec = role.provider

@@ -20,6 +20,7 @@ _KEYS = {
     "partial_coverage": ("partial_coverage", "partial coverage", "partial", "coverage"),
     "unique_insights": ("unique_insights", "unique insights", "insights", "unique"),
     "blind_spots": ("blind_spots", "blind spots", "gaps", "omissions"),
+    "risks": ("risks", "risk", "hazards"),
 }
 
 
@@ -139,4 +140,5 @@ def parse_analysis(value: Any, labels: list[str]) -> Analysis | None:
         partial_coverage=_coverage(found["partial_coverage"], wanted),
         unique_insights=_insights(found["unique_insights"], wanted),
         blind_spots=_texts(found["blind_spots"]),
+        risks=_texts(found["risks"]),
     )

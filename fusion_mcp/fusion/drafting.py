@@ -54,7 +54,8 @@ async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, contex
         began[i] = anyio.current_time()
         try:
             max_calls = ensemble.web.max_tool_calls if ensemble.web else 0
-            looped = await call_with_tools(call, role, draft_request(role, question, context), tools, stage="draft",
+            request = draft_request(role, question, context, ensemble.prompts)
+            looped = await call_with_tools(call, role, request, tools, stage="draft",
                                            timeout_s=max(0.01, plan.left(plan.quorum_wait_until())),
                                            max_calls=max_calls, sample=i, sink=sinks[i])
             c = looped.completion

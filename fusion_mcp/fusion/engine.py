@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
+from ..config.criteria import check_call_criteria
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
 from ..config.pricing import check_price_table
@@ -98,6 +99,16 @@ class FusionEngine:
             self.providers.get(role.provider)
         return ens
 
+    def _cascade(self, ens: Ensemble) -> list[Ensemble]:
+        """Every ensemble a cascade may escalate to, in order, with its providers built now (the registry
+        checked the names and cycles at load; `seen` stops a hand-built Ensemble that loops)."""
+        seen, chain = {ens.name}, []
+        while ens.escalate_to is not None and ens.escalate_to not in seen:
+            seen.add(ens.escalate_to)
+            ens = self._ensemble(ens.escalate_to)
+            chain.append(ens)
+        return chain
+
     async def fuse(
         self,
         question: str,
@@ -110,21 +121,27 @@ class FusionEngine:
         run_id: str | None = None,
         on_text: Callable[[str], None] | None = None,
         max_cost_usd: float | None = None,
+        criteria: str | None = None,
     ) -> FusionResult:
         """Draft, review and (unless `synthesize` is False) synthesize one answer. `on_text` sees the
         synthesis as it is written. With `max_cost_usd`, a run whose estimate is over it is refused
-        (OverBudgetError) before any call."""
+        (OverBudgetError) before any call. `criteria` (a preset or free text) replaces the ensemble's."""
         check_input(question, context, deadline_s)
+        check_call_criteria(criteria)
         ens = self._ensemble(ensemble)
-        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd)
+        self._cascade(ens)
+        spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd,
+                        criteria=criteria)
         if max_cost_usd is not None:
             estimate = estimate_run(ens, question, context, synthesize=synthesize)
+            for later in self._cascade(ens) if synthesize else []:  # the worst case: every panel runs
+                estimate.calls += estimate_run(later, question, context, synthesize=True).calls
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event, on_text).fuse(synthesize_answer=synthesize)
+            return await Run(self.call, spec, on_event, on_text, self._ensemble).fuse(synthesize_answer=synthesize)
         finally:
             await self.paces.save()
 
@@ -137,12 +154,14 @@ class FusionEngine:
         on_event: ProgressCallback | None = None,
         run_id: str | None = None,
         max_cost_usd: float | None = None,
+        criteria: str | None = None,
     ) -> FusionResult:
         """Synthesize from an earlier run's drafts and review, without calling the drafters again."""
         check_input(previous.question, previous.context, deadline_s)
+        check_call_criteria(criteria)
         ens = self._ensemble(ensemble or previous.ensemble)
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
-                        max_cost_usd=max_cost_usd)
+                        max_cost_usd=max_cost_usd, criteria=criteria or previous.criteria)
         if max_cost_usd is not None:
             estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
             check_estimate(estimate, max_cost_usd)

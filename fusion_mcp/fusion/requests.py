@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ..config.criteria import asks_risks, criteria_text
 from ..config.ensembles import ModelRole
 from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
@@ -9,6 +12,11 @@ from .delimit import clean_data, wrap_draft
 from .result import Analysis, Draft, Source
 from .review_parser import review_schema
 from .sources import sources_block
+
+
+def _criteria_block(criteria: str | None, prompts: Mapping[str, str] | None) -> str:
+    text = criteria_text(criteria)
+    return "\n" + render("criteria_block", prompts, criteria=text) if text else ""
 
 
 def _request(role: ModelRole, system: str, user: str, *, default_temperature: float | None = None,
@@ -42,27 +50,33 @@ def drafts_block(drafts: list[Draft], nonce: str, *, with_weights: bool, sources
     return "\n\n".join(parts)
 
 
-def draft_request(role: ModelRole, question: str, context: str | None) -> ChatRequest:
-    user = render("draft_user", context_block=context_block(context), question=question)
-    system = render("draft_system")
+def draft_request(role: ModelRole, question: str, context: str | None,
+                  prompts: Mapping[str, str] | None = None) -> ChatRequest:
+    user = render("draft_user", prompts, context_block=context_block(context), question=question)
+    system = render("draft_system", prompts)
     if role.tools:
-        system += "\n\n" + render("draft_tools", tools=" and ".join(role.tools))
+        system += "\n\n" + render("draft_tools", prompts, tools=" and ".join(role.tools))
     return _request(role, system, user).model_copy(update={"web": role.web})
 
 
 def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str,
-                   *, analysis: bool = True) -> ChatRequest:
+                   *, analysis: bool = True, criteria: str | None = None,
+                   prompts: Mapping[str, str] | None = None) -> ChatRequest:
     """Drafts by label, scored (and, with `analysis`, compared) at temperature 0 unless the role says
-    otherwise, under a JSON schema."""
+    otherwise, under a JSON schema. `criteria` tells it what to weigh; the safety preset adds risks."""
     labels = [d.label for d in drafts]
-    user = render("review_user", context_block=context_block(context), question=question,
+    risks = analysis and asks_risks(criteria)
+    user = render("review_user", prompts, context_block=context_block(context), question=question,
                   drafts=drafts_block(drafts, nonce, with_weights=False), labels=", ".join(labels),
                   and_compare=", compare them" if analysis else "")
-    system = render("review_system", nonce=nonce, compare=render("review_compare") + "\n" if analysis else "",
-                    shape=render("review_shape_analysis" if analysis else "review_shape_scores"))
+    compare = render("review_compare", prompts) + ("\n" + render("review_risks", prompts) if risks else "") + "\n"
+    system = render("review_system", prompts, nonce=nonce, compare=compare if analysis else "",
+                    shape=render("review_shape_analysis" if analysis else "review_shape_scores", prompts))
     if "web_fetch" in role.tools and analysis:
-        system += "\n\n" + render("review_tools")
-    return _request(role, system, user, default_temperature=0.0, json_schema=review_schema(labels, analysis=analysis))
+        system += "\n\n" + render("review_tools", prompts)
+    system += _criteria_block(criteria, prompts)
+    return _request(role, system, user, default_temperature=0.0,
+                    json_schema=review_schema(labels, analysis=analysis, risks=risks))
 
 
 def analysis_text(analysis: Analysis, labels: set[str]) -> str:
@@ -78,14 +92,24 @@ def analysis_text(analysis: Analysis, labels: set[str]) -> str:
               if set(p.labels) & labels]
     lines += [f"Unique to {u.label}: {u.insight}" for u in analysis.unique_insights if u.label in labels]
     lines += [f"Blind spot: {b}" for b in analysis.blind_spots]
+    lines += [f"Risk: {r}" for r in analysis.risks]
     return "\n".join(f"- {line}" for line in lines)
 
 
 def synthesis_request(role: ModelRole, question: str, context: str | None, ranked: list[Draft], nonce: str,
-                      analysis: Analysis | None = None, sources: list[Source] | None = None) -> ChatRequest:
+                      analysis: Analysis | None = None, sources: list[Source] | None = None, *,
+                      criteria: str | None = None, prompts: Mapping[str, str] | None = None,
+                      claims: bool = True) -> ChatRequest:
+    """The drafts heaviest first, the analysis, the sources the drafts read, and (with `claims`) the ask
+    to mark each claim's drafts."""
     text = analysis_text(analysis, {d.label for d in ranked}) if analysis else ""
-    block = "\n" + render("analysis_block", nonce=nonce, analysis=clean_data(text, nonce)) + "\n" if text else ""
+    block = ""
+    if text:
+        block = "\n" + render("analysis_block", prompts, nonce=nonce, analysis=clean_data(text, nonce)) + "\n"
     block += sources_block(sources or [], nonce)
-    user = render("synthesis_user", context_block=context_block(context), question=question,
+    user = render("synthesis_user", prompts, context_block=context_block(context), question=question,
                   drafts=drafts_block(ranked, nonce, with_weights=True, sources=sources or None), analysis_block=block)
-    return _request(role, render("synthesis_system", nonce=nonce), user)
+    system = render("synthesis_system", prompts, nonce=nonce)
+    if claims:
+        system += "\n" + render("synthesis_claims", prompts)
+    return _request(role, system + _criteria_block(criteria, prompts), user)

@@ -10,7 +10,8 @@ DraftStatus = Literal[
     "ok", "timeout", "rate_limited", "auth", "missing_key", "unknown_model", "bad_response", "upstream_error",
     "over_budget",
 ]
-AnswerSource = Literal["synthesis", "best_draft", "none"]
+# guard:majority_draft: the synthesis left the drafts' agreed answer, and the guard answered with a draft.
+AnswerSource = Literal["synthesis", "best_draft", "none", "guard:majority_draft"]
 StageStatus = Literal["ok", "truncated", "failed", "unparseable", "partial", "timeout", "skipped", "not_configured"]
 
 
@@ -124,10 +125,11 @@ class Analysis(BaseModel):
     partial_coverage: list[Coverage] = Field(default_factory=list, description="Points only some drafts cover.")
     unique_insights: list[Insight] = Field(default_factory=list, description="Points only one draft makes.")
     blind_spots: list[str] = Field(default_factory=list, description="What no draft addressed.")
+    risks: list[str] = Field(default_factory=list)  # physical, financial, legal, medical (the safety criteria)
 
     def is_empty(self) -> bool:
         return not (self.consensus or self.contradictions or self.partial_coverage or self.unique_insights
-                    or self.blind_spots)
+                    or self.blind_spots or self.risks)
 
     def with_models(self, model_of: dict[str, str]) -> Analysis:
         """Labels mapped back to the models that wrote the drafts."""
@@ -139,7 +141,54 @@ class Analysis(BaseModel):
                               for p in self.partial_coverage],
             unique_insights=[u.model_copy(update={"model": model_of.get(u.label)}) for u in self.unique_insights],
             blind_spots=self.blind_spots,
+            risks=self.risks,
         )
+
+
+class GuardCheck(BaseModel):
+    """The guard's comparison of the synthesis's final answer with the drafts' (fusion/guard.py)."""
+
+    verdict: Literal["agrees", "replaced", "overruled", "no_majority", "not_applicable"] = Field(
+        description="replaced: the synthesis left the drafts' majority and a majority draft is the answer; "
+                    "overruled: it left the majority, and stands because the review scored its side more accurate.")
+    reason: str
+    majority_answer: str | None = Field(default=None, description="The final answer most drafts give (normalized).")
+    synthesis_answer: str | None = Field(default=None, description="The synthesis's final answer (normalized).")
+    majority: int = 0
+    drafts: int = 0
+    answer_label: str | None = Field(default=None, description="The draft that became the answer, when replaced.")
+    synthesis_text: str | None = Field(default=None, description="The synthesis set aside, kept for the record.")
+
+
+class Escalation(BaseModel):
+    """A cascade's first panel: it drafted, disagreed, and the run went on with `to_ensemble`."""
+
+    from_ensemble: str
+    to_ensemble: str
+    reason: str
+    drafts: list[Draft] = Field(default_factory=list, description="The first panel's drafts.")
+    review: Stage | None = Field(default=None, description="The first panel's review, when one ran.")
+    analysis: Analysis | None = None
+    cost_usd: float | None = Field(default=None, description="What the first panel's calls cost (in totals too).")
+    wall_s: float = 0.0
+
+
+class ClaimSource(BaseModel):
+    """A web source behind a claim (filled in once drafts carry sources)."""
+
+    url: str
+    title: str | None = None
+
+
+class Claim(BaseModel):
+    """One claim of the answer and the drafts the synthesizer marked as supporting it."""
+
+    text: str
+    start: int = Field(description="Offset of the claim in `answer` (markers removed).")
+    end: int
+    labels: list[str] = Field(default_factory=list, description="Draft labels behind it (known labels only).")
+    models: list[str] = Field(default_factory=list, description="Those drafts' models.")
+    sources: list[ClaimSource] = Field(default_factory=list, description="Web sources behind it, when known.")
 
 
 class CriticalStep(BaseModel):
@@ -197,6 +246,10 @@ class FusionResult(BaseModel):
     degraded_reasons: list[str] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list, description="Web sources the drafts read; [n] in the answer.")
     citation_flags: list[str] = Field(default_factory=list, description="Citations in the answer no draft read.")
+    guard: GuardCheck | None = Field(default=None, description="The synthesis checked against the drafts' answer.")
+    escalation: Escalation | None = Field(default=None, description="A cascade's first panel, when it escalated.")
+    claims: list[Claim] = Field(default_factory=list, description="The answer's claims and the drafts behind each.")
+    criteria: str | None = Field(default=None, description="What the reviewer and synthesizer were told to weigh.")
 
     def ok_drafts(self) -> list[Draft]:
         return [d for d in self.drafts if d.status == "ok"]

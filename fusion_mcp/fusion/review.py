@@ -4,6 +4,7 @@ becomes scores by label and an analysis whose labels are mapped back to models."
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,8 @@ def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
                  ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True,
-                 tools: WebTools | None = None, max_tool_calls: int = 0) -> ReviewOutcome:
+                 tools: WebTools | None = None, max_tool_calls: int = 0, criteria: str | None = None,
+                 prompts: Mapping[str, str] | None = None) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
     until, why = plan.review_until(role, len(ok))
@@ -66,10 +68,10 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
     try:
-        looped = await call_with_tools(call, role, review_request(role, question, context, by_label, nonce,
-                                                                  analysis=analysis),
-                                       tools if analysis else None, stage="review", timeout_s=plan.left(until),
-                                       max_calls=max_tool_calls)
+        request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
+                                 prompts=prompts)
+        looped = await call_with_tools(call, role, request, tools if analysis else None, stage="review",
+                                       timeout_s=plan.left(until), max_calls=max_tool_calls)
     except ProviderError as exc:
         return ReviewOutcome(failed_stage(role, exc, t0))
     c = looped.completion

@@ -32,7 +32,7 @@ _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
 }
 
 
-def review_schema(labels: list[str], *, analysis: bool = True) -> dict[str, Any]:
+def review_schema(labels: list[str], *, analysis: bool = True, risks: bool = False) -> dict[str, Any]:
     """Scores first (one required entry per draft label, so that a provider that enforces schemas,
     llama.cpp grammars or OpenAI structured output, cannot leave a draft unscored, and so that a
     reply cut short keeps its scores), then the analysis."""
@@ -43,6 +43,8 @@ def review_schema(labels: list[str], *, analysis: bool = True) -> dict[str, Any]
         "additionalProperties": False,
     }
     properties = {"scores": scores, **(analysis_properties(labels) if analysis else {})}
+    if analysis and risks:
+        properties["risks"] = {"type": "array", "items": {"type": "string"}}
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 

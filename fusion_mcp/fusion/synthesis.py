@@ -6,7 +6,7 @@ the answer, marked truncated, rather than nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from ..errors import ProviderError, ProviderTimeoutError
 from ..providers.base import TextSink
 from ..redaction import redact
 from .calls import ModelCaller
+from .markup import StreamScrubber, scrub
 from .reply_cap import reply_cap
 from .requests import synthesis_request
 from .result import Analysis, Draft, Source, Stage
@@ -36,17 +37,23 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
                      ok: list[Draft], nonce: str, plan: TimePlan,
                      on_text: Callable[[str], None] | None = None, analysis: Analysis | None = None,
                      sources: list[Source] | None = None, tools: WebTools | None = None,
-                     max_tool_calls: int = 0) -> SynthesisOutcome:
+                     max_tool_calls: int = 0, *, markers: list[str] | None = None, criteria: str | None = None,
+                     prompts: Mapping[str, str] | None = None, claims: bool = True) -> SynthesisOutcome:
+    """The answer as written, without the run's markup (`markers`: every delimiter marker of the run;
+    the stream `on_text` sees is scrubbed too, a tag split across pieces included)."""
     if role is None:
         return SynthesisOutcome(Stage(status="not_configured"))
     until = plan.synthesis_until()
     if until is None:
         return SynthesisOutcome(Stage(model=role.ref, status="skipped", error="no time left in the deadline"))
     ranked = sorted(ok, key=lambda d: -d.weight)
-    sink = TextSink(on_text)
+    markers = list(markers or []) + [nonce]
+    scrubber = StreamScrubber(on_text, markers) if on_text is not None else None
+    sink = TextSink(scrubber.write if scrubber is not None else None)
     t0 = time.perf_counter()
+    request = synthesis_request(role, question, context, ranked, nonce, analysis, sources, criteria=criteria,
+                                prompts=prompts, claims=claims)
     try:
-        request = synthesis_request(role, question, context, ranked, nonce, analysis, sources)
         looped = await call_with_tools(call, role, request, tools, stage="synthesis", timeout_s=plan.left(until),
                                        max_calls=max_tool_calls, sink=sink)
         c = looped.completion
@@ -59,7 +66,10 @@ async def synthesize(call: ModelCaller, role: ModelRole | None, question: str, c
         })
         # It left the provider without passing calls.py: redacted here, then cut to the reply cap.
         kept = redact(sink.text)
-        return SynthesisOutcome(stage, kept[:reply_cap(role, request)])
+        return SynthesisOutcome(stage, scrub(kept[:reply_cap(role, request)], markers))
     except ProviderError as exc:
         return SynthesisOutcome(failed_stage(role, exc, t0))
-    return SynthesisOutcome(answered_stage(role, c), c.text)
+    finally:
+        if scrubber is not None:
+            scrubber.close()
+    return SynthesisOutcome(answered_stage(role, c), scrub(c.text, markers))

@@ -44,6 +44,20 @@ from .local_runtime import (  # noqa: F401  (some re-exported: the names callers
 from .spec import ProviderSpec
 from .sse import pace
 
+# Repetition control for the embedded model. Small models loop ("The answer is based on science." ten
+# times over); llama.cpp's repeat penalty makes a token just used less likely, and DRY ("don't repeat
+# yourself") penalizes extending a sequence that already occurred, which is what a repeated sentence
+# is. Measured by bench/local_repetition.py (docs/local-model.md). Not applied to JSON (grammar)
+# generations, where repeated keys and brackets are the format.
+REPETITION: dict[str, Any] = {
+    "repeat_penalty": 1.15,
+    "repeat_last_n": 128,
+    "dry_multiplier": 0.8,
+    "dry_base": 1.75,
+    "dry_allowed_length": 2,
+    "dry_penalty_last_n": 512,
+}
+
 
 def _body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -52,6 +66,8 @@ def _body(request: ChatRequest) -> dict[str, Any]:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if request.json_schema is None:
+        body.update(REPETITION)
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.seed is not None:

@@ -12,6 +12,7 @@ from ..fusion.result import FusionResult
 from ..fusion.unanimity import unanimous
 
 Level = Literal["high", "medium", "low", "unknown"]
+_LOWER: dict[Level, Level] = {"high": "medium", "medium": "low", "low": "low", "unknown": "low"}
 
 
 class Confidence(BaseModel):
@@ -42,6 +43,9 @@ def confidence_of(result: FusionResult) -> Confidence:
         level = "medium"
     else:
         level = "high"
+    if result.guard is not None and result.guard.verdict in ("replaced", "overruled"):
+        # One level lower: the synthesis and the drafts' majority disagreed, so one of them is wrong.
+        level = _LOWER[level]
     return Confidence(
         level=level,
         unanimous=same,

@@ -86,7 +86,7 @@ class FusedAnswer(BaseModel):
     run_id: str = Field(description="Read run://<run_id> for every detail.")
     ensemble: str
     answer: str = ""
-    answer_source: Literal["synthesis", "best_draft", "none"] = "none"
+    answer_source: Literal["synthesis", "best_draft", "none", "guard:majority_draft"] = "none"
     confidence: Confidence | None = None
     drafts: list[DraftInfo] = Field(default_factory=list)
     review: StageInfo | None = None
@@ -97,6 +97,22 @@ class FusedAnswer(BaseModel):
     running: Running | None = None
     sources: list[str] = Field(default_factory=list, description=(
         "'[n] title <url>': what the answer's [n] cite; 'flagged: ...': a citation no draft read."))
+    # The guard (why the answer is a draft, or why the synthesis overruled the drafts) and a cascade's
+    # escalation (which ensemble answered, and why), in words.
+    notes: list[str] = []  # (each claim's drafts and models: `claims` in run://<run_id>)
+
+
+def integrity_notes(result: FusionResult) -> list[str]:
+    """The guard's verdict when it acted, and a cascade's escalation, one line each."""
+    out = []
+    g = result.guard
+    if g is not None and g.verdict in ("replaced", "overruled"):
+        out.append(f"guard {g.verdict}: {g.reason}" if g.verdict == "replaced" else
+                   f"guard: the synthesis overruled the drafts' majority: {g.reason}")
+    if result.escalation is not None:
+        e = result.escalation
+        out.append(f"escalated from {e.from_ensemble} to {e.to_ensemble}: {e.reason}")
+    return out
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -118,6 +134,7 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         degraded_reasons=result.degraded_reasons,
         sources=[f"[{s.n}] {s.title or ''} <{s.url}>".replace("  ", " ") for s in result.sources]
         + [f"flagged: {flag}" for flag in result.citation_flags],
+        notes=integrity_notes(result),
     )
 
 

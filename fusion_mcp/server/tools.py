@@ -57,6 +57,7 @@ Drafters = Annotated[list[str] | None, Field(min_length=1, max_length=8, title="
 Reviewer = Annotated[str | None, Field(title="Reviewer", description="This call's reviewer, 'provider:model-id'.")]
 Synthesizer = Annotated[str | None, Field(title="Synthesizer", description=(
     "This call's synthesizer, 'provider:model-id'."))]
+Criteria = Annotated[str | None, Field(title="Criteria", description="code, safety, research or own words")]
 MaxCost = Annotated[float | None, Field(gt=0, allow_inf_nan=False, title="Spending cap (USD)", description=(
     "Refuse the call if its estimated cost could pass this; no call starts past it."))]
 
@@ -126,6 +127,7 @@ async def fused_answer(
     reviewer: Reviewer = None,
     synthesizer: Synthesizer = None,
     max_cost_usd: MaxCost = None,
+    criteria: Criteria = None,
 ) -> Annotated[CallToolResult, FusedAnswer]:
     """Several models draft at once, one reviews, one fuses the answer; with per-model status, weights, cost, time. If status is 'running', call get_run(run_id) until 'done'."""  # noqa: E501
     service = service_of(ctx)
@@ -157,7 +159,8 @@ async def fused_answer(
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
-                                                  run_id=run_id, max_cost_usd=cap)
+                                                  run_id=run_id, max_cost_usd=cap,
+                                                  criteria=criteria)
     else:
         if not question or not question.strip():
             raise ToolError("invalid arguments to fused_answer: question is required (or from_run, the run_id "
@@ -172,7 +175,8 @@ async def fused_answer(
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(asked, ensemble=ens, context=context, deadline_s=deadline,
-                                       on_event=on_event, run_id=run_id, max_cost_usd=cap)
+                                       on_event=on_event, run_id=run_id, max_cost_usd=cap,
+                                       criteria=criteria)
     handle = await service.start(run_id, "fused_answer", ens.name, include_drafts, deadline, work,
                                  owner=user_of(token), question=asked)
     return await _answer(ctx, handle)
@@ -187,6 +191,7 @@ async def compare_drafts(
     drafters: Drafters = None,
     reviewer: Reviewer = None,
     max_cost_usd: MaxCost = None,
+    criteria: Criteria = None,
 ) -> Annotated[CallToolResult, Comparison]:
     """Drafts side by side with review scores, reasons, agreement; no synthesis; fused_answer(from_run=run_id) fuses them later. If status is 'running', call get_run(run_id)."""  # noqa: E501
     service = service_of(ctx)
@@ -201,7 +206,7 @@ async def compare_drafts(
 
     def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
         return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
-                                   synthesize=False, run_id=run_id, max_cost_usd=cap)
+                                   synthesize=False, run_id=run_id, max_cost_usd=cap, criteria=criteria)
 
     handle = await service.start(run_id, "compare_drafts", ens.name, False, deadline, work, owner=owner,
                                  question=question)
