@@ -246,6 +246,18 @@ def test_the_fusion_object_takes_the_tools_per_call_options(oai, lab):
     assert "names unknown provider 'nowhere'" in body(provider)["message"]
 
 
+def test_the_fusion_object_takes_judging_criteria(oai, lab):
+    start = len(lab.calls())
+    done = oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Sort a list?"}],
+                                       extra_body={"fusion": {"criteria": "code"}})
+    assert done.choices[0].message.content == ANSWER
+    assert "Weigh correctness first" in calls_since(lab, start, "fuser")[0].all_text()  # the code preset
+    with pytest.raises(openai.BadRequestError) as empty:
+        oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],
+                                    extra_body={"fusion": {"criteria": " "}})
+    assert "criteria must not be empty" in body(empty)["message"]
+
+
 def test_a_fusion_model_as_a_drafter_is_refused(oai, claude):
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model="fusion/probe", messages=[{"role": "user", "content": "Q?"}],

@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from ...config.criteria import check_call_criteria
 from ...config.ensembles import Ensemble
 from ...errors import FusionError, InputError, NoDraftsError
 from ...fusion.budget import OverBudgetError, check_estimate
@@ -28,7 +29,7 @@ from ..background import Handle, TooManyRunsError
 from ..choice import chosen_ensemble
 from ..service import FusionService
 from .asks import Ask
-from .errors import ApiError, invalid, unsupported
+from .errors import ApiError, invalid
 from .feed import TextFeed
 from .models import ensemble_name
 
@@ -51,8 +52,6 @@ class ApiRun:
         """The ensemble this request runs, with its per-call models and synthesizer settings, or an ApiError."""
         ask, opts = self.ask, self.ask.options
         name = ensemble_name(ask.model, self.service.registry)
-        if opts.criteria is not None:
-            raise unsupported("fusion.criteria", "this server's engine has no judging criteria yet; leave it out")
         try:
             ens = chosen_ensemble(self.service, name, drafters=opts.drafters, reviewer=opts.reviewer,
                                   synthesizer=opts.synthesizer)
@@ -67,6 +66,7 @@ class ApiRun:
         self.deadline_s = opts.deadline_s or ens.deadline_s
         try:
             check_input(ask.question, ask.context, self.deadline_s)
+            check_call_criteria(opts.criteria)
             self.estimate = estimate_run(ens, ask.question, ask.context, synthesize=True)
             if opts.max_cost_usd is not None:
                 check_estimate(self.estimate, opts.max_cost_usd)
@@ -83,7 +83,7 @@ class ApiRun:
                 return await self.service.engine.fuse(
                     self.ask.question, ensemble=self.ensemble, context=self.ask.context, deadline_s=self.deadline_s,
                     on_event=on_event, run_id=self.run_id, on_text=self.feed.write if self.ask.stream else None,
-                    max_cost_usd=self.cap)
+                    max_cost_usd=self.cap, criteria=self.ask.options.criteria)
             except FusionError as exc:
                 self.failure = exc
                 raise
