@@ -7,8 +7,9 @@
 #   bench/reproduce.sh [--quick | --fit30] [--only STEP[,STEP...]] [--list] [OUT]     (OUT: bench-out/)
 #
 #   (default)  the sizes the docs state (about 60 min on a 2-core machine, 25 without the two ARC-Easy runs)
-#   --fit30    the sizes proposed for a 30-minute window on 2 cores (fewer repetitions, small ARC-Easy runs)
-#   --quick    every step with --quick or a tiny size: a smoke check that each command still runs
+#   --fit30    the sizes proposed for a 30-minute window on 2 cores (about 24 min): host_limit 1 run per
+#              profile and no "before" rows, eval on 20 ARC-Easy items, no tune run (TUNE_LIMIT=12 adds ~5 min)
+#   --quick    every step with --quick or a tiny size: a smoke check that each command still runs (~7 min)
 #
 # Sizes can also be set one by one (environment; the mode's values otherwise):
 #   STARTUP_RUNS ENGINE_RUNS SERVER_CALLS SERVER_SPAWNS REPLICA_CALLS REPLICA_REPEAT TUNE_BENCH_REPEAT
@@ -46,7 +47,7 @@ size() {
 : "${REPLICA_CALLS:=$(size 600 600 12)}" "${REPLICA_REPEAT:=$(size 2 2 1)}"
 : "${TUNE_BENCH_REPEAT:=$(size 2 2 1)}" "${LOCAL_RUNS:=$(size 3 3 1)}"
 : "${HOST_LIMIT_RUNS:=$(size 2 1 1)}" "${BASELINE=$(size ad3420c '' ad3420c)}"
-: "${EVAL_LIMIT:=$(size 100 12 2)}" "${TUNE_LIMIT:=$(size 40 0 4)}" "${DEMO_PIP_CACHE:=$(size 0 0 1)}"
+: "${EVAL_LIMIT:=$(size 100 20 2)}" "${TUNE_LIMIT:=$(size 40 0 4)}" "${DEMO_PIP_CACHE:=$(size 0 0 1)}"
 Q=$([ "$MODE" = quick ] && echo --quick)
 
 # Every step sees no API key and no user file: the figures are those of the shipped ensembles.
@@ -76,7 +77,7 @@ step() {  # step NAME DOC-WHERE COMMAND...: run COMMAND (a bash string), save it
 }
 
 [ "$MODE" = list ] || { mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd); : >"$OUT/summary.txt"
-  echo "bench/reproduce.sh: mode $MODE, output in $OUT (about $(size '60 min' '30 min' '6 min') on 2 cores)"; }
+  echo "bench/reproduce.sh: mode $MODE, output in $OUT (about $(size '60 min' '24 min' '7 min') on 2 cores)"; }
 
 # 1. Counts and sizes (seconds).
 step tools-list "agents.md, tools.md, server.md" \
@@ -119,8 +120,8 @@ FUSION_MCP_LOCAL_PARALLEL=\$p FUSION_MCP_LOCAL_THREADS=\$t $PY bench/local_paral
 step demo-fresh-clone "README (make demo), local-model.md (first install)" \
   "rm -rf $WORK/clone && git clone -q $ROOT $WORK/clone && cd $WORK/clone && \
 export PIP_NO_CACHE_DIR=\$([ $DEMO_PIP_CACHE = 1 ] && echo 0 || echo 1) && \
-/usr/bin/time -f 'make demo: %e s wall' make demo && du -sh .venv && \
-du -h \$(.venv/bin/python -c 'from fusion_mcp.providers.local import resolve_model_path; print(resolve_model_path(\"local\", \"smollm2\"))')"
+/usr/bin/time -f 'make demo: %e s wall' make demo && du -sh --si .venv && \
+du -h --si \$(.venv/bin/python -c 'from fusion_mcp.providers.local import resolve_model_path; print(resolve_model_path(\"local\", \"smollm2\"))')"
 
 # 4. The fault suite and real model pace (10-20 minutes).
 step faults "security.md (fault suite, hardening rows)" \
@@ -140,7 +141,8 @@ echo \"\$ \$cmd\"; /usr/bin/time -f 'whole command: %e s' \$cmd && echo '# again
 /usr/bin/time -f 'whole command: %e s' \$cmd && cp $WORK/eval-arc/results.md $OUT/eval-arc-easy-results.md && \
 $PY -c \"import json, collections; c = collections.Counter(); \
 [c.update({(s, o.get('prediction')) for s, o in json.loads(l)['outcomes'].items() if s.startswith('single')}) \
- for l in open('$WORK/eval-arc/items.jsonl')]; print('drafts answering A:', {s: n for (s, a), n in sorted(c.items()) if a == 'A'})\""
+ for l in open('$WORK/eval-arc/items.jsonl')]; print('drafts answering A:', {s: n for (s, a), n in sorted(c.items()) if a == 'A'}); \
+print('items whose gold answer is A:', sum(json.loads(l)['gold'] == 'A' for l in open('$WORK/eval-arc/items.jsonl')))\""
 step tune-arc-easy "tune.md (A real run)" \
   "if [ $TUNE_LIMIT = 0 ]; then echo 'TUNE_LIMIT=0: not run'; exit 0; fi; \
 cmd='$FM tune -d arc-easy --limit $TUNE_LIMIT --holdout 0.5 -c @docs/tune-local.toml --confirm 2 --concurrency 1 --write arc-local --force --out $WORK/tune-out'; \
