@@ -6,13 +6,13 @@
 #
 #   bench/reproduce.sh [--quick | --fit30] [--only STEP[,STEP...]] [--list] [OUT]     (OUT: bench-out/)
 #
-#   (default)  the sizes the docs state (about 60 min on a 2-core machine, 25 without the two ARC-Easy runs)
-#   --fit30    the sizes proposed for a 30-minute window on 2 cores (about 24 min): host_limit 1 run per
-#              profile and no "before" rows, eval on 20 ARC-Easy items, no tune run (TUNE_LIMIT=12 adds ~5 min)
-#   --quick    every step with --quick or a tiny size: a smoke check that each command still runs (~7 min)
+#   (default)  the sizes the docs state (about 62 min on a 2-core machine, 28 without the two ARC-Easy runs)
+#   --fit30    the sizes proposed for a 30-minute window on 2 cores (about 25 min): host_limit and model_api
+#              1 run each and no "before" rows, eval on 20 ARC-Easy items, no tune run (TUNE_LIMIT=12 adds ~5 min)
+#   --quick    every step with --quick or a tiny size: a smoke check that each command still runs (~8 min)
 #
 # Sizes can also be set one by one (environment; the mode's values otherwise):
-#   STARTUP_RUNS ENGINE_RUNS SERVER_CALLS SERVER_SPAWNS REPLICA_CALLS REPLICA_REPEAT TUNE_BENCH_REPEAT
+#   STARTUP_RUNS ENGINE_RUNS SERVER_CALLS SERVER_SPAWNS MODEL_API_REPEAT REPLICA_CALLS REPLICA_REPEAT TUNE_BENCH_REPEAT
 #   LOCAL_RUNS HOST_LIMIT_RUNS BASELINE (a commit for the host_limit "before" rows; empty: none)
 #   EVAL_LIMIT TUNE_LIMIT (ARC-Easy items; 0: not run) DEMO_PIP_CACHE (1: let pip use its cache)
 # Needs: make install-test done (.venv), redis-server and haproxy (make test-services), git.
@@ -45,7 +45,7 @@ size() {
 : "${STARTUP_RUNS:=$(size 30 30 5)}" "${ENGINE_RUNS:=$(size 30 30 3)}"
 : "${SERVER_CALLS:=$(size 20 20 3)}" "${SERVER_SPAWNS:=$(size 3 3 1)}"
 : "${REPLICA_CALLS:=$(size 600 600 12)}" "${REPLICA_REPEAT:=$(size 2 2 1)}"
-: "${TUNE_BENCH_REPEAT:=$(size 2 2 1)}" "${LOCAL_RUNS:=$(size 3 3 1)}"
+: "${TUNE_BENCH_REPEAT:=$(size 2 2 1)}" "${LOCAL_RUNS:=$(size 3 3 1)}" "${MODEL_API_REPEAT:=$(size 2 1 1)}"
 : "${HOST_LIMIT_RUNS:=$(size 2 1 1)}" "${BASELINE=$(size ad3420c '' ad3420c)}"
 : "${EVAL_LIMIT:=$(size 100 20 2)}" "${TUNE_LIMIT:=$(size 40 0 4)}" "${DEMO_PIP_CACHE:=$(size 0 0 1)}"
 Q=$([ "$MODE" = quick ] && echo --quick)
@@ -77,7 +77,7 @@ step() {  # step NAME DOC-WHERE COMMAND...: run COMMAND (a bash string), save it
 }
 
 [ "$MODE" = list ] || { mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd); : >"$OUT/summary.txt"
-  echo "bench/reproduce.sh: mode $MODE, output in $OUT (about $(size '60 min' '24 min' '7 min') on 2 cores)"; }
+  echo "bench/reproduce.sh: mode $MODE, output in $OUT (about $(size '62 min' '25 min' '8 min') on 2 cores)"; }
 
 # 1. Counts and sizes (seconds).
 step tools-list "agents.md, tools.md, server.md" \
@@ -98,6 +98,8 @@ step engine-overhead "development.md (last paragraph)" \
   "$PY bench/engine_overhead.py $([ "$MODE" = quick ] && echo --quick || echo --runs "$ENGINE_RUNS")"
 step server-overhead "server.md (Measured)" \
   "$PY bench/server_overhead.py $([ "$MODE" = quick ] && echo --quick || echo --calls "$SERVER_CALLS" --spawns "$SERVER_SPAWNS")"
+step model-api "model-api.md (Measured)" \
+  "for i in \$(seq $MODEL_API_REPEAT); do $PY bench/model_api.py $Q; done"
 step load "security.md (Load)" \
   "$PY bench/load.py $Q"
 step load-ceiling256 "security.md (Load: --ceiling 256 --pool 512)" \
