@@ -17,8 +17,10 @@ import anyio
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import LocalProvider, resolve_model_path
+from fusion_mcp.providers.local_runtime import configure
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
 
 QUESTIONS = [
@@ -29,6 +31,7 @@ QUESTIONS = [
 
 
 async def main(runs: int, ensemble: str, question: str | None) -> None:
+    configure(Settings.from_env().local_runtime)  # FUSION_MCP_LOCAL_*, as FusionEngine.from_settings does
     print(f"cpus: {os.cpu_count()}  model: {resolve_model_path('local', 'smollm2')}")
     provider = LocalProvider(BUILTIN_PROVIDERS["local"])
     request = ChatRequest(messages=[Message(role="user", content="Say hello.")], max_tokens=64, temperature=0)

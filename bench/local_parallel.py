@@ -1,7 +1,8 @@
 """How much the local model's parallel slots buy: one call alone vs three at once (a fusion run's
-drafts), same prompt, same token count. Timing targets live here, not in the tests.
+drafts), same prompt, same token count. Timing targets live here, not in the tests. The slots and
+threads are the settings' (FUSION_MCP_LOCAL_PARALLEL, FUSION_MCP_LOCAL_THREADS), as in `fusion-mcp`.
 
-    .venv/bin/python bench/local_parallel.py [--quick]
+    FUSION_MCP_LOCAL_PARALLEL=1 FUSION_MCP_LOCAL_THREADS=2 .venv/bin/python bench/local_parallel.py [--quick]
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import time
 
 import anyio
 
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.providers.base import ChatRequest, Message
 from fusion_mcp.providers.local import LocalProvider
+from fusion_mcp.providers.local_runtime import configure
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
 
 
 async def main(quick: bool) -> None:
+    runtime = Settings.from_env().local_runtime
+    configure(runtime)  # as FusionEngine.from_settings does: before the model loads
+    print(f"slots {runtime.n_parallel}, threads {runtime.threads}")
     provider = LocalProvider(BUILTIN_PROVIDERS["local"])
     tokens = 48 if quick else 96
     request = ChatRequest(messages=[Message(role="user", content="Count from 1 to 500, comma separated.")],
