@@ -14,7 +14,9 @@ from .calls import ModelCaller
 from .requests import review_request
 from .result import Analysis, Draft, Scores, Stage
 from .review_parser import ReviewParseError, read_review
+from .stragglers import hung, unless_hung
 from .timing import TimePlan
+from .watch import CallWatch
 
 
 @dataclass
@@ -57,10 +59,14 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     by_label = sorted(ok, key=lambda d: d.label)
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
+    watch = CallWatch(plan.clock)
+    request = review_request(role, question, context, by_label, nonce, analysis=analysis)
     try:
-        c = await call(role, review_request(role, question, context, by_label, nonce, analysis=analysis),
-                       stage="review", timeout_s=plan.left(until))
+        c = await unless_hung(plan, role, watch,
+                              lambda: call(role, request, stage="review", timeout_s=plan.left(until), sink=watch))
     except ProviderError as exc:
+        if hung(plan, role, watch, plan.now()):
+            plan.decide(f"review ({role.ref}) given up: {exc.reason}")
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = answered_stage(role, c)
     try:

@@ -65,6 +65,9 @@ class TextSink:
 
     A provider calls `begin()` at the start of each attempt (a retry starts over) and `write()` per
     piece of text; `on_text` (optional) sees each piece too, e.g. to show an answer as it is written.
+    The retrying wrapper (resilience.py) calls `dispatched()` when an attempt got its slots and goes
+    out, and `throttled()` when it waits behind a rate limit: the time plan's evidence of a call that
+    is queued, in flight, or writing (fusion/watch.py records when each happened).
     """
 
     def __init__(self, on_text: Callable[[str], None] | None = None) -> None:
@@ -72,6 +75,18 @@ class TextSink:
         self.parts: list[str] = []
         self.first_at: float | None = None
         self.sent = False  # False while the call still waits for a slot
+
+        self.throttled_now = False  # True while the call waits behind a rate limit (a 429)
+
+    def dispatched(self) -> None:
+        """An attempt got its slot under every limit and goes out."""
+        self.sent = True
+        self.throttled_now = False
+
+    def throttled(self) -> None:
+        """The call waits behind a rate limit: a 429 on it, or its model's limit cut by 429s."""
+        self.sent = False
+        self.throttled_now = True
 
     def begin(self) -> None:
         """A new attempt has been sent (it got its slot under every limit)."""
