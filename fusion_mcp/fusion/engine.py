@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
+from ..clock import REAL_CLOCK, Clock
 from ..config.ensembles import Ensemble
 
 from ..config.registry import EnsembleRegistry
@@ -47,6 +48,7 @@ class FusionEngine:
         providers: Mapping[str, Provider] | None = None,
         paces: PaceBook | None = None,
         limits: LimitFactory = local_limit,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         check_price_table()  # a broken price file is a configuration error now, not mid-run
         self.registry = registry if registry is not None else EnsembleRegistry.load()
@@ -57,6 +59,7 @@ class FusionEngine:
                                       pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook.beside_cache()
         self.call = ModelCaller(self.providers, cache, self.paces)
+        self.clock = clock  # what runs' time plans read (a fake one in tests)
 
     async def __aenter__(self) -> "FusionEngine":
         return self
@@ -102,7 +105,7 @@ class FusionEngine:
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event, on_text).fuse(synthesize_answer=synthesize)
+            return await Run(self.call, spec, on_event, on_text, clock=self.clock).fuse(synthesize_answer=synthesize)
         finally:
             await self.paces.save()
 
@@ -128,6 +131,6 @@ class FusionEngine:
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event).resume(previous)
+            return await Run(self.call, spec, on_event, clock=self.clock).resume(previous)
         finally:
             await self.paces.save()

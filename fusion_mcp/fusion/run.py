@@ -7,11 +7,11 @@ this module only composes them, keeps the list of what degraded, and counts time
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..clock import REAL_CLOCK, Clock
 from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
 from . import accounting
@@ -45,13 +45,14 @@ class Run:
     """The state of one run; lives for one `fuse` or `synthesize_from` call."""
 
     def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None,
-                 on_text: Callable[[str], None] | None = None) -> None:
+                 on_text: Callable[[str], None] | None = None, *, clock: Clock = REAL_CLOCK) -> None:
         self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
         self.on_text = on_text
-        self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces)
-        self.times = accounting.StageTimes(started=time.perf_counter())
+        self.clock = clock
+        self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces, clock)
+        self.times = accounting.StageTimes(started=clock.now())
         self.degraded: list[str] = []
 
     def _nonce(self, stage: str, drafts: list[Draft]) -> str:
@@ -64,15 +65,15 @@ class Run:
         s = self.spec
         progress = Progress(len(s.ensemble.drafters) + 1 + int(synthesize_answer), self.on_event)
         labels = draft_labels(len(s.ensemble.drafters), random.Random(s.run_id))
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         drafts = await draft_all(self.call, s.ensemble, s.question, s.context, labels, self.plan, progress)
-        self.times.draft_s = time.perf_counter() - t0
+        self.times.draft_s = self.clock.now() - t0
         ok = [d for d in drafts if d.status == "ok"]
         if not ok:
             raise NoDraftsError(s.ensemble.name, {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts})
         self.degraded += [f"draft {d.label} ({d.model}) {d.status}: {d.error}" for d in drafts if d.status != "ok"]
 
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         agreed = unanimous(ok) if synthesize_answer and s.ensemble.skip_review_when_unanimous else None
         if agreed is not None and s.ensemble.reviewer is not None:
             why = f"all {len(ok)} drafts give the same final answer ({agreed[:60]!r}): nothing for a review to weigh"
@@ -91,7 +92,7 @@ class Run:
             outcome = ReviewOutcome(Stage(model=reviewer, status="skipped", error="only one draft: nothing to weigh"))
             progress.skip()
         drafts = weigh(drafts, outcome.scores)
-        self.times.review_s = time.perf_counter() - t0
+        self.times.review_s = self.clock.now() - t0
 
         if not synthesize_answer:
             synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
@@ -111,7 +112,7 @@ class Run:
         """The synthesis, or the best-weighted draft when there is nothing to fuse or it failed."""
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         answer: str | None = None
         source: AnswerSource = "none"
         if len(ok) == 1 and s.ensemble.synthesizer is not None:
@@ -132,7 +133,7 @@ class Run:
             answer, source = best.text, "best_draft"
         await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
                             status=synthesis.status, latency_s=synthesis.latency_s)
-        self.times.synthesis_s = time.perf_counter() - t0
+        self.times.synthesis_s = self.clock.now() - t0
         return self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
@@ -153,7 +154,7 @@ class Run:
             analysis=analysis,
             max_cost_usd=s.max_cost_usd,
             estimated_cost_usd=s.estimated_cost_usd,
-            totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
+            totals=accounting.totals(drafts, review_stage, synthesis, self.times, self.clock.now(), reused=reused),
             schedule=self.plan.schedule,
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,

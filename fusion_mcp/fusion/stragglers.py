@@ -69,16 +69,21 @@ def expected_seconds(plan: TimePlan, role: ModelRole, stage: str, n_drafts: int 
     return plan.predict(role, stage, n_drafts)
 
 
+def hung_after(plan: TimePlan, role: ModelRole) -> float | None:
+    """Seconds after being sent with no first byte when a streaming call counts as hung."""
+    ttft = expected_ttft(plan, role)
+    return None if ttft is None else max(HUNG_MIN_S, HUNG_TTFT_FACTOR * ttft)
+
+
 def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float) -> str | None:
     """Why a streaming call sent with no first byte is hung, or None while it is not (yet)."""
     if watch.sent_at is None or not watch.streaming or watch.first_byte_at is not None:
         return None
-    ttft = expected_ttft(plan, role)
-    if ttft is None:
-        return None
+    after = hung_after(plan, role)
     waited = now - watch.sent_at
-    if waited <= max(HUNG_MIN_S, HUNG_TTFT_FACTOR * ttft):
+    if after is None or waited <= after:
         return None
+    ttft = expected_ttft(plan, role) or 0.0
     return f"no first byte {waited:.1f} s after it was sent (expected by {ttft:.1f} s): treated as hung"
 
 
@@ -104,8 +109,11 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
     seconds = expected_seconds(plan, role, stage)
     if seconds is None:
         return Verdict(None, None, "pace unknown and nothing observed yet", "unknown")
-    return Verdict(watch.sent_at + seconds, watch.sent_at + seconds * SAFETY,
-                   f"expected to take {seconds:.1f} s from being sent", "expected")
+    hold = watch.sent_at + seconds * SAFETY
+    after = hung_after(plan, role) if watch.streaming and watch.first_byte_at is None else None
+    if after is not None:  # it may show its first byte until it would count as hung
+        hold = max(hold, watch.sent_at + after)
+    return Verdict(watch.sent_at + seconds, hold, f"expected to take {seconds:.1f} s from being sent", "expected")
 
 
 async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
