@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import anyio
 
 from ..config.ensembles import ModelRole
-from ..errors import ProviderTimeoutError
+from ..errors import ProviderError, ProviderTimeoutError
 from ..providers import Completion
 from .timing import SAFETY, TimePlan
 from .watch import CallWatch
@@ -90,7 +90,7 @@ def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float) -> str |
 def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: str = "draft") -> Verdict:
     """The verdict on one call still out, at `now`."""
     if watch.sent_at is None:
-        if watch.throttled_now:
+        if watch.behind_rate_limit:
             return Verdict(None, None, "queued behind a rate limit (429): it gets the grace like any straggler",
                            "rate_limited")
         latest = plan.drafts_latest
@@ -121,6 +121,7 @@ async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
     """Run `call` (which streams into `watch`), but give up on it once it is hung (see `hung`), with a
     ProviderTimeoutError that says so: a reviewer that writes nothing costs seconds, not its share."""
     result: list[Completion] = []
+    failed: list[ProviderError] = []
     why: list[str] = []
     async with anyio.create_task_group() as tg:
         async def watchdog() -> None:
@@ -133,8 +134,13 @@ async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
                     return
 
         tg.start_soon(watchdog)
-        result.append(await call())
+        try:
+            result.append(await call())
+        except ProviderError as exc:  # raised here, not as an exception group
+            failed.append(exc)
         tg.cancel_scope.cancel()
     if result:
         return result[0]
+    if failed:
+        raise failed[0]
     raise ProviderTimeoutError(role.provider.name, role.model_id, why[0] if why else "cut")

@@ -33,6 +33,11 @@ class CallWatch(TextSink):
         self.sent_at = None
         self.streaming = False
 
+    def queued(self, limit_refusing: Callable[[], bool]) -> None:
+        super().queued(limit_refusing)
+        self.sent_at = None
+        self.streaming = False
+
     def begin(self) -> None:
         super().begin()
         if self.sent_at is None:  # a provider used without the retrying wrapper

@@ -76,17 +76,31 @@ class TextSink:
         self.first_at: float | None = None
         self.sent = False  # False while the call still waits for a slot
 
-        self.throttled_now = False  # True while the call waits behind a rate limit (a 429)
+        self._throttled = False  # a 429 on this call: it waits to retry
+        self._limit_refusing: Callable[[], bool] | None = None  # whether the limit it queues on sees 429s
+
+    def queued(self, limit_refusing: Callable[[], bool]) -> None:
+        """The call waits for a slot on a limit; `limit_refusing()` says whether that limit's upstream
+        is answering 429 lately."""
+        self.sent = False
+        self._limit_refusing = limit_refusing
 
     def dispatched(self) -> None:
         """An attempt got its slot under every limit and goes out."""
         self.sent = True
-        self.throttled_now = False
+        self._throttled = False
 
     def throttled(self) -> None:
-        """The call waits behind a rate limit: a 429 on it, or its model's limit cut by 429s."""
+        """A 429 on this call: it waits to retry."""
         self.sent = False
-        self.throttled_now = True
+        self._throttled = True
+
+    @property
+    def behind_rate_limit(self) -> bool:
+        """Not sent, and waiting because its upstream is rate-limiting (a 429 on it or its model)."""
+        if self.sent:
+            return False
+        return self._throttled or (self._limit_refusing is not None and self._limit_refusing())
 
     def begin(self) -> None:
         """A new attempt has been sent (it got its slot under every limit)."""

@@ -48,8 +48,8 @@ class ResilientProvider:
 
     async def _attempt(self, model: str, request: ChatRequest, deadline: float, sink: TextSink | None) -> Completion:
         limit = self.limit(model)
-        if sink is not None and limit.rate_limiting() and (limit.waiting or limit.in_flight >= limit.current):
-            sink.throttled()  # queued behind a rate limit: the time plan treats it as a straggler
+        if sink is not None:
+            sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
         async with limit.slot(model) as use, self.ceiling.slot():
             if self.pool_slots is not None:
                 async with self.pool_slots:
