@@ -65,7 +65,7 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
         c = await unless_hung(plan, role, watch,
                               lambda: call(role, request, stage="review", timeout_s=plan.left(until), sink=watch))
     except ProviderError as exc:
-        if hung(plan, role, watch, plan.now()):
+        if hung(plan, role, watch, plan.now(), "review"):
             plan.decide(f"review ({role.ref}) given up: {exc.reason}")
         return ReviewOutcome(failed_stage(role, exc, t0))
     stage = answered_stage(role, c)

@@ -28,7 +28,7 @@ from .timing import SAFETY, TimePlan
 from .watch import CallWatch
 
 HUNG_TTFT_FACTOR = 3.0  # no first byte by this many times the expected time to first token: hung
-HUNG_MIN_S = 2.0  # never called hung sooner (network and CPU jitter)
+HUNG_MIN_S = {"draft": 2.0, "review": 4.0}  # never hung sooner (jitter; a review reads every draft first)
 OVERRUN = 0.25  # a draft already past its expected length is given this share of it again
 RECHECK_S = 0.25  # how often a call still out is judged again between events
 
@@ -69,17 +69,17 @@ def expected_seconds(plan: TimePlan, role: ModelRole, stage: str, n_drafts: int 
     return plan.predict(role, stage, n_drafts)
 
 
-def hung_after(plan: TimePlan, role: ModelRole) -> float | None:
+def hung_after(plan: TimePlan, role: ModelRole, stage: str = "draft") -> float | None:
     """Seconds after being sent with no first byte when a streaming call counts as hung."""
     ttft = expected_ttft(plan, role)
-    return None if ttft is None else max(HUNG_MIN_S, HUNG_TTFT_FACTOR * ttft)
+    return None if ttft is None else max(HUNG_MIN_S.get(stage, 2.0), HUNG_TTFT_FACTOR * ttft)
 
 
-def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float) -> str | None:
+def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: str = "draft") -> str | None:
     """Why a streaming call sent with no first byte is hung, or None while it is not (yet)."""
     if watch.sent_at is None or not watch.streaming or watch.first_byte_at is not None:
         return None
-    after = hung_after(plan, role)
+    after = hung_after(plan, role, stage)
     waited = now - watch.sent_at
     if after is None or waited <= after:
         return None
@@ -95,7 +95,7 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
                            "rate_limited")
         latest = plan.drafts_latest
         return Verdict(latest, latest, "waiting for a slot on a busy provider: not a slow model", "queued")
-    why_hung = hung(plan, role, watch, now)
+    why_hung = hung(plan, role, watch, now, stage)
     if why_hung:
         return Verdict(None, None, why_hung, "hung")
     if watch.first_byte_at is not None:
@@ -110,14 +110,14 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
     if seconds is None:
         return Verdict(None, None, "pace unknown and nothing observed yet", "unknown")
     hold = watch.sent_at + seconds * SAFETY
-    after = hung_after(plan, role) if watch.streaming and watch.first_byte_at is None else None
+    after = hung_after(plan, role, stage) if watch.streaming and watch.first_byte_at is None else None
     if after is not None:  # it may show its first byte until it would count as hung
         hold = max(hold, watch.sent_at + after)
     return Verdict(watch.sent_at + seconds, hold, f"expected to take {seconds:.1f} s from being sent", "expected")
 
 
 async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
-                      call: Callable[[], Awaitable[Completion]]) -> Completion:
+                      call: Callable[[], Awaitable[Completion]], stage: str = "review") -> Completion:
     """Run `call` (which streams into `watch`), but give up on it once it is hung (see `hung`), with a
     ProviderTimeoutError that says so: a reviewer that writes nothing costs seconds, not its share."""
     result: list[Completion] = []
@@ -127,7 +127,7 @@ async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
         async def watchdog() -> None:
             while True:
                 await plan.clock.sleep(RECHECK_S)
-                found = hung(plan, role, watch, plan.clock.now())
+                found = hung(plan, role, watch, plan.clock.now(), stage)
                 if found:
                     why.append(found)
                     tg.cancel_scope.cancel()
