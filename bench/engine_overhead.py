@@ -21,10 +21,10 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fusion_mcp import FusionEngine  # noqa: E402
-from fusion_mcp.config.registry import EnsembleRegistry  # noqa: E402
-from tests.conftest import lab_toml, review_json  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
+from fusion_mcp import FusionEngine
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from tests.conftest import lab_toml, review_json
+from tests.upstream import Upstream
 
 
 async def bench(args: argparse.Namespace) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fusion_mcp.cli.main import main  # noqa: E402
-from tests.conftest import lab_toml, review_json  # noqa: E402
-from tests.upstream import Behaviour, Upstream  # noqa: E402
+from fusion_mcp.cli.main import main
+from tests.conftest import lab_toml, review_json
+from tests.upstream import Behaviour, Upstream
 
 
 def run(args: list[str]) -> tuple[float, dict]:

@@ -30,11 +30,13 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client  # noqa: E402
+import _faults_hardening as hardening
+import _faults_store as faults_store
+from mcp import Client
 
-from tests.conftest import LAB_KEY  # noqa: E402
-from tests.services import free_port, wait_for_port  # noqa: E402
-from tests.upstream import Behaviour, Upstream  # noqa: E402
+from tests.conftest import LAB_KEY
+from tests.services import free_port, wait_for_port
+from tests.upstream import Behaviour, Upstream
 
 DRAFTERS = ["d1", "d2", "d3"]
 ROLES = {"drafter": ["d1"], "reviewer": ["judge"], "synthesizer": ["fuser"], "all drafters": DRAFTERS}
@@ -187,12 +189,13 @@ async def run(args: argparse.Namespace) -> list[Row]:
             (folder / f"dead-{tag}.toml").write_text(ensemble(up.url, dead, models, deadline_s))
         (folder / "burst.toml").write_text(ensemble(up.url, dead, [], 45.0))  # the default deadline
         env = {**os.environ, "LAB_KEY": LAB_KEY, "FUSION_MCP_ENSEMBLES": str(folder),
+               "FUSION_MCP_MODELS_CACHE": str(folder / "models"),
                "FUSION_MCP_CACHE": str(folder / "cache.sqlite3")}
         log = folder / "server.log"
         proc, url = start_server(env, log)
         try:
             async with Client(url) as client:
-                for name in ([] if args.only_burst else FAULTS):
+                for name in ([] if args.only_burst or args.only_hardening else FAULTS):
                     for role, models in ROLES.items():
                         tag = role.replace(" ", "-")
                         ens = f"{'dead' if name == 'connection refused' else 'lab'}-{tag}"
@@ -214,20 +217,65 @@ async def run(args: argparse.Namespace) -> list[Row]:
                             rows.append(Row(name, role, path, r[0], judge_output(r[1], r[2], faulted), r[3], r[4],
                                             r[5], expect_error))
                             print(fmt(rows[-1]), flush=True)
-                n = 20 if args.quick else 100
-                before = log.read_text(errors="replace").count("Traceback")
-                row = await burst(up, client, env, n, 45.0)
-                row.tracebacks += log.read_text(errors="replace").count("Traceback") - before
-                rows.append(row)
-                print(fmt(row), flush=True)
+                if args.hardening:
+                    for fields in await hardening_server_rows(up, client, env, url, folder, deadline_s):
+                        rows.append(fields)
+                        print(fmt(fields), flush=True)
+                    up.models = []
+                if not args.only_hardening:
+                    n = 20 if args.quick else 100
+                    before = log.read_text(errors="replace").count("Traceback")
+                    row = await burst(up, client, env, n, 45.0)
+                    row.tracebacks += log.read_text(errors="replace").count("Traceback") - before
+                    rows.append(row)
+                    print(fmt(row), flush=True)
             if args.only_burst:
                 return rows
-            row = await burst(up, None, env, 10 if args.quick else args.cli_burst, 45.0)
-            rows.append(row)
-            print(fmt(row), flush=True)
+            if not args.only_hardening:
+                row = await burst(up, None, env, 10 if args.quick else args.cli_burst, 45.0)
+                rows.append(row)
+                print(fmt(row), flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+        if args.hardening:
+            for row in await hardening_process_rows(up, env, folder):
+                rows.append(row)
+                print(fmt(row), flush=True)
+    return rows
+
+
+async def hardening_server_rows(up: Upstream, client: Client, env: dict[str, str], url: str, folder: Path,
+                                deadline_s: float) -> list[Row]:
+    """bench/_faults_hardening.py's rows that use the running server; `named` = the row's own check."""
+    log = folder / "server.log"
+    out: list[Row] = []
+
+    async def add(make: Any, expect_error: bool = False) -> None:
+        healthy(up)
+        before = log.read_text(errors="replace").count("Traceback")
+        made: hardening.Fields | list[hardening.Fields] = await make
+        for fields in made if isinstance(made, list) else [made]:
+            row = Row(*fields, expect_error=expect_error)
+            if row.path == "server":
+                row.tracebacks += log.read_text(errors="replace").count("Traceback") - before
+            out.append(row)
+
+    await add(hardening.escaped_key_review(up, client, {**env, "FUSION_MCP_ENSEMBLES": str(folder)}, deadline_s))
+    await add(hardening.key_as_model_id(up, client, env, folder))
+    await add(hardening.bracket_review(up, client, url, deadline_s))
+    await add(hardening.huge_draft(up, client, deadline_s))
+    await add(hardening.bad_arguments(up, client, url), expect_error=True)
+    return out
+
+
+async def hardening_process_rows(up: Upstream, env: dict[str, str], folder: Path) -> list[Row]:
+    healthy(up)
+    rows = [Row(*hardening.hostile_folder(env, folder), expect_error=False)]
+    rows += [Row(*fields, expect_error=True) for fields in hardening.weak_token_and_bad_port(env)]
+    rows.append(Row(*await hardening.sigterm_mid_run(up, env), expect_error=True))
+    healthy(up)
+    rows += [Row(*fields, expect_error=False) for fields in await faults_store.store_rows(up, env)]
     return rows
 
 
@@ -244,6 +292,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter deadline, smaller bursts")
     parser.add_argument("--only-burst", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only-hardening", action="store_true", help="only the hardening rows (no fault rows, no bursts)")
+    parser.add_argument("--no-hardening", dest="hardening", action="store_false", help="without the hardening rows")
     parser.add_argument("--cli-burst", type=int, default=100, help="concurrent `ask` processes in the CLI burst")
     args = parser.parse_args()
     print(HEADER, flush=True)

@@ -82,7 +82,7 @@ async def host_run(client: Client, question: str, limit: float) -> dict[str, Any
                     "elapsed": time.perf_counter() - started}
         within += time.perf_counter() - t0 <= limit
         if result.is_error:
-            return {"calls": calls, "within": within, "lost": True, "why": result.content[0].text[:80],
+            return {"calls": calls, "within": within, "lost": True, "why": str(getattr(result.content[0], "text", ""))[:80],
                     "elapsed": time.perf_counter() - started}
         out = result.structured_content or {}
         if out.get("status", "done") == "done":

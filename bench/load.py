@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.services import free_port, wait_for_port  # noqa: E402
+from tests.services import free_port, wait_for_port
 
 REVIEW = json.dumps({label: {"score": 8, "reason": "ok"} for label in "ABC"})
 
@@ -70,7 +70,7 @@ async def engine_bench(args: argparse.Namespace, folder: Path) -> None:
     import anyio
 
     from fusion_mcp import FusionEngine
-    from fusion_mcp.config.registry import EnsembleRegistry
+    from fusion_mcp.config.ensemble_registry import EnsembleRegistry
     from fusion_mcp.fusion import engine as engine_module
 
     if args.pool:

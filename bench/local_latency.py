@@ -16,7 +16,7 @@ import time
 import anyio
 
 from fusion_mcp import FusionEngine
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import LocalProvider, resolve_model_path
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS

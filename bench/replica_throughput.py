@@ -23,11 +23,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client  # noqa: E402
+from mcp import Client
 
-from tests.conftest import LAB_KEY, lab_toml  # noqa: E402
-from tests.services import Service, start_haproxy, start_redis, start_replica  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
+from tests.conftest import LAB_KEY, lab_toml
+from tests.services import Service, start_haproxy, start_redis, start_replica
+from tests.upstream import Upstream
 
 
 async def load(url: str, calls: int, concurrency: int, tag: str) -> tuple[float, float]:

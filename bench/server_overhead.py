@@ -22,11 +22,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp import Client, StdioServerParameters
 
-from fusion_mcp.server.app import create_server  # noqa: E402
-from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
+from fusion_mcp.server.app import create_server
+from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
+from tests.upstream import Upstream
 
 
 async def calls(client: Client, n: int, args: dict[str, str]) -> tuple[float, float]:

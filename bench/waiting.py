@@ -33,11 +33,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp import Client  # noqa: E402
+from mcp import Client
 
-from tests.conftest import LAB_KEY, review_json  # noqa: E402
-from tests.services import free_port, stop_process, wait_for_port  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
+from tests.conftest import LAB_KEY, review_json
+from tests.services import free_port, stop_process, wait_for_port
+from tests.upstream import Upstream
 
 DRAFT_S = 0.3
 DEADLINE_S = 45.0
@@ -90,7 +90,8 @@ async def calls(url: str, ensemble_name: str, n: int, *, together: bool) -> list
             wall = time.perf_counter() - t0
             sc = r.structured_content or {}
             ok = not r.is_error and sc.get("status", "done") != "running" and sc.get("answer_source") == "synthesis"
-            out.append((wall, ok, "" if ok else json.dumps(sc)[:300] or r.content[0].text[:300]))
+            said = json.dumps(sc) if sc else "".join(getattr(c, "text", "") for c in r.content)
+            out.append((wall, ok, "" if ok else said[:300]))
 
         if together:
             async with anyio.create_task_group() as tg:

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "FusionEngine": ".fusion.engine",
     "Ensemble": ".config.ensembles",
-    "EnsembleRegistry": ".config.registry",
+    "EnsembleRegistry": ".config.ensemble_registry",
     "ConfigError": ".errors",
     "FusionError": ".errors",
     "NoDraftsError": ".errors",
@@ -28,11 +28,14 @@ _WHERE = {
     "Totals": ".fusion.result",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ConfigError", "Draft", "Ensemble", "EnsembleRegistry", "FusionEngine", "FusionError", "FusionResult",
+    "NoDraftsError", "ProgressEvent", "ProviderError", "Scores", "Stage", "Totals", "UnknownEnsembleError",
+]
 
 if TYPE_CHECKING:
+    from .config.ensemble_registry import EnsembleRegistry
     from .config.ensembles import Ensemble
-    from .config.registry import EnsembleRegistry
     from .errors import ConfigError, FusionError, NoDraftsError, ProviderError, UnknownEnsembleError
     from .fusion.engine import FusionEngine
     from .fusion.events import ProgressEvent

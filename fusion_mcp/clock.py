@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
 
 class Clock(Protocol):
@@ -85,16 +86,21 @@ class FakeClock:
         await woken.wait()
 
     async def settle(self) -> None:
-        """Let every task run until all wait on something (a sleep, an event). On asyncio this spins
-        the loop instead of anyio's wait_all_tasks_blocked, which sleeps 0.1 s of real time per turn."""
+        """Let every task run until all wait on something (a sleep, an event) and no worker thread is
+        busy. On asyncio this spins the loop instead of anyio's wait_all_tasks_blocked, which sleeps
+        0.1 s of real time per turn."""
         try:
             this = asyncio.current_task()
         except RuntimeError:  # not on asyncio (trio)
             await anyio.wait_all_tasks_blocked()
             return
-        for _ in range(10_000):
+        threads = anyio.to_thread.current_default_thread_limiter()
+        for _ in range(100_000):
+            if threads.borrowed_tokens:  # work in a worker thread takes real time: let it finish first
+                await asyncio.sleep(0.001)
+                continue
             await asyncio.sleep(0)
-            if all(task is this or _blocked(task) for task in asyncio.all_tasks()):
+            if all(task is this or _blocked(task) for task in asyncio.all_tasks()) and not threads.borrowed_tokens:
                 return
         await anyio.wait_all_tasks_blocked()
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.config.settings import Settings
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"
@@ -24,8 +25,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FUSION_MCP_ENSEMBLES",
-                "FUSION_MCP_DEFAULT_ENSEMBLE", "FUSION_MCP_PRICES", "FUSION_MCP_AUTH_TOKEN", "XDG_CACHE_HOME"):
+    # Every setting's variable (from the settings object itself, so a new one cannot be missed), the
+    # built-in providers' keys and the XDG folders; then the test's own.
+    for var in [*Settings.env_vars(), "OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                "XDG_CACHE_HOME", "XDG_DATA_HOME"]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
@@ -41,7 +44,7 @@ def upstream() -> Iterator[Upstream]:
 
 def lab_toml(
     url: str,
-    drafters: list[str | dict[str, Any]],
+    drafters: Sequence[str | dict[str, Any]],
     reviewer: str | None = "judge",
     synthesizer: str | None = "fuser",
     *,
@@ -84,8 +87,8 @@ def write_registry(folder: Path, **files: str) -> EnsembleRegistry:
 
 def review_json(scores: dict[str, tuple[float, float, float]]) -> str:
     return json.dumps({"reviews": [
-        {"label": label, "consistency": c, "accuracy": a, "completeness": l, "reason": f"reason {label}"}
-        for label, (c, a, l) in scores.items()
+        {"label": label, "consistency": c, "accuracy": a, "completeness": m, "reason": f"reason {label}"}
+        for label, (c, a, m) in scores.items()
     ]})
 
 

@@ -143,3 +143,51 @@ def haproxy_requests(folder: Path) -> dict[str, int]:
         if row.get("pxname") == "replicas" and row.get("svname", "").startswith("r"):
             counts[row["svname"]] = int(row.get("stot") or 0)
     return counts
+
+
+class RestartableRedis:
+    """A redis-server on a fixed port, so that it can be killed and started again where it was."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+
+    def start(self) -> None:
+        argv = [need("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.port, self.proc, "redis-server")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([need("redis-cli"), "-p", str(self.port), *args], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class LoggedReplica:
+    """`fusion-mcp serve --store` with its log in a file (read while it runs)."""
+
+    def __init__(self, env: dict[str, str], store: str, log: Path, *extra: str) -> None:
+        self.port, self.log = free_port(), log
+        full = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "fusion_mcp", "serve", "--transport", "streamable-http",
+                                      "--port", str(self.port), "--store", store, "--tool-timeout", "2", *extra],
+                                     env=full, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
+        wait_for_port(self.port, self.proc, "fusion-mcp replica")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def said(self) -> str:
+        """The log so far, its lines joined (the log wraps long messages)."""
+        return " ".join(self.log.read_text(errors="replace").split())

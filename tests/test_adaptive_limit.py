@@ -17,9 +17,9 @@ from fusion_mcp import FusionEngine
 from fusion_mcp.clock import FakeClock
 from fusion_mcp.errors import ProviderError, RateLimitedError
 from fusion_mcp.providers.limiter import INITIAL, AdaptiveLimit
+from tests import test_server_transports
 from tests.conftest import lab_toml, write_registry
 from tests.test_providers import ASK
-from tests.test_server_transports import http_server, server_env  # noqa: F401
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +80,7 @@ async def test_it_backs_off_when_answers_slow_down(upstream: Upstream, ensemble_
     assert upstream.max_in_flight < 64  # without the latency signal it reaches the ceiling, 128
 
 
-async def test_a_burst_of_fused_calls_over_streamable_http_all_answer(http_server, lab_upstream: Upstream) -> None:  # noqa: F811
+async def test_a_burst_of_fused_calls_over_streamable_http_all_answer(http_server, lab_upstream: Upstream) -> None:
     """The issue's burst: 100 concurrent fused_answer calls at the defaults, upstream answering in
     0.5 s. With 4 fixed slots per provider, 10 of them failed."""
     base = http_server("streamable-http")
@@ -101,6 +101,9 @@ async def test_a_burst_of_fused_calls_over_streamable_http_all_answer(http_serve
     assert lab_upstream.max_in_flight > 4
 
 
+http_server = test_server_transports.http_server  # the same fixture, over this module's server_env
+
+
 @pytest.fixture(scope="module")
 def lab_upstream() -> Any:
     with Upstream() as up:
@@ -111,7 +114,7 @@ def lab_upstream() -> Any:
 
 
 @pytest.fixture(scope="module")
-def server_env(lab_upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:  # noqa: F811
+def server_env(lab_upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from tests.conftest import LAB_KEY
 
     folder = tmp_path_factory.mktemp("ensembles")

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from tests.conftest import LAB_KEY, lab_toml
 from tests.upstream import Upstream
 

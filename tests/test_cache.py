@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fusion_mcp.fusion.call_cache import SQLiteCallCache, default_cache_path
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.fusion.engine import FusionEngine
+from fusion_mcp.store.call_cache import SQLiteCallCache
 from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
 
 
@@ -63,14 +64,12 @@ async def test_other_parameters_or_samples_are_not_shared(upstream, ensemble_dir
 
 
 def test_default_path_follows_env_then_xdg(monkeypatch, tmp_path):
-    monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "x.sqlite3"))
-    assert default_cache_path() == tmp_path / "x.sqlite3"
-    monkeypatch.delenv("FUSION_MCP_CACHE")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    assert default_cache_path() == tmp_path / "data" / "fusion-mcp" / "cache.sqlite3"
-    monkeypatch.delenv("XDG_DATA_HOME")
+    assert Settings.from_env({"FUSION_MCP_CACHE": str(tmp_path / "x.sqlite3")}).cache_path == tmp_path / "x.sqlite3"
+    data = Settings.from_env({"XDG_DATA_HOME": str(tmp_path / "data")}).cache_path
+    assert data == tmp_path / "data" / "fusion-mcp" / "cache.sqlite3"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_path() == Path(tmp_path / "home" / ".local" / "share" / "fusion-mcp" / "cache.sqlite3")
+    home = Settings.from_env({}).cache_path
+    assert home == Path(tmp_path / "home" / ".local" / "share" / "fusion-mcp" / "cache.sqlite3")
 
 
 def test_unwritable_cache_is_a_clear_error(tmp_path):

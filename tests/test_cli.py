@@ -131,3 +131,32 @@ def test_a_broken_price_file_is_a_configuration_error_before_any_call(upstream: 
     assert out.returncode == 2
     assert "missing.toml: cannot read price table" in out.stderr and "Traceback" not in out.stderr
     assert upstream.calls() == []
+
+
+@pytest.mark.parametrize("command", [[], ["ask"], ["ensembles"], ["models"], ["serve"], ["eval"], ["tune"]])
+def test_help_fits_an_80_column_terminal(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    shown = capsys.readouterr().out
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "usage: fusion-mcp" in shown
+
+
+def test_models_offline_says_so_and_lists_the_local_model(ensemble_dir: Path, tmp_path: Path) -> None:
+    """Every listing unreachable (a proxy that refuses, ollama not running), none cached."""
+    dead = "http://127.0.0.1:9"
+    out = _run(["models"], ensemble_dir, FUSION_MCP_MODELS_CACHE=str(tmp_path / "listings"), COLUMNS="100",
+               HTTPS_PROXY=dead, HTTP_PROXY=dead, https_proxy=dead, http_proxy=dead, NO_PROXY="", no_proxy="")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("offline: no provider's model listing could be reached (")
+    assert "showing the embedded model that runs here" in out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert rows[0] == ["model", "context", "$/M", "in", "$/M", "out"] and rows[1] == ["local:smollm2", "-", "0", "0"]
+
+
+def test_ensembles_without_a_usable_default_says_why_and_never_none(ensemble_dir: Path) -> None:
+    out = _run(["ensembles"], ensemble_dir, FUSION_MCP_DEFAULT_ENSEMBLE="nope", COLUMNS="100")
+    assert out.returncode == 0, out.stderr
+    assert "None" not in out.stdout
+    assert "no default: unknown ensemble 'nope' (set by FUSION_MCP_DEFAULT_ENSEMBLE)" in out.stdout

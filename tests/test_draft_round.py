@@ -98,7 +98,7 @@ async def test_a_hung_drafter_of_an_unknown_model_costs_the_grace(ensemble_dir: 
 
 async def test_a_slow_drafter_whose_measured_pace_says_so_is_waited_for(ensemble_dir: Path) -> None:
     book = PaceBook(priors={})
-    book.measured["fn:c"] = Pace(4.0, 100, 3)  # four seconds to its first token, measured
+    book.store.set_pace("fn:c", Pace(4.0, 100, 3))  # four seconds to its first token, measured
     result = await fuse(ensemble_dir, healthy(c=after(4.5, "Answer: 3")), book)
     assert status(result) == {"fn:a": "ok", "fn:b": "ok", "fn:c": "ok"}
     assert result.schedule.drafts_cut_at_s is None
@@ -111,8 +111,8 @@ async def test_under_load_a_drafter_slow_like_its_peers_is_not_cut(ensemble_dir:
     def book() -> PaceBook:
         paces = PaceBook(priors={})
         for m in "abc":
-            paces.measured[f"fn:{m}"] = Pace(1.0, 100, 3)
-            paces.outputs[f"fn:{m}|draft"] = 2  # "Answer: N": 1.01 s at their measured pace
+            paces.store.set_pace(f"fn:{m}", Pace(1.0, 100, 3))
+            paces.store.set_output(f"fn:{m}|draft", 2)  # "Answer: N": 1.01 s at their measured pace
         return paces
 
     # a loaded upstream: the two peers take three times their pace; the third is slower still

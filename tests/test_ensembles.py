@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.config.ensembles import split_model_ref
-
-from fusion_mcp.config.registry import EnsembleRegistry
 from fusion_mcp.errors import ConfigError, UnknownEnsembleError
 from tests.conftest import write_registry
 
@@ -145,8 +144,8 @@ def test_default_ensemble_follows_the_keys(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-123456")
     name, why = reg.default()
     assert name == "budget-trio" and "OPENROUTER_API_KEY is set" in why
-    monkeypatch.setenv("FUSION_MCP_DEFAULT_ENSEMBLE", "frontier-trio")
-    assert reg.default()[0] == "frontier-trio"
+    monkeypatch.setenv("FUSION_MCP_DEFAULT_ENSEMBLE", "frontier-trio")  # a setting: read when the registry loads
+    assert EnsembleRegistry.load().default()[0] == "frontier-trio"
 
 
 def test_a_base_url_without_a_scheme_is_a_configuration_error(ensemble_dir: Path) -> None:

@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.errors import NoReadyEnsembleError
 from tests.conftest import lab_toml, review_json
 from tests.upstream import Upstream
@@ -155,7 +156,7 @@ def test_the_server_says_what_the_local_ensemble_lacks(monkeypatch: pytest.Monke
 
     monkeypatch.setitem(sys.modules, "xllamacpp", None)
 
-    async def scenario() -> tuple[dict, object]:
+    async def scenario() -> tuple[Any, Any]:
         async with Client(create_server(EnsembleRegistry.load([ensemble_dir]))) as client:
             listing = (await client.call_tool("list_ensembles", {})).structured_content
             failed = await client.call_tool("fused_answer", {"question": "2+2?", "ensemble": "local"})

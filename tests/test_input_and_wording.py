@@ -169,7 +169,7 @@ def test_eval_drafts_cannot_derive_the_marker_from_the_item(upstream: Upstream, 
                  "--out", str(tmp_path / "o"), "--no-cache"]) == 0, capsys.readouterr().err
     user = upstream.calls("judge")[0].user_text()
     system = upstream.calls("judge")[0].body["messages"][0]["content"]
-    used = re.search(r"<draft-([0-9a-f]{12})>", system).group(1)  # type: ignore[union-attr]
+    used = re.search(r"<draft-([0-9a-f]{12})>", system).group(1)
     assert used != derived
     assert user.count(f"</draft-{used}>") == 2
     evil = next(t for t in drafts_in_prompt(user).values() if t.startswith("Paris.\n"))
@@ -182,6 +182,6 @@ def test_answer_extraction_is_linear_on_long_whitespace() -> None:
     text = "\n".join(["answer" + " " * 100_000 + "x", "the answer is" + " " * 100_000, "Final answer:" + " " * 100_000])
     started = time.process_time()
     for kind in ("number", "text"):
-        extract(text, Item(id="1", question="q", answer="1", answer_type=kind))  # type: ignore[arg-type]
+        extract(text, Item(id="1", question="q", answer="1", answer_type=kind))
     extract(text, Item(id="1", question="q", answer="A", answer_type="choice", choices=("x", "y")))
     assert time.process_time() - started < 10

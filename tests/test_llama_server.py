@@ -16,11 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from fusion_mcp import FusionEngine
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.providers import ChatRequest, Message, ProviderSpec
 from fusion_mcp.providers.openai_compat import OpenAICompatProvider
 

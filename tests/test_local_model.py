@@ -12,11 +12,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+import xllamacpp  # noqa: F401  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
-from fusion_mcp.errors import NoDraftsError, ProviderTimeoutError, UnknownModelError, UpstreamError
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.errors import ProviderTimeoutError, UnknownModelError, UpstreamError
 from fusion_mcp.providers import ChatRequest, Message
 from fusion_mcp.providers.local import (
     MODEL_HINT,
@@ -27,8 +28,6 @@ from fusion_mcp.providers.local import (
     resolve_model_path,
 )
 from fusion_mcp.providers.spec import BUILTIN_PROVIDERS
-
-import xllamacpp  # noqa: E402,F401,I001  (after the provider, which tunes OpenMP; a missing runtime fails, not skips)
 
 pytestmark = pytest.mark.anyio
 SPEC = BUILTIN_PROVIDERS["local"]
@@ -61,7 +60,8 @@ async def test_the_local_ensemble_runs_every_stage_offline_for_free() -> None:
             assert d.error and result.degraded
     # Every later stage either ran or says why not, and a degraded run lists its reasons.
     assert result.review.model == "local:smollm2"
-    assert result.review.status in ("ok", "partial", "unparseable", "failed", "timeout")
+    # "skipped": the time plan saw the review could not fit before the synthesis (a loaded machine).
+    assert result.review.status in ("ok", "partial", "unparseable", "failed", "timeout", "skipped")
     if result.review.status != "ok":
         assert result.degraded and any(r.startswith("review") for r in result.degraded_reasons)
     else:

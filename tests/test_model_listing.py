@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -18,7 +19,7 @@ from fusion_mcp.server.app import create_server
 from tests.conftest import lab_toml, write_registry
 from tests.upstream import Upstream
 
-LISTING = [
+LISTING: list[dict[str, Any]] = [
     {"id": "alpha", "context_length": 128000, "pricing": {"prompt": "0.000001", "completion": "0.000002"}},
     {"id": "alpha-pro", "context_length": 200000, "pricing": {"prompt": "0.000003", "completion": "0.000015"}},
     {"id": "beta", "pricing": {"prompt": "-1", "completion": "-1"}},  # variable price: unknown

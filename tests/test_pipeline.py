@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import anyio
 import pytest
 
 from fusion_mcp import FusionEngine, NoDraftsError, ProgressEvent
@@ -278,7 +277,7 @@ async def test_a_hostile_draft_cannot_break_out_of_its_delimiter(upstream: Upstr
     for role in ("judge", "fuser"):
         call = upstream.calls(role)[0]
         system, user = call.body["messages"][0]["content"], call.user_text()
-        nonce = re.search(r"<draft-([0-9a-f]{12})>", system).group(1)  # type: ignore[union-attr]
+        nonce = re.search(r"<draft-([0-9a-f]{12})>", system).group(1)
         assert nonce != "0123456789ab"
         assert user.count(f"<draft-{nonce} ") == 2 and user.count(f"</draft-{nonce}>") == 2
         drafts = drafts_in_prompt(user)

@@ -79,7 +79,7 @@ async def test_web_search_drafters_keep_their_citations(upstream: Upstream, ense
     assert upstream.calls("searcher")[0].body["plugins"] == [{"id": "web"}]
     assert "plugins" not in upstream.calls("beta")[0].body and "plugins" not in upstream.calls("judge")[0].body
     cited = {d["model"]: d["citations"] for d in out["drafts"]}
-    assert cited == {"lab:searcher": [{"url": "https://example.org/paris", "title": "Paris"}], "lab:beta": []}
+    assert cited == {"lab:searcher": [{"url": "https://example.org/paris", "title": "Paris", "snippet": None}], "lab:beta": []}
     with pytest.raises(ConfigError, match=r"drafters\[0\]\.web.*web plugin"):
         write_registry(ensemble_dir, bad=lab_toml(upstream.url, [{"model": "a", "web": True}])).get("bad")
 

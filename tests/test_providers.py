@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import httpx
 import httpx2
 import pytest
 
@@ -21,8 +20,8 @@ from fusion_mcp.errors import (
     UpstreamError,
 )
 from fusion_mcp.providers import ChatRequest, Message
-from fusion_mcp.providers.http import error_for_status
-from tests.conftest import eventually_async, LAB_KEY, lab_toml, write_registry
+from fusion_mcp.providers.http_client import error_for_status
+from tests.conftest import LAB_KEY, eventually_async, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
 
 ASK = ChatRequest(messages=[Message(role="system", content="be brief"), Message(role="user", content="2+2?")],
@@ -37,7 +36,7 @@ def _ensemble(upstream: Upstream, folder: Path, kind: str = "openai", extra: str
 async def _call(upstream: Upstream, folder: Path, *, kind: str = "openai", extra: str = "max_retries = 0",
                 timeout_s: float = 5.0):
     ens = _ensemble(upstream, folder, kind, extra)
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         return await engine.call(ens.drafters[0], ASK, timeout_s=timeout_s)
 
 
@@ -176,7 +175,7 @@ async def test_client_errors_are_not_retried(upstream: Upstream, ensemble_dir: P
 async def test_concurrency_limit_per_provider(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("m", text="x", delay=0.15)
     ens = _ensemble(upstream, ensemble_dir, extra="max_concurrency = 2")
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         async with anyio.create_task_group() as tg:
             for _ in range(5):
                 tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=10))
@@ -214,8 +213,8 @@ async def test_cost_unknown_is_none_never_zero(upstream: Upstream, ensemble_dir:
 
 
 def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fusion_mcp.errors import ConfigError
     from fusion_mcp.config.pricing import price_for
+    from fusion_mcp.errors import ConfigError
 
     prices = tmp_path / "p.toml"
     prices.write_text('["lab:m"]\ninput = -1\noutput = 1\n')
@@ -228,7 +227,7 @@ def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pyt
 async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream: Upstream, ensemble_dir: Path) -> None:
     upstream.script("m", hang=True)
     ens = _ensemble(upstream, ensemble_dir, extra="max_concurrency = 1")
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: engine.call(ens.drafters[0], ASK, timeout_s=5))  # holds the only slot
             assert await eventually_async(lambda: upstream.in_flight == 1)

@@ -4,8 +4,7 @@ cache is shared, and a run whose replica dies ends as failed once its lease laps
 """
 
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +72,14 @@ async def settle(client: Client, first: Any) -> dict[str, Any]:
     for _ in range(100):
         assert not first.is_error, first.content
         if out["status"] != "running":
-            return out  # type: ignore[no-any-return]
+            return out
         first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
         out = first.structured_content
     raise AssertionError("the run was still running after 100 polls")
 
 
 async def read_run(client: Client, run_id: str) -> dict[str, Any]:
-    return json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)  # type: ignore[union-attr]
+    return json.loads((await client.read_resource(f"run://{run_id}")).contents[0].text)
 
 
 async def test_a_run_started_through_one_replica_is_read_and_polled_through_the_other(cluster):
@@ -198,8 +197,43 @@ async def test_a_replica_killed_mid_run_leaves_a_run_that_fails_after_its_lease(
             if result.is_error or result.structured_content["status"] != "running":
                 break
         assert result is not None and result.is_error, result
-        text = result.content[0].text  # type: ignore[union-attr]
+        text = result.content[0].text
         assert "lease lapsed" in text and "ask again" in text
         assert anyio.current_time() - killed_at < 60
         shown = await read_run(on_a, run_id)
         assert shown["status"] == "failed" and "lease lapsed" in shown["error"]
+
+
+def rpc(base: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One JSON-RPC request to a stateless replica, as a 2025-11-25 client sends it; its result (or error)."""
+    import httpx
+
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
+               "mcp-protocol-version": "2025-11-25"}
+    reply = httpx.post(base + "/mcp", headers=headers, timeout=60,
+                       json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    assert reply.status_code == 200, reply.text
+    body = reply.text
+    if reply.headers["content-type"].startswith("text/event-stream"):
+        body = next(line[5:] for line in body.splitlines() if line.startswith("data:") and line[5:].strip())
+    message: dict[str, Any] = json.loads(body)
+    return message
+
+
+async def test_a_task_made_on_one_replica_is_polled_and_read_on_the_other(cluster):
+    up = cluster.upstream
+    pace = dict(ttft=0.6, tokens_per_s=30.0, output_tokens=20)  # a run of ~3.6 s
+    for model, text in (("alpha", "Answer: Paris."), ("beta", "Answer: Lyon."),
+                        ("judge", review_json({"A": (9, 9, 9), "B": (3, 3, 3)})), ("fuser", "Paris is the capital.")):
+        up.script(model, text=text, **pace)
+    init = rpc(cluster.a.url, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                             "clientInfo": {"name": "t", "version": "1"}})
+    assert "tasks" in init["result"]["capabilities"]
+    made = rpc(cluster.a.url, "tools/call", {"name": "fused_answer", "arguments": {"question": "Capital, task?"},
+                                             "task": {"ttl": 60_000}})
+    task_id = made["result"]["task"]["taskId"]
+    status = rpc(cluster.b.url, "tasks/get", {"taskId": task_id})["result"]
+    assert status["status"] == "working" and status["ttl"] == 60_000
+    result = rpc(cluster.b.url, "tasks/result", {"taskId": task_id})["result"]  # waits for the run, on the other replica
+    assert result["structuredContent"]["answer"] == "Paris is the capital."
+    assert rpc(cluster.b.url, "tasks/get", {"taskId": task_id})["result"]["status"] == "completed"

@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import test_server_transports
 from tests.services import free_port, stop_process, wait_for_port
-from tests.test_server_transports import INITIALIZE, MCP_HEADERS, server_env, spawn  # noqa: F401
+from tests.test_server_transports import INITIALIZE, MCP_HEADERS, spawn
 from tests.upstream import Upstream
+
+server_env = test_server_transports.server_env  # the same fixture: the servers' environment
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ going when its client goes away."""
 import json
 import os
 import sys
+from typing import Any
 
 import anyio
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 def slow_models(upstream: Upstream, seconds: float = 1.2) -> None:
     """Drafts, review and synthesis each take `seconds`: a run of about 3 × that."""
-    pace = dict(ttft=seconds * 0.5, tokens_per_s=40 / seconds, output_tokens=20)
+    pace: dict[str, Any] = dict(ttft=seconds * 0.5, tokens_per_s=40 / seconds, output_tokens=20)
     upstream.script("alpha", text="Answer: Paris.", **pace)
     upstream.script("beta", text="Answer: Lyon.", **pace)
     upstream.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)

@@ -187,6 +187,7 @@ def test_the_entry_file_for_mcp_dev_exposes_the_server(server_env, monkeypatch):
 
     path = Path(__file__).resolve().parent.parent / "fusion_mcp" / "server" / "mcp_entry.py"
     spec = importlib.util.spec_from_file_location("mcp_dev_loaded_entry", path)  # as `mcp dev` loads it
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     import anyio
@@ -195,3 +196,19 @@ def test_the_entry_file_for_mcp_dev_exposes_the_server(server_env, monkeypatch):
     # get_run answers in the shape of whichever tool started the run, so it declares no single schema
     assert {t.name: t.output_schema is not None for t in tools} == {
         "fused_answer": True, "compare_drafts": True, "get_run": False, "list_ensembles": True, "list_models": True}
+
+
+def test_an_sse_response_opens_with_a_priming_event_and_a_retry_interval(streamable_url):
+    """2025-11-25: the first SSE event carries an id and empty data (a cursor to resume from) and the
+    `retry` a client waits before reconnecting; clients of earlier versions get no priming event."""
+    reply = httpx.post(streamable_url, json=INITIALIZE, headers=MCP_HEADERS)
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+    events: list[dict[str, str]] = []
+    for block in reply.text.replace("\r\n", "\n").strip().split("\n\n"):
+        fields = [line.partition(":") for line in block.splitlines()]
+        events.append({name: value.strip() for name, _, value in fields})
+    assert events[0].get("id") and events[0].get("retry") == "2000" and events[0].get("data", "") == ""
+    assert '"serverInfo"' in events[1]["data"]
+    params: dict[str, Any] = {**INITIALIZE["params"], "protocolVersion": "2025-06-18"}  # type: ignore[dict-item]
+    older = httpx.post(streamable_url, headers=MCP_HEADERS, json={**INITIALIZE, "params": params})
+    assert "retry:" not in older.text and '"serverInfo"' in older.text

@@ -33,7 +33,7 @@ async def test_paced_stream_arrives_as_written_with_its_pace_recorded(upstream, 
     upstream.script("m", text=ANSWER, ttft=0.4, tokens_per_s=50, output_tokens=40, input_tokens=9, cost=0.002)
     arrivals: list[float] = []
     sink = TextSink(on_text=lambda piece: arrivals.append(time.perf_counter()))
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         completion = await engine.providers.get(_role(upstream, ensemble_dir, kind).provider).complete(
             "m", ASK, timeout_s=10, sink=sink)
     assert completion.text == ANSWER == sink.text
@@ -53,7 +53,7 @@ async def test_paced_stream_arrives_as_written_with_its_pace_recorded(upstream, 
 async def test_a_server_that_refuses_to_stream_is_asked_plainly_from_then_on(upstream, ensemble_dir, kind):
     upstream.script("m", text="plain answer", refuses_stream=True)
     role = _role(upstream, ensemble_dir, kind)
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         first = await engine.call(role, ASK, timeout_s=5)
         second = await engine.call(role, ASK, timeout_s=5)
     assert first.text == second.text == "plain answer"
@@ -64,7 +64,7 @@ async def test_a_server_that_refuses_to_stream_is_asked_plainly_from_then_on(ups
 async def test_a_stream_cut_at_its_deadline_keeps_what_arrived_and_hangs_up(upstream, ensemble_dir, kind):
     upstream.script("m", text=ANSWER, ttft=0.1, tokens_per_s=20, output_tokens=40)  # 2 s in all
     sink = TextSink()
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         with pytest.raises(ProviderTimeoutError):
             await engine.providers.get(_role(upstream, ensemble_dir, kind).provider).complete(
                 "m", ASK, timeout_s=1.0, sink=sink)
@@ -75,6 +75,6 @@ async def test_a_stream_cut_at_its_deadline_keeps_what_arrived_and_hangs_up(upst
 async def test_stream_can_be_turned_off_per_provider(upstream, ensemble_dir):
     upstream.script("m", text="ok")
     role = _role(upstream, ensemble_dir, "openai", extra="max_retries = 0\nstream = false")
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:
         await engine.call(role, ASK, timeout_s=5)
     assert upstream.calls("m")[0].body["stream"] is False

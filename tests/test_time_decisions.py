@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from fusion_mcp.clock import FakeClock
-from fusion_mcp.config.ensembles import Ensemble, parse_ensemble
+from fusion_mcp.config.ensembles import Ensemble, ModelRole, parse_ensemble
 from fusion_mcp.errors import ProviderTimeoutError
 from fusion_mcp.fusion.paces import Pace, PaceBook
 from fusion_mcp.fusion.stragglers import judge, unless_hung
@@ -28,7 +28,8 @@ def ensemble(deadline_s: float = 45) -> Ensemble:
 
 def plan(clock: FakeClock, **measured: Pace) -> TimePlan:
     book = PaceBook(priors={})
-    book.measured = {f"fn:{name}": pace for name, pace in measured.items()}
+    for name, pace in measured.items():
+        book.store.set_pace(f"fn:{name}", pace)
     return TimePlan(45, ensemble(), book, clock)
 
 
@@ -36,7 +37,7 @@ def at(p: TimePlan, seconds: float) -> float:
     return p.started + seconds
 
 
-def role(p: TimePlan, name: str):  # type: ignore[no-untyped-def]
+def role(p: TimePlan, name: str) -> ModelRole:
     ens = p.ensemble
     return next(r for r in (*ens.drafters, ens.reviewer, ens.synthesizer) if r is not None and r.model_id == name)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fusion_mcp import FusionEngine
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.fusion.paces import PaceBook
 from tests.conftest import eventually_async, lab_toml, review_json, write_registry
 from tests.upstream import Behaviour, Upstream
@@ -125,9 +126,9 @@ async def test_unanimous_drafts_skip_the_review_unless_the_ensemble_says_not_to(
 async def test_paces_learned_in_one_run_are_kept_for_the_next(upstream, ensemble_dir):
     upstream.script("a", text="x", ttft=0.3, tokens_per_s=50, output_tokens=10)
     reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["a"], None, None))
-    async with FusionEngine(reg) as engine:
+    async with FusionEngine.from_settings(registry=reg) as engine:  # the pace book beside the call cache
         await engine.fuse("Q?", ensemble="lab")
-    book = PaceBook.beside_cache()  # a new process reads what the last one learned
+    book = PaceBook.beside_cache(Settings.from_env().cache_path)  # a new process reads what the last one learned
     pace = book.pace("lab:a")
     assert pace is not None and pace.samples == 1 and 0.25 <= pace.ttft_s < 1.0
     assert book.output_tokens("lab:a", "draft") == 10

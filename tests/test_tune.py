@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.registry import EnsembleRegistry
+from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.evaluation.stats import mcnemar_exact, paired
 from tests.conftest import drafts_in_prompt, lab_toml, review_json
 from tests.upstream import Behaviour, Upstream
@@ -298,3 +298,20 @@ def test_candidates_can_come_from_the_providers_listing(lab, upstream, capsys):
     code, _, err = run_cli([*args, "--candidates-from", "lab:nothing-like-this"], capsys)
     assert code == 2 and "no candidates" in err
     assert len(upstream.calls()) == calls  # refused before any model call
+
+
+def test_the_report_reads_at_80_columns_with_every_option_whole(lab, upstream, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli(lab["args"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    result = json.loads((lab["out"] / "tune.json").read_text())
+    labels = [o["label"] for o in result["options"]]
+    assert PANEL in labels and len(PANEL) > 40
+    for label in labels:  # each option's name on a line of its own, whole, and its figures under it
+        at = next(i for i, line in enumerate(lines) if line.startswith(label) and "tune " not in line)
+        assert lines[at + 1].startswith("    tune ") and "cost/item $" in lines[at + 1] + lines[at + 2]
+    assert any(line.startswith(f"{PANEL}  (recommended)") for line in lines)
+    reasons = [i for i, line in enumerate(lines) if line.startswith("  - ")]
+    assert reasons and all(lines[i + 1].startswith(("    ", "  - ", "Run: ")) for i in reasons)

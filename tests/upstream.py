@@ -22,6 +22,38 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TextFn = Callable[[dict[str, Any]], str]
+# Given the request body: the tools to call ([{"name": ..., "arguments": {...}}]), or None/[] to answer text.
+ToolsFn = Callable[[dict[str, Any]], list[dict[str, Any]] | None]
+
+
+def content_text(content: Any) -> str:
+    """A message's text in either wire format: a string, or blocks (text, tool_result)."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif isinstance(block, dict) and block.get("type") == "tool_result":
+            parts.append(content_text(block.get("content")))
+    return "\n".join(parts)
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The tool results a request carries, in order, in either wire format."""
+    out = []
+    for m in body.get("messages", []):
+        if m.get("role") == "tool":
+            out.append(content_text(m.get("content")))
+        elif isinstance(m.get("content"), list):
+            out += [content_text(b.get("content")) for b in m["content"]
+                    if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return out
+
+
+def tool_names(body: dict[str, Any]) -> list[str]:
+    """The names of the tools a request offers, in either wire format."""
+    return [str(t.get("name") or (t.get("function") or {}).get("name")) for t in body.get("tools") or []]
 
 
 @dataclass
@@ -51,6 +83,7 @@ class Behaviour:
     refuses_stream: bool = False  # a server that answers 400 to `stream: true`
     ttft: float = 0.0  # seconds to the first token (after `delay`)
     tokens_per_s: float | None = None  # when set, `output_tokens` tokens arrive at this rate
+    tool_calls: ToolsFn | None = None  # a model that asks for tools (both wire formats, streamed or not)
 
     def duration(self) -> float:
         """Seconds from the request to the last token."""
@@ -73,10 +106,10 @@ class Recorded:
     at: float = field(default_factory=time.monotonic)
 
     def user_text(self) -> str:
-        return "\n".join(m["content"] for m in self.body.get("messages", []) if m.get("role") == "user")
+        return "\n".join(content_text(m["content"]) for m in self.body.get("messages", []) if m.get("role") == "user")
 
     def all_text(self) -> str:
-        parts = [m["content"] for m in self.body.get("messages", [])]
+        parts = [content_text(m.get("content")) for m in self.body.get("messages", [])]
         if isinstance(self.body.get("system"), str):
             parts.insert(0, self.body["system"])
         return "\n".join(parts)
@@ -125,7 +158,7 @@ class Upstream:
         with self._lock:
             return [r for r in self.requests if model is None or r.model == model]
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._thread.start()
         return self
 
@@ -134,7 +167,7 @@ class Upstream:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -152,7 +185,7 @@ class Upstream:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if not self.path.endswith("/models"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -164,7 +197,7 @@ class Upstream:
                     return
                 self._send(200, {"object": "list", "data": upstream.models})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
                 try:
@@ -302,6 +335,10 @@ class Upstream:
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             handler.connection.close()
             return
+        calls = b.tool_calls(body) if b.tool_calls is not None else None
+        if calls:
+            self._tool_answer(handler, model, b, calls, n, anthropic, stream)
+            return
         text = "" if b.empty_choices else (b.text(body) if callable(b.text) else b.text)
         if stream:
             self._stream(handler, model, b, text, anthropic)
@@ -327,6 +364,71 @@ class Upstream:
                 "usage": self._usage(b),
             }
         handler._send(200, payload)
+
+    def _tool_answer(self, handler: Any, model: str, b: Behaviour, calls: list[dict[str, Any]], n: int,
+                     anthropic: bool, stream: bool) -> None:
+        """Tool calls instead of text: `tool_calls` (OpenAI) or `tool_use` blocks (Anthropic), streamed in
+        pieces (the arguments split in two) when the request streams."""
+        ids = [f"{'toolu' if anthropic else 'call'}_{n}_{i}" for i in range(len(calls))]
+        if not stream:
+            if anthropic:
+                payload: dict[str, Any] = {
+                    "id": "msg_test", "type": "message", "role": "assistant", "model": model,
+                    "content": [{"type": "tool_use", "id": ids[i], "name": c["name"], "input": c.get("arguments", {})}
+                                for i, c in enumerate(calls)],
+                    "stop_reason": "tool_use", "usage": {"input_tokens": b.input_tokens, "output_tokens": b.output_tokens}}
+            else:
+                payload = {"id": "chatcmpl-test", "object": "chat.completion", "model": model, "usage": self._usage(b),
+                           "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                               "role": "assistant", "content": None, "tool_calls": [
+                                   {"id": ids[i], "type": "function", "function": {
+                                       "name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                                   for i, c in enumerate(calls)]}}]}
+            handler._send(200, payload)
+            return
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        events: list[tuple[str | None, Any]] = []
+        if anthropic:
+            events.append(("message_start", {"type": "message_start", "message": {
+                "id": "msg_test", "type": "message", "role": "assistant", "model": model, "content": [],
+                "usage": {"input_tokens": b.input_tokens, "output_tokens": 1}}}))
+            for i, c in enumerate(calls):
+                args = json.dumps(c.get("arguments", {}))
+                events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
+                    "type": "tool_use", "id": ids[i], "name": c["name"], "input": {}}}))
+                for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                           "delta": {"type": "input_json_delta", "partial_json": piece}}))
+                events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+            events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                                             "usage": {"output_tokens": b.output_tokens}}))
+            events.append(("message_stop", {"type": "message_stop"}))
+        else:
+            def chunk(delta: dict[str, Any], finish: str | None = None) -> tuple[None, Any]:
+                return None, {"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
+                              "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            for i, c in enumerate(calls):
+                args = json.dumps(c.get("arguments", {}))
+                events.append(chunk({"role": "assistant", "tool_calls": [{"index": i, "id": ids[i], "type": "function",
+                                                                          "function": {"name": c["name"], "arguments": ""}}]}))
+                for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                    events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+            events.append(chunk({}, "tool_calls"))
+            events.append((None, {"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": model,
+                                  "choices": [], "usage": self._usage(b)}))
+            events.append((None, "[DONE]"))
+        handler.served()
+        try:
+            for event, data in events:
+                line = (f"event: {event}\n" if event else "") + f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+                handler.wfile.write(line.encode())
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     @staticmethod
     def _usage(b: Behaviour) -> dict[str, Any]:

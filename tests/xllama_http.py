@@ -12,9 +12,9 @@ import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on a shared CPU
 
-import xllamacpp  # noqa: E402
+import xllamacpp
 
-from fusion_mcp.providers.local import resolve_model_path  # noqa: E402
+from fusion_mcp.providers.local import resolve_model_path
 
 
 def main() -> None:

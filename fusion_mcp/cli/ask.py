@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from .console import add_ensemble_dirs, positive_seconds, positive_usd
+from .help_format import WrappedHelp
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -25,14 +28,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ask = sub.add_parser("ask", help="answer one question with an ensemble", epilog=EXAMPLES,
                          description="Send a question to every drafter of an ensemble, have the reviewer "
                                      "score the drafts, and print the fused answer.",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=WrappedHelp)
     add_ensemble_dirs(ask, "--ensembles", "--ensemble-dir")
     ask.add_argument("question")
     ask.add_argument("--ensemble", "-e", help="ensemble name (default: see `fusion-mcp ensembles`)")
     ask.add_argument("--context", help="background text the models should use")
-    ask.add_argument("--deadline", type=positive_seconds, help="whole-run deadline in seconds (default: the ensemble's)")
+    ask.add_argument("--deadline", type=positive_seconds,
+                     help="whole-run deadline in seconds (default: the ensemble's)")
     ask.add_argument("--drafter", action="append", dest="drafters", metavar="MODEL",
-                     help="a drafting model for this call, provider:model-id (repeatable, up to 8; replaces the ensemble's)")
+                     help="a drafting model for this call, provider:model-id "
+                          "(repeatable, up to 8; replaces the ensemble's)")
     ask.add_argument("--reviewer", metavar="MODEL", help="the reviewer for this call, provider:model-id")
     ask.add_argument("--synthesizer", metavar="MODEL", help="the synthesizer for this call, provider:model-id")
     ask.add_argument("--max-cost", type=positive_usd, metavar="USD",
@@ -61,7 +66,7 @@ def check_ready(ensemble: object) -> None:
 
 
 async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..config.overrides import with_roles
     from ..errors import ConfigError
     from ..fusion.engine import FusionEngine
@@ -69,10 +74,10 @@ async def _ask(args: argparse.Namespace, console: Console, err: Console) -> int:
 
     if not args.question.strip():
         raise ConfigError('the question is empty: give one, e.g. fusion-mcp ask "What is 2+2?"')
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     ensemble = with_roles(registry.get(args.ensemble), args.drafters, args.reviewer, args.synthesizer)
     check_ready(ensemble)
-    async with FusionEngine(registry) as engine:
+    async with FusionEngine.from_settings(args.settings, registry=registry) as engine:
         if err.is_terminal and not args.json:
             models = [("draft", d.ref) for d in ensemble.drafters]
             models += [("review", ensemble.reviewer.ref)] if ensemble.reviewer else []

@@ -7,16 +7,20 @@ import math
 import os
 import sys
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PIPE_WIDTH = 200  # piped output gets wide lines rather than rich's 80 columns, so tables are not cut
 
 
 def consoles() -> tuple[Console, Console]:
     """(stdout, stderr) consoles: the terminal's width, or COLUMNS when set, else PIPE_WIDTH."""
+    from rich.console import Console
+
     wide = None if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
     out = Console() if sys.stdout.isatty() else Console(width=wide)
     err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=wide)

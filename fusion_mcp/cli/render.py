@@ -7,10 +7,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..redaction import redact
 from ..config.pricing import cost_column, format_cost
 from ..fusion.events import ProgressEvent
 from ..fusion.result import FusionResult, Totals
+from ..redaction import redact
 
 
 def totals_line(t: Totals) -> str:
@@ -40,7 +40,8 @@ class LiveProgress:
     def __init__(self, console: Console, models: list[tuple[str, str]]) -> None:
         self.console = console
         self.rows = {f"{stage}:{i}": [stage, model, "running…", ""] for i, (stage, model) in enumerate(models)}
-        self._pending = {stage: [k for k in self.rows if k.startswith(stage)] for stage in ("draft", "review", "synthesis")}
+        self._pending = {stage: [k for k in self.rows if k.startswith(stage)]
+                         for stage in ("draft", "review", "synthesis")}
         self._written: list[str] = []
         self.live = Live(self._view(), console=console, refresh_per_second=8, transient=True)
 
@@ -83,6 +84,18 @@ def _heading(console: Console, title: str) -> None:
 WIDE = 110  # below this, the drafts table keeps the columns a reader needs and wraps the rest
 
 
+def print_sources(console: Console, result: FusionResult) -> None:
+    """The web sources the answer's [n] point to, the tool calls made, and citations no draft read."""
+    calls = sum(d.tool_calls for d in result.drafts) + result.review.tool_calls
+    if calls:
+        console.print(f"web: {calls} tool call(s)", markup=False, highlight=False)
+    for s in result.sources:
+        title = f" {s.title}" if s.title else ""
+        console.print(f"[{s.n}]{title} <{s.url}> (drafts {', '.join(s.drafts)})", markup=False, highlight=False)
+    for flag in result.citation_flags:
+        console.print(f"unsupported citation: {flag}", style="yellow", markup=False, highlight=False)
+
+
 def print_result(console: Console, result: FusionResult, show_drafts: bool) -> None:
     console.print(result.answer or "", markup=False, highlight=False)
     console.print()
@@ -97,7 +110,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
         table.add_column(col, overflow="fold", min_width=len(col) if col in ("model", "status") else None,
                          no_wrap=col not in ("model", "status"))
     costs = cost_column([d.cost_usd if d.status == "ok" else None for d in result.drafts])
-    for d, cost in zip(result.drafts, costs):
+    for d, cost in zip(result.drafts, costs, strict=False):
         tokens = (d.input_tokens or 0) + (d.output_tokens or 0) if d.status == "ok" else 0
         cells = {
             "draft": d.label, "model": d.model, "status": d.status if not d.error else f"{d.status}: {d.error}"[:70],
@@ -117,6 +130,7 @@ def print_result(console: Console, result: FusionResult, show_drafts: bool) -> N
     console.print("total: " + totals_line(result.totals), markup=False, highlight=False)
     for reason in result.degraded_reasons:
         console.print(f"degraded: {reason}", style="yellow", markup=False, highlight=False)
+    print_sources(console, result)
     if show_drafts:
         for d in result.drafts:
             if not d.text:

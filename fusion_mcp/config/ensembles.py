@@ -1,4 +1,4 @@
-"""Ensemble files: the TOML format and its validation (the registry of files is registry.py).
+"""Ensemble files: the TOML format and its validation (the registry of files is ensemble_registry.py).
 
 An ensemble is data: which models draft, which one reviews, which one synthesizes, and the
 time budget. Its name is its file's name without `.toml`.
@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from ..redaction import register_secret_env
-
-
+from ..web.config import ToolName, WebConfig
+from .files import UnreadableFile, read_config_bytes
 
 DEFAULT_DEADLINE_S = 45.0
+RoleName = Literal["drafter", "reviewer", "synthesizer"]
 
 
 class _Strict(BaseModel):
@@ -40,6 +41,7 @@ class RoleTable(_Strict):
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
     reasoning: Literal["minimal", "low", "medium", "high"] | None = None
+    tools: list[ToolName] = Field(default_factory=list, description="web_search and/or web_fetch (docs/web.md).")
 
 
 class DrafterTable(RoleTable):
@@ -57,6 +59,7 @@ class EnsembleFile(_Strict):
     drafters: list[DrafterTable] = Field(min_length=1)
     reviewer: RoleTable | None = None
     synthesizer: RoleTable | None = None
+    web: WebConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class ModelRole:
     weight: float = 1.0
     reasoning: str | None = None
     web: bool = False  # OpenRouter's web search plugin, for this drafter's calls
+    tools: tuple[str, ...] = ()  # web_search, web_fetch: offered in this role's calls (fusion/tool_loop.py)
 
     @property
     def ref(self) -> str:
@@ -92,10 +96,11 @@ class Ensemble:
     # The reviewer also compares the drafts (consensus, contradictions, ...); off for small models.
     review_analysis: bool = True
     skip_review_when_unanimous: bool = True
+    web: WebConfig | None = None  # the [web] table; set whenever a role has tools
 
     @property
-    def roles(self) -> list[tuple[str, ModelRole]]:
-        out: list[tuple[str, ModelRole]] = [("drafter", d) for d in self.drafters]
+    def roles(self) -> list[tuple[RoleName, ModelRole]]:
+        out: list[tuple[RoleName, ModelRole]] = [("drafter", d) for d in self.drafters]
         if self.reviewer:
             out.append(("reviewer", self.reviewer))
         if self.synthesizer:
@@ -112,6 +117,10 @@ class Ensemble:
             var = role.provider.api_key_env
             if var and role.provider.key_required and not os.environ.get(var) and var not in missing:
                 missing.append(var)
+        searchers = [name for name, role in self.roles if "web_search" in role.tools and (only is None or name in only)]
+        var = self.web.key_env if self.web is not None and searchers else None
+        if var and not os.environ.get(var) and var not in missing:
+            missing.append(var)
         return missing
 
     def missing_local(self, only: tuple[str, ...] | None = None) -> list[str]:
@@ -136,7 +145,7 @@ class Ensemble:
 
 
 def _known_keys() -> set[str]:
-    return {k for table in (EnsembleFile, ProviderTable, DrafterTable) for k in table.model_fields}
+    return {k for table in (EnsembleFile, ProviderTable, DrafterTable, WebConfig) for k in table.model_fields}
 
 
 def _suggest(key: str) -> str:
@@ -194,9 +203,17 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
                 file=where,
                 key=f"{key}.model",
             )
+        tools = tuple(dict.fromkeys(table.tools))
+        if tools and spec.kind not in ("openai", "anthropic"):
+            raise ConfigError(f"tools need an openai or anthropic provider; {pname!r} is {spec.kind!r}",
+                              file=where, key=f"{key}.tools")
+        if "web_search" in tools and (parsed.web is None or parsed.web.search is None):
+            raise ConfigError('web_search needs a search backend: add [web] with search = "searxng" (and search_url), '
+                              '"brave", "tavily" or "exa" (docs/web.md)', file=where, key=f"{key}.tools")
         web = getattr(table, "web", False)
         if web and not spec.web_plugin:
-            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none", file=where, key=f"{key}.web")
+            raise ConfigError(f"web = true needs OpenRouter's web plugin; {pname!r} has none",
+                              file=where, key=f"{key}.web")
         return ModelRole(
             provider=spec,
             model_id=model_id,
@@ -206,9 +223,13 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
             weight=getattr(table, "weight", 1.0),
             reasoning=table.reasoning,
             web=web,
+            tools=tools,
         )
 
     drafters = tuple(resolve(d, f"drafters[{i}]") for i, d in enumerate(parsed.drafters))
+    web_config = parsed.web
+    if web_config is not None and web_config.key_env:
+        register_secret_env(web_config.key_env)
     min_drafts = parsed.min_drafts or min(len(drafters), max(1, (len(drafters) + 1) // 2))
     if min_drafts > len(drafters):
         raise ConfigError(
@@ -226,6 +247,8 @@ def parse_ensemble(name: str, data: dict[str, Any], path: Path | None = None) ->
         providers=providers,
         review_analysis=parsed.review_analysis,
         skip_review_when_unanimous=parsed.skip_review_when_unanimous,
+        web=web_config if web_config is not None else (WebConfig() if any(
+            d.tools for d in parsed.drafters + [r for r in (parsed.reviewer, parsed.synthesizer) if r]) else None),
     )
 
 
@@ -233,9 +256,9 @@ def load_ensemble_file(path: Path) -> Ensemble:
     """One file as an Ensemble; whatever is wrong with it is a ConfigError naming it, so that one
     bad file never stops the others from loading."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raw = read_config_bytes(path)
+    except UnreadableFile as exc:
+        raise ConfigError(str(exc), file=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

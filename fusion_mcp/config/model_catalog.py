@@ -19,6 +19,7 @@ import httpx2 as httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from ..providers.spec import ProviderSpec
+from ..redaction import carries_secret
 
 MODELS_CACHE_ENV = "FUSION_MCP_MODELS_CACHE"
 MAX_AGE_S = 24 * 3600.0
@@ -32,7 +33,7 @@ class ListedModel(BaseModel):
     output_usd_per_mtok: float | None = Field(default=None, description="USD per million output tokens.")
 
 
-class Listing(BaseModel):
+class ModelListing(BaseModel):
     provider: str
     base_url: str
     fetched_at: float
@@ -59,15 +60,22 @@ def _cache_file(provider: str) -> Path:
     return cache_dir() / f"{provider}.json"
 
 
+def _shown(listing: ModelListing) -> ModelListing:
+    """The listing less any model whose id holds a secret (a server that serves a key as a model
+    id): such an id is shown nowhere, cached nowhere and never sent upstream as a model."""
+    kept = [m for m in listing.models if not carries_secret(m.id)]
+    return listing if len(kept) == len(listing.models) else listing.model_copy(update={"models": kept})
+
+
 @lru_cache(maxsize=32)
-def _read(path: Path, _mtime: float) -> Listing | None:
+def _read(path: Path, _mtime: float) -> ModelListing | None:
     try:
-        return Listing.model_validate_json(path.read_text(encoding="utf-8"))
+        return _shown(ModelListing.model_validate_json(path.read_text(encoding="utf-8")))
     except (OSError, ValidationError, ValueError):
         return None  # a broken cache file is as good as none
 
 
-def cached_listing(provider: str) -> Listing | None:
+def cached_listing(provider: str) -> ModelListing | None:
     path = _cache_file(provider)
     try:
         mtime = path.stat().st_mtime
@@ -76,7 +84,7 @@ def cached_listing(provider: str) -> Listing | None:
     return _read(path, mtime)
 
 
-def _write(listing: Listing) -> None:
+def _write(listing: ModelListing) -> None:
     path = _cache_file(listing.provider)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +104,7 @@ def _per_mtok(value: Any) -> float | None:
     return round(price * 1_000_000, 6) if price >= 0 else None
 
 
-def parse_listing(provider: str, base_url: str, body: Any) -> Listing:
+def parse_listing(provider: str, base_url: str, body: Any) -> ModelListing:
     rows = body.get("data") if isinstance(body, dict) else None
     if not isinstance(rows, list):
         raise ValueError("the listing has no `data` list")
@@ -104,20 +112,22 @@ def parse_listing(provider: str, base_url: str, body: Any) -> Listing:
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             continue
-        pricing = row.get("pricing") if isinstance(row.get("pricing"), dict) else {}
+        prices = row.get("pricing")
+        pricing: dict[str, Any] = prices if isinstance(prices, dict) else {}
         ctx = row.get("context_length")
         models.append(ListedModel(
             id=row["id"], context_length=ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
-            input_usd_per_mtok=_per_mtok(pricing.get("prompt")), output_usd_per_mtok=_per_mtok(pricing.get("completion")),
+            input_usd_per_mtok=_per_mtok(pricing.get("prompt")),
+            output_usd_per_mtok=_per_mtok(pricing.get("completion")),
         ))
-    return Listing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models)
+    return _shown(ModelListing(provider=provider, base_url=base_url, fetched_at=time.time(), models=models))
 
 
 def listable(spec: ProviderSpec) -> bool:
     return spec.kind == "openai" and bool(spec.base_url) and bool(spec.models_path)
 
 
-async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient) -> Listing:
+async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient) -> ModelListing:
     """GET the provider's listing (with its key when set: OpenRouter's needs none) and cache it."""
     url = spec.base_url.rstrip("/") + "/" + (spec.models_path or "").lstrip("/")
     headers = {}
@@ -141,14 +151,15 @@ class ProviderListing(BaseModel):
 
 
 async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, *, refresh: bool = False
-                      ) -> tuple[Listing | None, ProviderListing]:
+                      ) -> tuple[ModelListing | None, ProviderListing]:
     """The provider's listing: the cache while under a day old (unless `refresh`), else fetched,
     else the stale cache; with a line on where it came from."""
     cached = cached_listing(spec.name)
     if cached and cached.base_url != spec.base_url:
         cached = None  # another server under the same provider name
     if cached and not refresh and cached.age_s < MAX_AGE_S:
-        return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s), models=len(cached.models))
+        return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s),
+                                       models=len(cached.models))
     try:
         listing = await fetch_listing(spec, client)
         return listing, ProviderListing(provider=spec.name, source="fetched", age_s=0, models=len(listing.models))
@@ -169,7 +180,7 @@ def listed_model(ref: str) -> ListedModel | None:
     return next((m for m in listing.models if m.id == model_id), None)
 
 
-def closest_ids(model_id: str, listing: Listing, n: int = 3) -> list[str]:
+def closest_ids(model_id: str, listing: ModelListing, n: int = 3) -> list[str]:
     return difflib.get_close_matches(model_id, sorted(listing.ids()), n=n, cutoff=0.4)
 
 

@@ -6,7 +6,7 @@ import httpx2 as httpx
 from pydantic import BaseModel, Field
 
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
-from .registry import EnsembleRegistry
+from .ensemble_registry import EnsembleRegistry
 from .model_catalog import ListedModel, ProviderListing, listable, listing_for
 
 DEFAULT_LIMIT = 40

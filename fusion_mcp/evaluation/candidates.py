@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import ModelRole, parse_ensemble, split_model_ref
-
-from ..config.registry import EnsembleRegistry
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from .runner import resolve_provider
@@ -92,7 +91,8 @@ def _roles_from_file(path: Path, data: dict[str, Any], key: str, known: dict[str
         ensemble = parse_ensemble(path.stem, {"providers": providers, "drafters": drafters}, path)
     except ConfigError as exc:
         raise ConfigError(str(exc).replace("[drafters[", f"[{key}[").replace("[drafters]", f"[{key}]")) from None
-    return [Candidate(name.strip() if name else label_of(role), role) for name, role in zip(names, ensemble.drafters)]
+    return [Candidate(name.strip() if name else label_of(role), role)
+            for name, role in zip(names, ensemble.drafters, strict=False)]
 
 
 def load_file(path: Path, registry: EnsembleRegistry) -> tuple[dict[str, list[Candidate]], dict[str, ProviderSpec]]:

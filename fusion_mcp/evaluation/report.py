@@ -127,7 +127,7 @@ def table_cells(rows: list[Row]) -> list[list[str]]:
     totals = cost_column([r.cost_usd for r in rows])
     per_item = cost_column([r.cost_per_item_usd for r in rows])
     out = []
-    for r, total, each in zip(rows, totals, per_item):
+    for r, total, each in zip(rows, totals, per_item, strict=False):
         strategy = r.strategy + (" (ceiling)" if r.strategy == ORACLE else "")
         if r.strategy == BASELINE:
             strategy = "baseline (model alone)"
@@ -183,7 +183,7 @@ def rich_table(rows: list[Row], width: int = WIDE) -> Table:
         text = col in ("ensemble / model", "strategy")
         table.add_column(col, justify="left" if text else "right", overflow="fold", no_wrap=not text,
                          min_width=(16 if col == "strategy" else 8) if text else None)
-    for r, cells in zip(rows, table_cells(rows)):
+    for r, cells in zip(rows, table_cells(rows), strict=False):
         # Text, not markup: a model id such as `x:y:z` must not turn into an emoji or a style
         table.add_row(*(Text(cells[COLUMNS.index(c)]) for c in columns), style="bold" if r.pareto else None)
     return table
@@ -200,10 +200,11 @@ def plot(rows: list[Row], path: Path, title: str, latency_front: list[bool] | No
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
-    colours = plt.get_cmap("tab10").colors
+    palette = plt.get_cmap("tab10")
+    colours = [palette(i) for i in range(palette.N)]
     markers = "osDv^P<X>hp*d"
     number = {id(r): i + 1 for i, r in enumerate(rows)}
-    fast = {id(r) for r, on in zip(rows, latency_front or []) if on}
+    fast = {id(r) for r, on in zip(rows, latency_front or [], strict=False) if on}
     panels = [
         (axes[0], "cost per item (USD)", lambda r: r.cost_per_item_usd, lambda r: r.pareto),
         (axes[1], "latency p50 (s)", lambda r: r.latency_p50_s, lambda r: id(r) in fast),
@@ -240,7 +241,7 @@ def plot(rows: list[Row], path: Path, title: str, latency_front: list[bool] | No
     legend = [f"{number[id(r)]}  {r.label}{tags.get(r.strategy, '')}: {r.accuracy:.1%}"
               + ("  [Pareto]" if r.pareto else "") for r in rows]
     fig.legend([handles[number[id(r)]] for r in rows if number[id(r)] in handles],
-               [text for r, text in zip(rows, legend) if number[id(r)] in handles],
+               [text for r, text in zip(rows, legend, strict=False) if number[id(r)] in handles],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
     fronts = "the cost–accuracy Pareto front" if latency_front is None else "each panel's Pareto front"
     fig.suptitle(title + f"  (black edge: on {fronts}, dashed; hollow: oracle ceiling)")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from ..fusion.engine import FusionEngine
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble, ModelRole, split_model_ref
-from ..config.registry import EnsembleRegistry
 from ..errors import ConfigError, NoDraftsError
+from ..fusion.engine import FusionEngine
 from ..fusion.result import FusionResult
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from . import strategies
@@ -211,7 +211,8 @@ async def run_eval(
             if run.stopped:
                 break
     if run.stopped:
-        run.stopped = (f"budget cap ${max_cost_usd:g}: stopped before passing it, after {len({r.item.id for r in run.records})} of "
+        answered = len({r.item.id for r in run.records})
+        run.stopped = (f"budget cap ${max_cost_usd:g}: stopped before passing it, after {answered} of "
                        f"{len(items)} items, having spent ${run.spent_usd:.4f}")
     order = {t.name: i for i, t in enumerate(targets)}
     index = {item.id: i for i, item in enumerate(items)}

@@ -59,6 +59,6 @@ def paired(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> Paired:
     """The exact McNemar test over per-item correctness of A and B, listed in the same item order."""
     if len(a_correct) != len(b_correct):
         raise ValueError(f"paired lists differ in length: {len(a_correct)} and {len(b_correct)}")
-    a_only = sum(1 for a, b in zip(a_correct, b_correct) if a and not b)
-    b_only = sum(1 for a, b in zip(a_correct, b_correct) if b and not a)
+    a_only = sum(1 for a, b in zip(a_correct, b_correct, strict=False) if a and not b)
+    b_only = sum(1 for a, b in zip(a_correct, b_correct, strict=False) if b and not a)
     return Paired(n=len(a_correct), a_only=a_only, b_only=b_only, p_value=mcnemar_exact(a_only, b_only))

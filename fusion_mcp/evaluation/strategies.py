@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: `fusion-mcp --help` reads this module's names without the engine
     from ..config.ensembles import Ensemble
     from ..fusion.result import Draft, FusionResult, Stage
 from .datasets import Item
+from .names import BASELINE, BEST, ENSEMBLE_STRATEGIES, FUSE, ORACLE, SINGLE, VOTE
 from .scoring import extract, gold, is_correct
 
-FUSE, VOTE, BEST, ORACLE, SINGLE, BASELINE = "fuse", "vote", "best-reviewed", "oracle", "single", "baseline"
-ENSEMBLE_STRATEGIES = (FUSE, VOTE, BEST, SINGLE, ORACLE)
+__all__ = ["BASELINE", "BEST", "ENSEMBLE_STRATEGIES", "FUSE", "ORACLE", "SINGLE", "VOTE"]
 NOTES = {
     ORACLE: "ceiling: right if any draft is right; not a real strategy",
     VOTE: "majority of the drafts' answers; a tie goes to the earliest drafter in the file",
@@ -107,13 +106,13 @@ def apply(result: FusionResult, item: Item, ensemble: Ensemble, names: list[str]
     draft_cost = _costs(_draft_calls(drafts))
     draft_latency = max((d.latency_s for d in ok), default=None)
     out: dict[str, Outcome] = {}
-    singles = dict(zip(single_names(ensemble), range(len(drafts))))
+    singles = dict(zip(single_names(ensemble), range(len(drafts)), strict=False))
     for name in names:
         if name == FUSE:
             calls = _draft_calls(drafts) + [(s.cost_usd,) for s in (result.review, result.synthesis) if _stage_ran(s)]
             out[name] = _from_text(result.answer, item, _costs(calls), result.totals.critical_path_s)
         elif name == VOTE:
-            answers = [a for a, d in zip(extracted, drafts) if d.status == "ok"]
+            answers = [a for a, d in zip(extracted, drafts, strict=False) if d.status == "ok"]
             prediction = vote(answers)
             out[name] = Outcome(prediction=prediction, correct=is_correct(prediction, item),
                                 unparseable=prediction is None, failed=None, cost_usd=draft_cost[0],

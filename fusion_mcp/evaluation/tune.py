@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble
 from ..errors import ConfigError
-from ..fusion.call_cache import SQLiteCallCache
 from ..fusion.engine import FusionEngine
+from ..store.call_cache import SQLiteCallCache
 from .candidates import Candidate, Choices
 from .datasets import Dataset, Item
-from .stats import paired
 from .panels import Drafts, PanelScore, count_panels, score_panels, shortlist
 from .recommend import Option, by_accuracy, choose, mark_fronts, reasons
 from .replay import DraftReplay
 from .report import summarize
 from .runner import EvalRun, ItemRecord, Target, role_target, run_eval
+from .stats import paired
 from .strategies import BASELINE, FUSE
 from .tune_cost import Estimate, dearest, estimate
 
@@ -184,7 +184,8 @@ async def run_tune(engine: FusionEngine, choices: Choices, tune: Tune, *, on_pha
     best = tune.best_single.members[0]
     reviewers = choices.reviewers or [best]
     synthesizers = choices.synthesizers or [best]
-    pairs = [_panel_target(p, by_label, r, y, s.deadline_s) for p in tune.shortlisted for r in reviewers for y in synthesizers]
+    pairs = [_panel_target(p, by_label, r, y, s.deadline_s)
+             for p in tune.shortlisted for r in reviewers for y in synthesizers]
     if pairs and not tune.stopped:
         replay.recording = False
         if on_phase:

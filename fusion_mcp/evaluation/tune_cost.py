@@ -1,28 +1,36 @@
 """The cost of a whole tune, estimated before any call: drafts (those not in the call cache) plus
 the confirmations (review + synthesis of the shortlisted panels on every item, an upper bound).
 
-Tokens are counted at about four characters each from the real prompts; a draft is assumed to run to
-the model's max_tokens or the listing's assumed draft length, and a review and a synthesis to read the
-prompt and every draft (see config/listing.py). Prices come from the price table; the local model is free.
+Tokens and prices come from the one cost model (config/cost_model.py), as for the spending cap: the
+real prompts counted the same way, a draft assumed to run to its typical length (or the model's
+max_tokens, if lower), and a review and a synthesis to read the prompt and every draft. This is an
+expected cost, not the cap's bound: a tune makes thousands of calls, most far below their limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config.cost_model import (
+    TYPICAL_ANSWER_TOKENS,
+    TYPICAL_DRAFT_TOKENS,
+    TYPICAL_REVIEW_TOKENS_PER_DRAFT,
+    call_cost,
+    tokens_in,
+)
 from ..config.ensembles import ModelRole
-from ..config.listing import (ASSUMED_ANSWER_TOKENS, ASSUMED_DRAFT_TOKENS, ASSUMED_REVIEW_TOKENS_PER_DRAFT,
-                              call_cost)
 from ..config.pricing import format_cost
-from ..fusion.call_cache import SQLiteCallCache, call_key
+from ..fusion.completion_cache import call_key
+from ..fusion.estimate import prompt_tokens
 from ..fusion.requests import draft_request
 from ..prompts import template
+from ..store.call_cache import SQLiteCallCache
 from .candidates import Candidate
 from .datasets import Item
 
-CHARS_PER_TOKEN = 4
-# The instructions a review and a synthesis add to the drafts they read (the templates' own text).
-REVIEW_OVERHEAD_TOKENS = (len(template("review_system").template) + len(template("synthesis_system").template)) // 8
+# The instructions a review and a synthesis add to the drafts they read (the templates' own text, halved:
+# one of the two is counted per call).
+REVIEW_OVERHEAD_TOKENS = tokens_in(template("review_system").template + template("synthesis_system").template) // 2
 
 
 @dataclass
@@ -45,12 +53,9 @@ class Estimate:
         if self.unpriced:
             return (f"estimated cost: unknown, no price for {', '.join(self.unpriced)}; "
                     f"{self.draft_calls - self.cached_drafts} of {self.draft_calls} draft calls to make "
-                    f"({self.cached_drafts} in the call cache), and at most {self.confirm_calls} review/synthesis calls")
+                    f"({self.cached_drafts} in the call cache), "
+                    f"and at most {self.confirm_calls} review/synthesis calls")
         return f"estimated cost: {format_cost(self.total_usd)} = {drafts} + {confirm}"
-
-
-def _tokens(text: str) -> int:
-    return max(1, len(text) // CHARS_PER_TOKEN)
 
 
 def _add(est: Estimate, role: ModelRole, input_tokens: int, output_tokens: int) -> float:
@@ -76,17 +81,17 @@ def estimate(items: list[Item], candidates: list[Candidate], reviewers: list[Mod
             if cache is not None and cache.get_now(call_key(c.role.provider, c.role.model_id, request, 0)):
                 est.cached_drafts += 1
                 continue
-            out = min(c.role.max_tokens or ASSUMED_DRAFT_TOKENS, ASSUMED_DRAFT_TOKENS)
-            est.draft_usd += _add(est, c.role, _tokens("".join(m.content for m in request.messages)), out)
-        read = _tokens(prompt) + REVIEW_OVERHEAD_TOKENS + panel_size * ASSUMED_DRAFT_TOKENS
+            out = min(c.role.max_tokens or TYPICAL_DRAFT_TOKENS, TYPICAL_DRAFT_TOKENS)
+            est.draft_usd += _add(est, c.role, prompt_tokens(request), out)
+        read = tokens_in(prompt) + REVIEW_OVERHEAD_TOKENS + panel_size * TYPICAL_DRAFT_TOKENS
         for r in reviewers:
             if r is not None:
                 est.confirm_usd += panels * len(synthesizers) * _add(
-                    est, r, read, panel_size * ASSUMED_REVIEW_TOKENS_PER_DRAFT)
+                    est, r, read, panel_size * TYPICAL_REVIEW_TOKENS_PER_DRAFT)
                 est.confirm_calls += panels * len(synthesizers)
         for s in synthesizers:
             if s is not None:
-                est.confirm_usd += panels * len(reviewers) * _add(est, s, read, ASSUMED_ANSWER_TOKENS)
+                est.confirm_usd += panels * len(reviewers) * _add(est, s, read, TYPICAL_ANSWER_TOKENS)
                 est.confirm_calls += panels * len(reviewers)
     est.draft_usd = round(est.draft_usd, 8)
     est.confirm_usd = round(est.confirm_usd, 8)

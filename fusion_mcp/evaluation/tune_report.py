@@ -48,7 +48,8 @@ def option_table(t: Tune) -> tuple[list[str], list[list[str]]]:
         front = "/".join(x for x, on in (("cost", o.cost_front), ("latency", o.latency_front)) if on)
         mark = "recommended" if o is t.recommended else ("best single" if o is t.best_single else "")
         rows.append([o.label, _pct(o.tune), _ci(o.report), "-" if test is None else f"{test.p_value:.2g}",
-                     format_cost(o.tune.cost_per_item_usd if o.tune else None, o.tune.cost_complete if o.tune else True),
+                     format_cost(o.tune.cost_per_item_usd if o.tune else None,
+                                 o.tune.cost_complete if o.tune else True),
                      fmt_s(o.tune.latency_p50_s if o.tune else None), front, mark])
     return cols, rows
 
@@ -60,6 +61,35 @@ def _rich(cols: list[str], rows: list[list[str]], title: str) -> Table:
     for r in rows:
         table.add_row(*(Text(str(c)) for c in r), style="bold" if r[-1] == "recommended" else None)
     return table
+
+
+def _fits(cols: list[str], rows: list[list[str]], width: int) -> bool:
+    """Whether the table fits `width` with every cell whole (rich pads each column by 1 on each side)."""
+    return sum(max(len(str(x)) for x in [c, *(r[i] for r in rows)]) + 2 for i, c in enumerate(cols)) <= width
+
+
+def _stacked(cols: list[str], rows: list[list[str]], title: str, width: int) -> list[Text]:
+    """A narrow terminal's table: each row's name whole on its own line, its figures under it as
+    `column value` pairs, wrapped; no name is cut, so no two rows look alike."""
+    import textwrap
+
+    out = [Text(title, style="bold")]
+    for r in rows:
+        mark = r[-1] if cols[-1] == "" else (cols[-1] if r[-1] else "")
+        name = r[0] + (f"  ({mark})" if mark else "")
+        out.append(Text("\n".join(textwrap.wrap(name, width, subsequent_indent="    ")),
+                        style="bold" if r[-1] == "recommended" else ""))
+        figures = " · ".join(f"{c} {v}" for c, v in zip(cols[1:-1], r[1:-1], strict=True) if v not in ("", "-"))
+        out.append(Text("\n".join(textwrap.wrap(figures, width, initial_indent="    ", subsequent_indent="    "))))
+    return out
+
+
+def _print_table(console: Console, cols: list[str], rows: list[list[str]], title: str) -> None:
+    if _fits(cols, rows, console.width):
+        console.print(_rich(cols, rows, title))
+        return
+    for line in _stacked(cols, rows, title, console.width):
+        console.print(line, markup=False, highlight=False)
 
 
 def _md(cols: list[str], rows: list[list[str]]) -> list[str]:
@@ -149,10 +179,15 @@ def write(out_dir: Path, t: Tune, written: Path | None) -> dict[str, Path]:
 
 def print_report(console: Console, t: Tune, paths: dict[str, Path], written: Path | None) -> None:
     console.print(headline(t), markup=False, highlight=False)
-    console.print(_rich(*option_table(t), title="Options"))
-    console.print(_rich(*panel_table(t), title=f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"))
-    for line in recommendation_lines(t):
-        console.print(line, markup=False, highlight=False)
+    _print_table(console, *option_table(t), title="Options")
+    title = f"Panel search (top {min(PANELS_SHOWN, len(t.panels))} of {len(t.panels)})"
+    _print_table(console, *panel_table(t), title=title)
+    import textwrap
+
+    for line in recommendation_lines(t):  # a reason's continuation lines hang under its text
+        hang = " " * (len(line) - len(line.lstrip(" -")))
+        console.print("\n".join(textwrap.wrap(line, console.width, subsequent_indent=hang or "    ")),
+                      markup=False, highlight=False)
     console.print(run_line(t), markup=False, highlight=False)
     if t.stopped:
         console.print(f"stopped early: {t.stopped}", style="yellow", markup=False, highlight=False)

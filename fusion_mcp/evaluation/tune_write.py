@@ -9,9 +9,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from ..config.ensemble_registry import user_ensembles_dir
 from ..config.ensembles import DEFAULT_DEADLINE_S, ModelRole, parse_ensemble
-
-from ..config.registry import user_ensembles_dir
 from ..errors import ConfigError
 from ..providers.spec import BUILTIN_PROVIDERS
 from .recommend import Option
@@ -53,9 +52,9 @@ def ensemble_toml(option: Option, provenance: list[str], deadline_s: float | Non
         lines += [f"{k} = {_value(v)}" for k, v in fields.items()]
     for c in option.members:
         lines += ["", "[[drafters]]", *_role_lines(c.role, weight=True)]
-    for table, c in (("reviewer", option.reviewer), ("synthesizer", option.synthesizer)):
-        if c is not None and len(option.members) > 1:
-            lines += ["", f"[{table}]", *_role_lines(c.role)]
+    for table, chosen in (("reviewer", option.reviewer), ("synthesizer", option.synthesizer)):
+        if chosen is not None and len(option.members) > 1:
+            lines += ["", f"[{table}]", *_role_lines(chosen.role)]
     return "\n".join(lines) + "\n"
 
 

@@ -33,7 +33,7 @@ def analysis_properties(labels: list[str]) -> dict[str, Any]:
             "type": "object",
             "properties": {"topic": text, "stances": {"type": "array", "items": {
                 "type": "object", "properties": {"label": label, "stance": text}, "required": ["label", "stance"],
-            }}},
+            }}, "checked_source": text, "finding": text},
             "required": ["topic", "stances"],
         }},
         "partial_coverage": {"type": "array", "items": {
@@ -91,7 +91,10 @@ def _contradictions(value: Any, wanted: set[str]) -> list[Contradiction]:
         topic = text_of(field(item, ("topic", "point", "issue", "question")))
         stances = _stances(field(item, ("stances", "positions", "views")), wanted)
         if topic and stances:
-            out.append(Contradiction(topic=topic, stances=stances))
+            # a reviewer with web_fetch says which source it checked and what it found
+            checked = text_of(field(item, ("checked_source", "source", "checked")))
+            finding = text_of(field(item, ("finding", "found", "verdict")))
+            out.append(Contradiction(topic=topic, stances=stances, checked_source=checked, finding=finding))
     return out
 
 

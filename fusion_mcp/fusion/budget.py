@@ -70,3 +70,10 @@ class Budget:
         """The call is over: release its reservation and count what it cost (its most when unknown)."""
         self.reserved_usd = max(0.0, self.reserved_usd - reserved)
         self.spent_usd += reserved if cost_usd is None else cost_usd
+
+    def charge(self, usd: float) -> bool:
+        """Count a fixed price (a web search) if it fits under the cap; False, counting nothing, if not."""
+        if self.spent_usd + self.reserved_usd + usd > self.cap_usd:
+            return False
+        self.spent_usd += usd
+        return True

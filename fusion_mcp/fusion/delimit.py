@@ -13,8 +13,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-_ANY_MARKER_TAG = re.compile(r"</?(?:draft|analysis)-[0-9a-f]{6,}[^>]*>", re.IGNORECASE)
-_TAG_START = re.compile(r"<(?=/?(?:draft|analysis)-)", re.IGNORECASE)
+_ANY_MARKER_TAG = re.compile(r"</?(?:draft|analysis|source)-[0-9a-f]{6,}[^>]*>", re.IGNORECASE)
+_TAG_START = re.compile(r"<(?=/?(?:draft|analysis|source)-)", re.IGNORECASE)
 _REMOVED = "[…]"  # not hex and no "<": what replaces a marker cannot join two pieces into a new one
 _DEFUSED = "‹"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ..clock import wait_event
 from ..config.ensembles import Ensemble, ModelRole
 from ..errors import ProviderError
-from ..providers.base import TextSink
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .events import Progress
@@ -19,7 +19,11 @@ from .requests import draft_request
 from .result import Citation, Draft
 from .stragglers import RECHECK_S, judge
 from .timing import TimePlan
+from .tool_loop import call_with_tools
 from .watch import CallWatch
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 def draft_labels(n: int, rng: random.Random) -> list[str]:
@@ -40,9 +44,9 @@ class DraftRound:
     stragglers.py); a draft the plan cut off is a timeout."""
 
     def __init__(self, call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
-                 labels: list[str], plan: TimePlan, progress: Progress) -> None:
+                 labels: list[str], plan: TimePlan, progress: Progress, tools: WebTools | None = None) -> None:
         self.call, self.ensemble, self.question, self.context = call, ensemble, question, context
-        self.labels, self.plan, self.progress = labels, plan, progress
+        self.labels, self.plan, self.progress, self.tools = labels, plan, progress, tools
         self.clock = plan.clock
         self.roles = ensemble.drafters
         self.drafts: list[Draft | None] = [None] * len(self.roles)
@@ -72,7 +76,8 @@ class DraftRound:
                 if not self.finished():
                     self.plan.schedule.drafts_cut_at_s = self.plan.now_s()
                     self.plan.decide(f"stopped waiting for {len(self.roles) - self.reported} draft(s) with "
-                                     f"{self.n_ok()} in (quorum {self.ensemble.min_drafts}), to leave the synthesis its time")
+                                     f"{self.n_ok()} in (quorum {self.ensemble.min_drafts}), "
+                                     "to leave the synthesis its time")
             tg.cancel_scope.cancel()
         return self._results()
 
@@ -82,16 +87,21 @@ class DraftRound:
         predicted = (self.plan.book.predict(role.ref, self.plan.expected_tokens(role, "draft"))
                      if measured is not None and measured.samples > 0 else None)
         try:
-            c = await self.call(role, draft_request(role, self.question, self.context), stage="draft",
-                                timeout_s=max(0.01, self.plan.left(self.plan.quorum_wait_until())), sample=i, sink=watch)
+            max_calls = self.ensemble.web.max_tool_calls if self.ensemble.web else 0
+            looped = await call_with_tools(self.call, role, draft_request(role, self.question, self.context),
+                                           self.tools, stage="draft",
+                                           timeout_s=max(0.01, self.plan.left(self.plan.quorum_wait_until())),
+                                           max_calls=max_calls, sample=i, sink=watch)
+            c = looped.completion
             d = Draft(label=self.labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
                       input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
                       cached=c.cached, truncated=c.truncated,
-                      citations=[Citation(**x.model_dump()) for x in c.citations])
+                      citations=[Citation(**x.model_dump()) for x in looped.citations],
+                      tool_calls=looped.tool_calls, tool_log=looped.tool_log)
             if c.usage.output_tokens:
                 self.plan.draft_tokens.append(c.usage.output_tokens)
-            if not c.cached and watch.sent_at is not None:
+            if not c.cached and watch.sent_at is not None and not role.tools:
                 self.plan.observed(watch.sent_at, watch.first_byte_at, self.clock.now(), predicted)
         except ProviderError as exc:
             d = _failed(self.labels[i], role, exc.kind, exc.reason, self.clock.now() - watch.asked_at)
@@ -104,7 +114,8 @@ class DraftRound:
         self.reported += 1
         self.changed.set()
 
-    async def _wait(self, condition: Callable[[], bool], until: Callable[[], float], recheck_s: float | None = None) -> None:
+    async def _wait(self, condition: Callable[[], bool], until: Callable[[], float],
+                    recheck_s: float | None = None) -> None:
         """Until `condition` holds or the clock passes `until()` (read again after every event, and
         every `recheck_s` when given)."""
         while not condition() and self.plan.left(until()) > 0:
@@ -149,6 +160,7 @@ class DraftRound:
 
 
 async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
-                    labels: list[str], plan: TimePlan, progress: Progress) -> list[Draft]:
+                    labels: list[str], plan: TimePlan, progress: Progress,
+                    tools: WebTools | None = None) -> list[Draft]:
     """One draft per drafter, in the ensemble's order (see DraftRound)."""
-    return await DraftRound(call, ensemble, question, context, labels, plan, progress).run()
+    return await DraftRound(call, ensemble, question, context, labels, plan, progress, tools).run()

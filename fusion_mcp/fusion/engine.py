@@ -2,29 +2,35 @@
 
 A plain library: no MCP, no HTTP server, no CLI in here.
 
-    async with FusionEngine() as engine:
+    async with FusionEngine.from_settings() as engine:   # the ensembles, paces and prices configured
         result = await engine.fuse("Why is the sky blue?", ensemble="budget-trio")
+
+`FusionEngine(registry)` itself reads no environment variable and no file of the user's: what it
+needs (the ensembles, a pace book, a cache) is handed in; `from_settings` builds those from `Settings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
 from ..clock import REAL_CLOCK, Clock
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
-
-from ..config.registry import EnsembleRegistry
 from ..config.pricing import check_price_table
+from ..config.settings import Settings
 from ..providers import Provider, ProviderPool
-from ..providers.limits import LimitFactory, local_limit
+from ..providers.local_runtime import configure as configure_local_runtime
+from ..store.call_cache import CallCache
+from ..store.limits import LimitFactory, local_limit
 from .budget import check_estimate
-from .call_cache import CallCache
 from .calls import ModelCaller
 from .estimate import estimate_run, estimate_synthesis
 from .events import ProgressCallback
 from .inputs import check_input
+from .observe import CallWatcher
 from .paces import PaceBook
 from .result import FusionResult
 from .run import Run, RunInput
@@ -37,31 +43,47 @@ HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=
 
 class FusionEngine:
     """Runs ensembles. `providers` hands in ready-made providers by name (tests, embedding); `limits`
-    builds each provider's limit on calls in flight (shared ones: fusion_mcp/store)."""
+    builds each provider's limit on calls in flight (shared ones: fusion_mcp/store); `watcher` sees every
+    model call (metrics, traces: fusion_mcp/team)."""
 
     def __init__(
         self,
-        registry: EnsembleRegistry | None = None,
+        registry: EnsembleRegistry,
         *,
         client: httpx.AsyncClient | None = None,
         cache: CallCache | None = None,
         providers: Mapping[str, Provider] | None = None,
         paces: PaceBook | None = None,
         limits: LimitFactory = local_limit,
+        watcher: CallWatcher | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
-        check_price_table()  # a broken price file is a configuration error now, not mid-run
-        self.registry = registry if registry is not None else EnsembleRegistry.load()
+        self.registry = registry
         self.cache = cache
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
         self.providers = ProviderPool(self._client, providers, limits,
                                       pool_size=POOL_SIZE if self._own_client else None)
-        self.paces = paces if paces is not None else PaceBook.beside_cache()
-        self.call = ModelCaller(self.providers, cache, self.paces)
+        self.paces = paces if paces is not None else PaceBook()
+        self.call = ModelCaller(self.providers, cache, self.paces, watcher=watcher)
         self.clock = clock  # what runs' time plans read (a fake one in tests)
 
-    async def __aenter__(self) -> "FusionEngine":
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, registry: EnsembleRegistry | None = None,
+                      paces: PaceBook | None = None, **kwargs: Any) -> FusionEngine:
+        """The engine as the command line and the server build it: the price tables checked now (a broken
+        file is a configuration error before any call), the ensembles loaded, and the pace book kept
+        beside the call cache (with FUSION_MCP_PACES). `settings` default to the environment's."""
+        settings = settings or Settings.from_env()
+        check_price_table()
+        configure_local_runtime(settings.local_runtime)  # the embedded model, if it loads in this process
+        if registry is None:
+            registry = EnsembleRegistry.load(settings=settings)
+        if paces is None:
+            paces = PaceBook.beside_cache(settings.cache_path, settings.paces)
+        return cls(registry, paces=paces, **kwargs)
+
+    async def __aenter__(self) -> FusionEngine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -2,9 +2,10 @@
 limit, times the model's price. Used to refuse a run over its spending cap (`max_cost_usd`) and to
 check each call against what is left of the cap.
 
-The prompt is counted at one token per CHARS_PER_TOKEN characters, on the high side; a role with no
-`max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with that limit, so the
-estimate bounds what the call can bill.
+Tokens and prices come from the one cost model (config/cost_model.py): the prompt is counted on the
+high side; a role with no `max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with
+that limit, so the estimate bounds what the call can bill. `list_ensembles` shows `reference_estimate`:
+this same bound for a reference question, so the listing and the cap agree.
 """
 
 from __future__ import annotations
@@ -12,42 +13,40 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..config.cost_model import (
+    CHARS_PER_TOKEN,
+    DEFAULT_OUTPUT_LIMIT,
+    TOKENS_PER_MESSAGE,
+    call_cost,
+    output_limit,
+    reference_question,
+    tokens_in,
+)
 from ..config.ensembles import Ensemble, ModelRole
-from ..config.pricing import Price, price_for
 from ..providers import ChatRequest
+from ..web.config import WebConfig
 from .requests import draft_request, review_request, synthesis_request
 from .result import Analysis, Draft
 
-CHARS_PER_TOKEN = 3.0
-TOKENS_PER_MESSAGE = 8
-DEFAULT_OUTPUT_LIMIT = 2048
-# OpenRouter's web plugin: 5 results by default, at $4 per 1,000 results (Exa), per call.
-WEB_SEARCH_USD = 0.02
-
-
-def output_limit(role: ModelRole) -> int:
-    """The output cap the role's calls are sent with, or the one a cap sends them with."""
-    return role.max_tokens or role.provider.default_max_tokens or DEFAULT_OUTPUT_LIMIT
+__all__ = ["DEFAULT_OUTPUT_LIMIT", "Estimate", "call_cost", "estimate_run", "estimate_synthesis", "output_limit",
+           "prompt_tokens", "reference_estimate"]
 
 
 def prompt_tokens(request: ChatRequest) -> int:
-    return sum(math.ceil(len(m.content) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request.messages)
+    return sum(tokens_in(m.content) + TOKENS_PER_MESSAGE for m in request.messages)
 
 
-def role_price(role: ModelRole) -> Price | None:
-    """The price estimates use; the local model is free; None when no price is known."""
-    if role.provider.kind == "local":
-        return Price(input=0.0, output=0.0)
-    return price_for(role.ref)
-
-
-def call_cost(role: ModelRole, input_tokens: int) -> float | None:
-    """The most one call of `role` can cost with this many prompt tokens; None without a price."""
-    price = role_price(role)
-    if price is None:
-        return None
-    searches = role.web or role.model_id.endswith(":online")  # OpenRouter's suffix for the same plugin
-    return price.cost(input_tokens, output_limit(role)) + (WEB_SEARCH_USD if searches else 0.0)
+def tool_loop_cost(role: ModelRole, input_tokens: int, web: WebConfig) -> float | None:
+    """The most a role with web tools can cost: `max_tool_calls` turns that each add a tool result (a page
+    cut at fetch_max_chars) and the turn's output to the prompt, the final turn, and a search per call."""
+    per_turn = math.ceil(web.fetch_max_chars / CHARS_PER_TOKEN) + 2 * TOKENS_PER_MESSAGE + output_limit(role)
+    total = 0.0
+    for turn in range(web.max_tool_calls + 1):
+        cost = call_cost(role, input_tokens + turn * per_turn)
+        if cost is None:
+            return None
+        total += cost
+    return total + (web.max_tool_calls * web.price_per_search if "web_search" in role.tools else 0.0)
 
 
 @dataclass
@@ -64,8 +63,10 @@ class Estimate:
     def total_usd(self) -> float:
         return sum(usd for _, _, usd in self.calls if usd is not None)
 
-    def add(self, stage: str, role: ModelRole, input_tokens: int) -> None:
-        self.calls.append((stage, role.ref, call_cost(role, input_tokens)))
+    def add(self, stage: str, role: ModelRole, input_tokens: int, web: WebConfig | None = None) -> None:
+        cost = tool_loop_cost(role, input_tokens, web) if role.tools and web and web.max_tool_calls else \
+            call_cost(role, input_tokens)
+        self.calls.append((stage, role.ref, cost))
 
     def breakdown(self) -> str:
         return ", ".join(f"{stage} {model} {'unknown' if usd is None else f'${usd:.4f}'}"
@@ -82,15 +83,15 @@ def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synt
     """Every call a fresh run may make: each draft, the review, and (unless compare-only) the synthesis."""
     est = Estimate()
     for d in ensemble.drafters:
-        est.add("draft", d, prompt_tokens(draft_request(d, question, context)))
+        est.add("draft", d, prompt_tokens(draft_request(d, question, context)), ensemble.web)
     drafts = _placeholders(ensemble)
     if ensemble.reviewer and len(drafts) > 1:
         est.add("review", ensemble.reviewer, prompt_tokens(review_request(
-            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)))
+            ensemble.reviewer, question, context, drafts, "0" * 12, analysis=ensemble.review_analysis)), ensemble.web)
     if synthesize and ensemble.synthesizer and len(drafts) > 1:
         analysis_tokens = output_limit(ensemble.reviewer) if ensemble.reviewer else 0
         tokens = prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, drafts, "0" * 12))
-        est.add("synthesis", ensemble.synthesizer, tokens + analysis_tokens)
+        est.add("synthesis", ensemble.synthesizer, tokens + analysis_tokens, ensemble.web)
     return est
 
 
@@ -103,3 +104,10 @@ def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, d
         est.add("synthesis", ensemble.synthesizer,
                 prompt_tokens(synthesis_request(ensemble.synthesizer, question, context, ok, "0" * 12, analysis)))
     return est
+
+
+def reference_estimate(ensemble: Ensemble) -> float | None:
+    """What `list_ensembles` shows: the most one fused answer can cost for the cost model's reference
+    question (no context), exactly as the spending cap counts it; None when a price is unknown."""
+    est = estimate_run(ensemble, reference_question(), None)
+    return None if est.unpriced else round(est.total_usd, 6)

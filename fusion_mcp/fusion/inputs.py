@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 from ..errors import InputError
 
@@ -18,9 +19,17 @@ def _not_utf8(what: str, text: str) -> None:
                          "pass it as UTF-8") from None
 
 
+def _no_text(text: str) -> bool:
+    """Nothing a model could read: only white space, NULs and other control or format characters."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+               for ch in text)
+
+
 def check_input(question: str, context: str | None, deadline_s: float | None) -> None:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is blank: ask something")
+    if _no_text(question):
+        raise InputError("the question holds only control characters (NUL and the like), no text: ask something")
     _not_utf8("question", question)
     if context is not None:
         _not_utf8("context", context)

@@ -1,40 +1,23 @@
 """How fast each model answers: time to first token and output rate, learned from every call and kept
-on disk beside the call cache, with the shipped priors (config/paces.toml) for models not yet seen.
+by the store (store/paces.py: a file beside the call cache, or Redis), with the shipped priors
+(config/paces.toml) for models not yet seen.
 
 The time plan (timing.py) predicts a call's duration as `ttft + tokens / rate` from this book.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import tomllib
-import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import anyio.to_thread
 
 from ..errors import ConfigError
 from ..providers import Completion
-from .call_cache import default_cache_path
+from ..store.paces import FILE_NAME, FilePaces, Pace, PaceStore
 
-log = logging.getLogger("fusion_mcp")
 PRIORS_FILE = Path(__file__).resolve().parent.parent / "config" / "paces.toml"
-PACES_ENV = "FUSION_MCP_PACES"
 ALPHA = 0.3  # weight of a new observation in the moving averages
-FILE_VERSION = 1
 
-
-@dataclass
-class Pace:
-    ttft_s: float
-    tokens_per_s: float
-    samples: int = 0
-
-    def seconds(self, output_tokens: float) -> float:
-        return self.ttft_s + max(0.0, output_tokens - 1) / max(self.tokens_per_s, 0.1)
+__all__ = ["Pace", "PaceBook", "load_priors"]
 
 
 def load_priors(extra: str | None = None) -> dict[str, Pace]:
@@ -57,35 +40,39 @@ def load_priors(extra: str | None = None) -> dict[str, Pace]:
 
 class PaceBook:
     """Per model: its pace (moving average of measured calls, else the prior); per model and stage:
-    how many tokens it writes (moving average)."""
+    how many tokens it writes (moving average). What it measured lives in `store`."""
 
-    def __init__(self, priors: dict[str, Pace] | None = None, path: Path | None = None) -> None:
-        self.priors = priors if priors is not None else load_priors(os.environ.get(PACES_ENV))
-        self.path = path
-        self.measured: dict[str, Pace] = {}
-        self.outputs: dict[str, float] = {}
-        self._dirty = False
+    def __init__(self, priors: dict[str, Pace] | None = None, store: PaceStore | None = None) -> None:
+        """`priors` default to the shipped ones; `store` to memory (nothing read or written on disk)."""
+        self.priors = priors if priors is not None else load_priors()
+        self.store: PaceStore = store if store is not None else FilePaces()
 
     @classmethod
-    def beside_cache(cls) -> "PaceBook":
-        """The book kept next to the call cache ($FUSION_MCP_CACHE's folder); a bad file starts afresh."""
-        book = cls(path=default_cache_path().parent / "paces.json")
-        try:
-            data = json.loads(book.path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
-            if data.get("version") == FILE_VERSION:
-                book.measured = {ref: Pace(**p) for ref, p in data.get("paces", {}).items()}
-                book.outputs = {k: float(v) for k, v in data.get("outputs", {}).items()}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            log.warning("ignoring unreadable model paces %s: %s", book.path, exc)
-        return book
+    def beside_cache(cls, cache_path: Path, priors_file: Path | None = None) -> PaceBook:
+        """The book kept next to the call cache, with the shipped priors and the user's (FUSION_MCP_PACES)."""
+        return cls(priors=load_priors(str(priors_file) if priors_file else None),
+                   store=FilePaces(cache_path.parent / FILE_NAME).load_now())
+
+    @property
+    def measured(self) -> dict[str, Pace]:
+        return self.store.measured
 
     def pace(self, ref: str) -> Pace | None:
-        return self.measured.get(ref) or self.priors.get(ref)
+        return self.store.measured.get(ref) or self.priors.get(ref)
 
     def output_tokens(self, ref: str, stage: str) -> float | None:
-        return self.outputs.get(f"{ref}|{stage}")
+        return self.store.outputs.get(f"{ref}|{stage}")
+
+    def tool_seconds(self, ref: str, stage: str) -> float | None:
+        """How long this model's tool calls (and the turns around them) took in this stage, on average."""
+        return self.store.outputs.get(f"{ref}|{stage}|tools_s")
+
+    def observe_tools(self, ref: str, stage: str, seconds: float) -> None:
+        """Learn the time a tool loop added to a call: every turn but the last, and the tools run."""
+        key = f"{ref}|{stage}|tools_s"
+        old = self.store.outputs.get(key)
+        seconds = max(0.0, seconds)
+        self.store.set_output(key, seconds if old is None else (1 - ALPHA) * old + ALPHA * seconds)
 
     def predict(self, ref: str, output_tokens: float) -> float | None:
         """Seconds for a call of `ref` writing `output_tokens`; None when its pace is unknown."""
@@ -99,8 +86,8 @@ class PaceBook:
         tokens = completion.usage.output_tokens
         if tokens:
             key = f"{ref}|{stage}"
-            old = self.outputs.get(key)
-            self.outputs[key] = tokens if old is None else (1 - ALPHA) * old + ALPHA * tokens
+            old = self.store.outputs.get(key)
+            self.store.set_output(key, tokens if old is None else (1 - ALPHA) * old + ALPHA * tokens)
         ttft, rate = completion.ttft_s, completion.output_tokens_per_s
         if ttft is None or rate is None:
             if not tokens or completion.latency_s <= 0:
@@ -108,28 +95,12 @@ class PaceBook:
             known = self.pace(ref)  # not streamed: split the latency using the rate we believe
             rate = known.tokens_per_s if known else max(tokens / completion.latency_s, 0.1)
             ttft = max(0.0, completion.latency_s - tokens / rate)
-        old_pace = self.measured.get(ref)
+        old_pace = self.store.measured.get(ref)
         if old_pace is None:
-            self.measured[ref] = Pace(ttft, rate, 1)
+            self.store.set_pace(ref, Pace(ttft, rate, 1))
         else:
-            self.measured[ref] = Pace((1 - ALPHA) * old_pace.ttft_s + ALPHA * ttft,
-                                      (1 - ALPHA) * old_pace.tokens_per_s + ALPHA * rate, old_pace.samples + 1)
-        self._dirty = True
+            self.store.set_pace(ref, Pace((1 - ALPHA) * old_pace.ttft_s + ALPHA * ttft,
+                                          (1 - ALPHA) * old_pace.tokens_per_s + ALPHA * rate, old_pace.samples + 1))
 
     async def save(self) -> None:
-        if self.path is None or not self._dirty:
-            return
-        data = {"version": FILE_VERSION, "paces": {k: asdict(v) for k, v in self.measured.items()},
-                "outputs": self.outputs}
-        try:
-            await anyio.to_thread.run_sync(self._write, json.dumps(data, indent=1))
-            self._dirty = False
-        except OSError as exc:  # a read-only home costs the learning, never the answer
-            log.warning("cannot save model paces to %s: %s", self.path, exc)
-
-    def _write(self, text: str) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")  # runs may save at once
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(self.path)
+        await self.store.save()

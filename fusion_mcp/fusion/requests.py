@@ -6,8 +6,9 @@ from ..config.ensembles import ModelRole
 from ..prompts import context_block, render
 from ..providers import ChatRequest, Message
 from .delimit import clean_data, wrap_draft
-from .result import Analysis, Draft
+from .result import Analysis, Draft, Source
 from .review_parser import review_schema
+from .sources import sources_block
 
 
 def _request(role: ModelRole, system: str, user: str, *, default_temperature: float | None = None,
@@ -22,18 +23,31 @@ def _request(role: ModelRole, system: str, user: str, *, default_temperature: fl
     )
 
 
-def drafts_block(drafts: list[Draft], nonce: str, *, with_weights: bool) -> str:
+def _read_line(d: Draft, sources: list[Source] | None) -> str:
+    """The sources a draft searched or read, by number (synthesis) or URL (review), inside its block."""
+    if not d.citations:
+        return ""
+    if sources is not None:
+        numbers = [f"[{s.n}]" for s in sources if d.label in s.drafts]
+        return f"\n\n(Sources this draft read: {', '.join(numbers)})" if numbers else ""
+    return "\n\n(Sources this draft read: " + "; ".join(c.url for c in d.citations[:20]) + ")"
+
+
+def drafts_block(drafts: list[Draft], nonce: str, *, with_weights: bool, sources: list[Source] | None = None) -> str:
     """The drafts as delimited data blocks, in the order given."""
     parts = []
     for d in drafts:
         note = f' weight="{d.weight:.0%}"' if with_weights else ""
-        parts.append(wrap_draft(d.text or "", d.label, nonce, note))
+        parts.append(wrap_draft((d.text or "") + _read_line(d, sources), d.label, nonce, note))
     return "\n\n".join(parts)
 
 
 def draft_request(role: ModelRole, question: str, context: str | None) -> ChatRequest:
     user = render("draft_user", context_block=context_block(context), question=question)
-    return _request(role, render("draft_system"), user).model_copy(update={"web": role.web})
+    system = render("draft_system")
+    if role.tools:
+        system += "\n\n" + render("draft_tools", tools=" and ".join(role.tools))
+    return _request(role, system, user).model_copy(update={"web": role.web})
 
 
 def review_request(role: ModelRole, question: str, context: str | None, drafts: list[Draft], nonce: str,
@@ -46,6 +60,8 @@ def review_request(role: ModelRole, question: str, context: str | None, drafts: 
                   and_compare=", compare them" if analysis else "")
     system = render("review_system", nonce=nonce, compare=render("review_compare") + "\n" if analysis else "",
                     shape=render("review_shape_analysis" if analysis else "review_shape_scores"))
+    if "web_fetch" in role.tools and analysis:
+        system += "\n\n" + render("review_tools")
     return _request(role, system, user, default_temperature=0.0, json_schema=review_schema(labels, analysis=analysis))
 
 
@@ -56,7 +72,8 @@ def analysis_text(analysis: Analysis, labels: set[str]) -> str:
     for c in analysis.contradictions:
         stances = "; ".join(f"{s.label}: {s.stance}" for s in c.stances if s.label in labels)
         if stances:
-            lines.append(f"Contradiction on {c.topic}: {stances}")
+            checked = f" (checked against {c.checked_source}: {c.finding})" if c.checked_source and c.finding else ""
+            lines.append(f"Contradiction on {c.topic}: {stances}{checked}")
     lines += [f"Covered only by {', '.join(p.labels)}: {p.point}" for p in analysis.partial_coverage
               if set(p.labels) & labels]
     lines += [f"Unique to {u.label}: {u.insight}" for u in analysis.unique_insights if u.label in labels]
@@ -65,9 +82,10 @@ def analysis_text(analysis: Analysis, labels: set[str]) -> str:
 
 
 def synthesis_request(role: ModelRole, question: str, context: str | None, ranked: list[Draft], nonce: str,
-                      analysis: Analysis | None = None) -> ChatRequest:
+                      analysis: Analysis | None = None, sources: list[Source] | None = None) -> ChatRequest:
     text = analysis_text(analysis, {d.label for d in ranked}) if analysis else ""
     block = "\n" + render("analysis_block", nonce=nonce, analysis=clean_data(text, nonce)) + "\n" if text else ""
+    block += sources_block(sources or [], nonce)
     user = render("synthesis_user", context_block=context_block(context), question=question,
-                  drafts=drafts_block(ranked, nonce, with_weights=True), analysis_block=block)
+                  drafts=drafts_block(ranked, nonce, with_weights=True, sources=sources or None), analysis_block=block)
     return _request(role, render("synthesis_system", nonce=nonce), user)

@@ -28,10 +28,21 @@ class Scores(BaseModel):
 
 
 class Citation(BaseModel):
-    """A source the upstream's web search cited (OpenRouter's `url_citation` annotations)."""
+    """A source a draft searched or read: the web tools' results, or OpenRouter's `url_citation` annotations."""
 
     url: str
     title: str | None = None
+    snippet: str | None = None  # the part of the source the model was given
+
+
+class Source(BaseModel):
+    """One entry of the result's `sources`: what the synthesis's `[n]` markers point to."""
+
+    n: int
+    url: str
+    title: str | None = None
+    snippet: str | None = None
+    drafts: list[str] = Field(default_factory=list)  # labels of the drafts that searched or read it
 
 
 class Draft(BaseModel):
@@ -53,6 +64,8 @@ class Draft(BaseModel):
     cached: bool = False
     truncated: bool = Field(default=False, description="The draft was cut off by its token limit.")
     citations: list[Citation] = Field(default_factory=list, description="Web sources, for web-search drafters.")
+    tool_calls: int = Field(default=0, description="web_search / web_fetch calls the drafter made.")
+    tool_log: list[str] = Field(default_factory=list, description="Each tool call and what came of it.")
 
 
 class Stage(BaseModel):
@@ -69,6 +82,8 @@ class Stage(BaseModel):
     cost_usd: float | None = None
     cached: bool = False
     truncated: bool = Field(default=False, description="The reply was cut off by its token limit.")
+    tool_calls: int = 0
+    tool_log: list[str] = Field(default_factory=list, description="A reviewer's web_fetch calls and their outcome.")
 
     @property
     def answered(self) -> bool:
@@ -85,6 +100,8 @@ class Stance(BaseModel):
 class Contradiction(BaseModel):
     topic: str
     stances: list[Stance]
+    checked_source: str | None = None  # the source a reviewer with web_fetch checked ...
+    finding: str | None = None  # ... and what it says on the contradiction
 
 
 class Coverage(BaseModel):
@@ -112,7 +129,7 @@ class Analysis(BaseModel):
         return not (self.consensus or self.contradictions or self.partial_coverage or self.unique_insights
                     or self.blind_spots)
 
-    def with_models(self, model_of: dict[str, str]) -> "Analysis":
+    def with_models(self, model_of: dict[str, str]) -> Analysis:
         """Labels mapped back to the models that wrote the drafts."""
         return Analysis(
             consensus=self.consensus,
@@ -152,7 +169,8 @@ class Schedule(BaseModel):
     Times are seconds from the start of the run."""
 
     deadline_s: float
-    synthesis_start_by_s: float | None = Field(default=None, description="The latest start the plan left the synthesis.")
+    synthesis_start_by_s: float | None = Field(default=None,
+                                               description="The latest start the plan left the synthesis.")
     quorum_at_s: float | None = None
     drafts_cut_at_s: float | None = Field(default=None, description="When drafting stopped waiting, if it cut a draft.")
     predicted_s: dict[str, float] = Field(default_factory=dict, description="Predicted seconds per stage and model.")
@@ -177,6 +195,8 @@ class FusionResult(BaseModel):
     schedule: Schedule | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list, description="Web sources the drafts read; [n] in the answer.")
+    citation_flags: list[str] = Field(default_factory=list, description="Citations in the answer no draft read.")
 
     def ok_drafts(self) -> list[Draft]:
         return [d for d in self.drafts if d.status == "ok"]

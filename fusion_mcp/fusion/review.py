@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError
@@ -12,11 +15,15 @@ from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .requests import review_request
-from .result import Analysis, Draft, Scores, Stage
+from .result import Analysis, Draft, Scores, Stage, StageStatus
 from .review_parser import ReviewParseError, read_review
 from .stragglers import hung, unless_hung
 from .timing import TimePlan
+from .tool_loop import call_with_tools
 from .watch import CallWatch
+
+if TYPE_CHECKING:
+    from ..web.tools import WebTools
 
 
 @dataclass
@@ -43,13 +50,14 @@ def answered_stage(role: ModelRole, c: Completion) -> Stage:
 
 
 def failed_stage(role: ModelRole, exc: ProviderError, started: float) -> Stage:
-    status = "timeout" if exc.kind == "timeout" else "failed"
+    status: StageStatus = "timeout" if exc.kind == "timeout" else "failed"
     return Stage(model=role.ref, status=status, error=exc.reason, cost_usd=cost_of_failure(role),
                  latency_s=round(time.perf_counter() - started, 3))
 
 
 async def review(call: ModelCaller, role: ModelRole | None, question: str, context: str | None,
-                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True) -> ReviewOutcome:
+                 ok: list[Draft], nonce: str, plan: TimePlan, *, analysis: bool = True,
+                 tools: WebTools | None = None, max_tool_calls: int = 0) -> ReviewOutcome:
     if role is None:
         return ReviewOutcome(Stage(status="not_configured"))
     until, why = plan.review_until(role, len(ok))
@@ -62,15 +70,19 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     watch = CallWatch(plan.clock)
     request = review_request(role, question, context, by_label, nonce, analysis=analysis)
     try:
-        c = await unless_hung(plan, role, watch,
-                              lambda: call(role, request, stage="review", timeout_s=plan.left(until), sink=watch))
+        with_tools = tools if analysis else None
+        looped = await unless_hung(plan, role, watch, lambda: call_with_tools(
+            call, role, request, with_tools, stage="review", timeout_s=plan.left(until), max_calls=max_tool_calls,
+            sink=watch), enabled=not role.tools)
     except ProviderError as exc:
         if hung(plan, role, watch, plan.now(), "review"):
             plan.decide(f"review ({role.ref}) given up: {exc.reason}")
         return ReviewOutcome(failed_stage(role, exc, t0))
-    stage = answered_stage(role, c)
+    c = looped.completion
+    stage = answered_stage(role, c).model_copy(update={"tool_calls": looped.tool_calls, "tool_log": looped.tool_log})
     try:
-        reading = read_review(c.text, labels)
+        # Off the event loop: a parse never delays another client's request, whatever the reply.
+        reading = await anyio.to_thread.run_sync(read_review, c.text, labels)
     except ReviewParseError as exc:
         return ReviewOutcome(stage.model_copy(update={"status": "unparseable", "error": str(exc)}))
     missing = [label for label in labels if label not in reading.scores]

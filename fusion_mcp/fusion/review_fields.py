@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..redaction import redact
+
 MAX_TEXT = 500  # characters kept of any one reason, point or stance
 # A placeholder of the prompt's example shape copied back (`<one sentence>`, `<topic>`): small
 # models do that, and it says nothing.
@@ -32,9 +34,10 @@ def normalize_label(raw: Any, labels: set[str]) -> str | None:
 
 
 def text_of(value: Any) -> str | None:
-    """A non-empty string, shortened; None for anything else."""
+    """A non-empty string, redacted (JSON decoding may have revealed a key that was written as
+    escapes), then shortened; None for anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip() or _PLACEHOLDER.fullmatch(value.strip()):
         return None
-    return value.strip()[:MAX_TEXT]
+    return redact(value.strip()[:4 * MAX_TEXT])[:MAX_TEXT]

@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..redaction import redact
 from .analysis_parser import analysis_properties, parse_analysis
 from .json_repair import load_truncated
 from .result import Analysis, Scores
 from .review_fields import field as _field
-from .review_fields import text_of
 from .review_fields import normalize_label as _normalize_label
+from .review_fields import text_of
 
 _DRAFT_REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -60,6 +61,9 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 # Start positions tried per source (a real review's JSON starts early), so that a reply of
 # thousands of brackets costs milliseconds.
 _MAX_STARTS = 256
+# A review is a few hundred tokens per draft; past this many characters the rest is not read (the
+# cut value is repaired like a reply that hit its token limit), so no reply's size sets the cost.
+MAX_REVIEW_CHARS = 100_000
 
 
 class ReviewParseError(ValueError):
@@ -183,14 +187,19 @@ def _scores(parsed: dict[str, dict[str, Any]]) -> dict[str, Scores]:
 
 
 def read_review(text: str, labels: list[str]) -> ReviewReading:
-    """Scores and analysis; raises ReviewParseError, and nothing else, when no draft's scores can be read."""
+    """Scores and analysis; raises ReviewParseError, and nothing else, when no draft's scores can be read.
+    Linear in the reply, of which MAX_REVIEW_CHARS are read: a hostile reply costs milliseconds."""
     try:
-        return _read(text, labels)
+        return _read(text[:MAX_REVIEW_CHARS], labels)
     except ReviewParseError:
         raise
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a shape no reviewer meant
-        snippet = text.strip().replace("\n", " ")[:120]
-        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {snippet!r}") from None
+        raise ReviewParseError(f"unreadable review ({type(exc).__name__}): {_snippet(text)!r}") from None
+
+
+def _snippet(text: str) -> str:
+    """The reply's start for an error message: redacted before it is cut, so no cut hides a key's head."""
+    return redact(text.strip()[:1000]).replace("\n", " ")[:120]
 
 
 def _read(text: str, labels: list[str]) -> ReviewReading:
@@ -204,8 +213,7 @@ def _read(text: str, labels: list[str]) -> ReviewReading:
                 parsed[label] = marks
         if parsed:
             return ReviewReading(_scores(parsed), parse_analysis(candidate, labels), repaired)
-    snippet = text.strip().replace("\n", " ")[:120]
-    raise ReviewParseError(f"no scores for drafts {', '.join(labels)} in the review: {snippet!r}")
+    raise ReviewParseError(f"no scores for drafts {', '.join(labels)} in the review: {_snippet(text)!r}")
 
 
 def parse_review(text: str, labels: list[str]) -> dict[str, Scores]:

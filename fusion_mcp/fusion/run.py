@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..clock import REAL_CLOCK, Clock
 from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
+from ..web.tools import WebTools
 from . import accounting
 from .budget import Budget
 from .calls import ModelCaller
@@ -22,6 +23,7 @@ from .drafting import draft_all, draft_labels
 from .events import Progress, ProgressCallback
 from .result import Analysis, AnswerSource, Draft, FusionResult, Stage
 from .review import ReviewOutcome, review
+from .sources import citation_flags, collect_sources
 from .synthesis import synthesize
 from .timing import TimePlan
 from .unanimity import unanimous
@@ -54,6 +56,17 @@ class Run:
         self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces, clock)
         self.times = accounting.StageTimes(started=clock.now())
         self.degraded: list[str] = []
+        self.tools: WebTools | None = None  # the web tools, while a run whose roles have some is going
+
+    def _open_tools(self) -> None:
+        ens = self.spec.ensemble
+        if ens.web is not None and any(role.tools for _, role in ens.roles):
+            self.tools = WebTools(ens.web, self.spec.run_id)
+
+    async def _close_tools(self) -> None:
+        if self.tools is not None:
+            await self.tools.aclose()
+            self.tools = None
 
     def _nonce(self, stage: str, drafts: list[Draft]) -> str:
         """The delimiter marker: the same for a rerun of the same drafts (so the call cache answers it),
@@ -62,15 +75,24 @@ class Run:
 
     async def fuse(self, *, synthesize_answer: bool) -> FusionResult:
         """Draft, review, and (unless compare-only) synthesize."""
+        self._open_tools()
+        try:
+            return await self._fuse(synthesize_answer=synthesize_answer)
+        finally:
+            await self._close_tools()
+
+    async def _fuse(self, *, synthesize_answer: bool) -> FusionResult:
         s = self.spec
         progress = Progress(len(s.ensemble.drafters) + 1 + int(synthesize_answer), self.on_event)
         labels = draft_labels(len(s.ensemble.drafters), random.Random(s.run_id))
         t0 = self.clock.now()
-        drafts = await draft_all(self.call, s.ensemble, s.question, s.context, labels, self.plan, progress)
+        drafts = await draft_all(self.call, s.ensemble, s.question, s.context, labels, self.plan, progress,
+                                 self.tools)
         self.times.draft_s = self.clock.now() - t0
         ok = [d for d in drafts if d.status == "ok"]
         if not ok:
-            raise NoDraftsError(s.ensemble.name, {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts})
+            reasons = {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts}
+            raise NoDraftsError(s.ensemble.name, reasons)
         self.degraded += [f"draft {d.label} ({d.model}) {d.status}: {d.error}" for d in drafts if d.status != "ok"]
 
         t0 = self.clock.now()
@@ -82,7 +104,8 @@ class Run:
             progress.skip()
         elif len(ok) >= 2 or not synthesize_answer:
             outcome = await review(self.call, s.ensemble.reviewer, s.question, s.context, ok, self._nonce("review", ok),
-                                   self.plan, analysis=s.ensemble.review_analysis)
+                                   self.plan, analysis=s.ensemble.review_analysis, tools=self.tools,
+                                   max_tool_calls=s.ensemble.web.max_tool_calls if s.ensemble.web else 0)
             if outcome.degradation:
                 self.degraded.append(outcome.degradation)
             await progress.step("review", f"review: {outcome.stage.status}", model=outcome.stage.model,
@@ -96,7 +119,8 @@ class Run:
 
         if not synthesize_answer:
             synthesis = Stage(status="skipped", error="compare only: no synthesis asked for")
-            return self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+            compared = self._result(drafts, outcome.stage, synthesis, None, "none", outcome.analysis)
+            return compared.model_copy(update={"sources": collect_sources(drafts)})
         return await self._answer(drafts, outcome.stage, progress, outcome.analysis, reused=False)
 
     async def resume(self, previous: FusionResult) -> FusionResult:
@@ -104,8 +128,12 @@ class Run:
         if not previous.ok_drafts():
             raise NoDraftsError(self.spec.ensemble.name, {d.model: f"{d.status}: {d.error}" for d in previous.drafts})
         self.degraded = list(previous.degraded_reasons)
-        return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), previous.analysis,
-                                  reused=True)
+        self._open_tools()
+        try:
+            return await self._answer(previous.drafts, previous.review, Progress(1, self.on_event), previous.analysis,
+                                      reused=True)
+        finally:
+            await self._close_tools()
 
     async def _answer(self, drafts: list[Draft], review_stage: Stage, progress: Progress, analysis: Analysis | None,
                       *, reused: bool) -> FusionResult:
@@ -115,11 +143,14 @@ class Run:
         t0 = self.clock.now()
         answer: str | None = None
         source: AnswerSource = "none"
+        sources = collect_sources(drafts)
         if len(ok) == 1 and s.ensemble.synthesizer is not None:
-            synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped", error="only one draft: nothing to fuse")
+            synthesis = Stage(model=s.ensemble.synthesizer.ref, status="skipped",
+                              error="only one draft: nothing to fuse")
         else:
             outcome = await synthesize(self.call, s.ensemble.synthesizer, s.question, s.context, ok,
-                                       self._nonce("synthesis", ok), self.plan, self.on_text, analysis)
+                                       self._nonce("synthesis", ok), self.plan, self.on_text, analysis, sources,
+                                       self.tools, s.ensemble.web.max_tool_calls if s.ensemble.web else 0)
             synthesis, answer = outcome.stage, outcome.text
             if answer is not None:
                 source = "synthesis"
@@ -134,7 +165,9 @@ class Run:
         await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
                             status=synthesis.status, latency_s=synthesis.latency_s)
         self.times.synthesis_s = self.clock.now() - t0
-        return self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
+        result = self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
+        checks = citation_flags(answer, sources) if source == "synthesis" and (sources or s.ensemble.web) else []
+        return result.model_copy(update={"sources": sources, "citation_flags": checks})
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
                 source: AnswerSource, analysis: Analysis | None, *, reused: bool = False) -> FusionResult:

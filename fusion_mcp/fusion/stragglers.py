@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 
 from ..config.ensembles import ModelRole
 from ..errors import ProviderError, ProviderTimeoutError
-from ..providers import Completion
 from .timing import SAFETY, TimePlan
 from .watch import CallWatch
 
@@ -31,6 +31,7 @@ HUNG_TTFT_FACTOR = 3.0  # no first byte by this many times the expected time to 
 HUNG_MIN_S = {"draft": 2.0, "review": 4.0}  # never hung sooner (jitter; a review reads every draft first)
 OVERRUN = 0.25  # a draft already past its expected length is given this share of it again
 RECHECK_S = 0.25  # how often a call still out is judged again between events
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,6 +96,12 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
                            "rate_limited")
         latest = plan.drafts_latest
         return Verdict(latest, latest, "waiting for a slot on a busy provider: not a slow model", "queued")
+    if role.tools:  # a tool loop: turns and tools come between its bytes; judged by its prediction
+        seconds = plan.predict(role, stage)
+        if seconds is None:
+            return Verdict(None, None, "pace unknown and nothing observed yet", "unknown")
+        return Verdict(watch.asked_at + seconds, watch.asked_at + seconds * SAFETY,
+                       f"a tool loop expected to take {seconds:.1f} s", "expected")
     why_hung = hung(plan, role, watch, now, stage)
     if why_hung:
         return Verdict(None, None, why_hung, "hung")
@@ -104,8 +111,8 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
         if rate:
             expected = plan.expected_tokens(role, stage)
             left = max(expected - watch.tokens, OVERRUN * watch.tokens)
-            return Verdict(now + left / rate, now + left / rate * SAFETY,
-                           f"writing at {rate:.0f} tokens/s, {watch.tokens:.0f} of ~{expected:.0f} tokens written", "writing")
+            why = f"writing at {rate:.0f} tokens/s, {watch.tokens:.0f} of ~{expected:.0f} tokens written"
+            return Verdict(now + left / rate, now + left / rate * SAFETY, why, "writing")
     seconds = expected_seconds(plan, role, stage)
     if seconds is None:
         return Verdict(None, None, "pace unknown and nothing observed yet", "unknown")
@@ -116,11 +123,14 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
     return Verdict(watch.sent_at + seconds, hold, f"expected to take {seconds:.1f} s from being sent", "expected")
 
 
-async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch,
-                      call: Callable[[], Awaitable[Completion]], stage: str = "review") -> Completion:
+async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch, call: Callable[[], Awaitable[T]],
+                      stage: str = "review", *, enabled: bool = True) -> T:
     """Run `call` (which streams into `watch`), but give up on it once it is hung (see `hung`), with a
-    ProviderTimeoutError that says so: a reviewer that writes nothing costs seconds, not its share."""
-    result: list[Completion] = []
+    ProviderTimeoutError that says so: a reviewer that writes nothing costs seconds, not its share.
+    Not `enabled` (a tool loop, whose turns and tools come between its bytes): just `call`."""
+    if not enabled:
+        return await call()
+    result: list[T] = []
     failed: list[ProviderError] = []
     why: list[str] = []
     async with anyio.create_task_group() as tg:

@@ -31,6 +31,7 @@ MAX_SYNTHESIS_SHARE = 0.6  # drafting always keeps at least 40% of the deadline
 UNKNOWN_REVIEW_SHARE = 0.4  # of the time left, for a reviewer of unknown pace
 MIN_STAGE_S = 0.5
 DEFAULT_DRAFT_TOKENS = 800
+DEFAULT_TOOL_LOOP_S = 10.0  # a role with web tools, before its tool time has been measured
 REVIEW_TOKENS_BASE, REVIEW_TOKENS_PER_DRAFT = 60, 90
 # The analysis across drafts (consensus, contradictions, ...) that a review writes after the scores.
 ANALYSIS_TOKENS_BASE, ANALYSIS_TOKENS_PER_DRAFT = 150, 40
@@ -105,6 +106,9 @@ class TimePlan:
         seconds = self.book.predict(role.ref, self.expected_tokens(role, stage, n_drafts))
         if seconds is None:
             return None
+        if role.tools:  # the turns and tools of a tool loop, learned like paces
+            learned = self.book.tool_seconds(role.ref, stage)
+            seconds += learned if learned is not None else DEFAULT_TOOL_LOOP_S
         seconds *= self.evidence.load()
         self.schedule.predicted_s[f"{stage} {role.ref}"] = round(seconds, 1)
         return seconds

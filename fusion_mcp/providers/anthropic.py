@@ -10,9 +10,10 @@ import httpx2 as httpx
 
 from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .spec import ProviderSpec
-from .sse import events, open_stream, pace
+from .sse import OVERFLOW, event_cap, events, open_stream, pace
+from .tool_wire import AnthropicToolBlocks, add_anthropic_tools, anthropic_messages, anthropic_tool_calls
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens; a provider's default_max_tokens wins
@@ -39,8 +40,9 @@ class AnthropicProvider:
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens or self.spec.default_max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [m.model_dump() for m in request.messages if m.role != "system"],
+            "messages": anthropic_messages(request.messages),
         }
+        add_anthropic_tools(body, request)
         if stream:
             body["stream"] = True
         if system:
@@ -73,12 +75,14 @@ class AnthropicProvider:
             raise UnparseableResponseError(self.name, model, "response has no content blocks")
         text = "".join(b["text"] for b in blocks
                        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
-        if not text.strip():
+        tool_calls = anthropic_tool_calls(blocks)
+        if not text.strip() and not tool_calls:
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
         if sink is not None:
             sink.begin()
             sink.write(text)
-        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        usage = body.get("usage")
+        raw_usage: dict[str, Any] = usage if isinstance(usage, dict) else {}
         stop = body.get("stop_reason") if isinstance(body.get("stop_reason"), str) else None
         return Completion(
             provider=self.name, model=model, text=text,
@@ -87,6 +91,7 @@ class AnthropicProvider:
             latency_s=time.perf_counter() - started,
             finish_reason=stop,
             truncated=stop == "max_tokens",
+            tool_calls=tool_calls,
         )
 
     async def _stream(self, model: str, request: ChatRequest, headers: dict[str, str], timeout_s: float,
@@ -97,6 +102,7 @@ class AnthropicProvider:
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop: str | None = None
+        tools = AnthropicToolBlocks()
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
@@ -107,7 +113,10 @@ class AnthropicProvider:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 await response.aread()  # a server that ignores `stream` and answers with one body
                 return self._message(model, response, started, sink)
-            async for event, data in events(response):
+            async for event, data in events(response, event_cap(sink)):
+                if event == OVERFLOW or sink.cut:
+                    sink.cut = True
+                    break  # past the reply cap: the stream closes here, the text kept so far is the reply
                 payload = self._payload(model, data)
                 kind = payload.get("type", event)
                 if kind == "error":
@@ -116,10 +125,13 @@ class AnthropicProvider:
                     usage = (payload.get("message") or {}).get("usage") or {}
                     input_tokens = int_or_none(usage.get("input_tokens"))
                     output_tokens = int_or_none(usage.get("output_tokens"))
+                elif kind == "content_block_start":
+                    tools.start(payload)
                 elif kind == "content_block_delta":
                     delta = payload.get("delta") or {}
                     if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                         sink.write(delta["text"])
+                    tools.delta(payload)
                 elif kind == "message_delta":
                     usage = payload.get("usage") or {}
                     output_tokens = int_or_none(usage.get("output_tokens")) or output_tokens
@@ -128,14 +140,16 @@ class AnthropicProvider:
                 elif kind == "message_stop":
                     break
         ended = time.perf_counter()
-        if not sink.text.strip():
-            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+        tool_calls = tools.calls()
+        if not sink.text.strip() and not tool_calls:
+            why = "a reply in one piece longer than the reply cap" if sink.cut else "model returned an empty answer"
+            raise UnparseableResponseError(self.name, model, why)
         ttft, rate = pace(started, sink.first_at, ended, output_tokens)
         return Completion(
             provider=self.name, model=model, text=sink.text,
             usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
-            finish_reason=stop, truncated=stop == "max_tokens",
+            finish_reason=stop, truncated=stop == "max_tokens" or sink.cut, tool_calls=tool_calls,
         )
 
     def _payload(self, model: str, data: str) -> dict[str, Any]:
@@ -154,4 +168,5 @@ class AnthropicProvider:
         reason = f"{kind}: {message}" if message else kind
         if kind == "rate_limit_error":
             return RateLimitedError(self.name, model, reason)
-        return UpstreamError(self.name, model, f"mid-stream {reason}", retryable=kind in ("overloaded_error", "api_error"))
+        return UpstreamError(self.name, model, f"mid-stream {reason}",
+                             retryable=kind in ("overloaded_error", "api_error"))

@@ -8,13 +8,31 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 CostSource = Literal["upstream", "price_table", "local", "unknown"]
+
+
+class ToolCall(BaseModel):
+    """A model's request to run a tool: its id (echoed with the result), the tool's name, its arguments."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolSpec(BaseModel):
+    """A tool offered to the model: a name, what it does, its arguments' JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 class Message(BaseModel):
     role: Role
     content: str
+    tool_calls: list[ToolCall] | None = Field(default=None, description="An assistant turn that asked for tools.")
+    tool_call_id: str | None = Field(default=None, description="A tool result (role `tool`): the call it answers.")
 
 
 class ChatRequest(BaseModel):
@@ -29,6 +47,8 @@ class ChatRequest(BaseModel):
     )
     reasoning: str | None = Field(default=None, description="Reasoning effort (minimal, low, medium, high).")
     web: bool = Field(default=False, description="Ask the upstream's web search plugin (OpenRouter).")
+    tools: list[ToolSpec] | None = Field(default=None, description="Tools the model may call (fusion/tool_loop.py).")
+    tool_choice: Literal["auto", "none"] | None = Field(default=None, description="`none`: answer now, no more tools.")
 
 
 class Usage(BaseModel):
@@ -39,6 +59,7 @@ class Usage(BaseModel):
 class Citation(BaseModel):
     url: str
     title: str | None = None
+    snippet: str | None = None
 
 
 class Completion(BaseModel):
@@ -52,12 +73,14 @@ class Completion(BaseModel):
     cost_source: CostSource = "unknown"
     latency_s: float = 0.0
     ttft_s: float | None = Field(default=None, description="Time to the first token, when streamed.")
-    output_tokens_per_s: float | None = Field(default=None, description="Output rate after the first token, when streamed.")
+    output_tokens_per_s: float | None = Field(default=None,
+                                              description="Output rate after the first token, when streamed.")
     attempts: int = 1
     cached: bool = False
     finish_reason: str | None = Field(default=None, description="The upstream's finish_reason / stop_reason.")
     truncated: bool = Field(default=False, description="Cut off by the output token limit.")
     citations: list[Citation] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="Tools the model asked to run.")
 
 
 class TextSink:
@@ -70,12 +93,14 @@ class TextSink:
     is queued, in flight, or writing (fusion/watch.py records when each happened).
     """
 
-    def __init__(self, on_text: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_text: Callable[[str], None] | None = None, limit: int | None = None) -> None:
         self._on_text = on_text
         self.parts: list[str] = []
         self.first_at: float | None = None
         self.sent = False  # False while the call still waits for a slot
-
+        self.limit = limit  # characters kept at most (the caller's reply cap); None: no cap
+        self.cut = False  # the reply ran past `limit`: the provider stops reading it
+        self._size = 0
         self._throttled = False  # a 429 on this call: it waits to retry
         self._limit_refusing: Callable[[], bool] | None = None  # whether the limit it queues on sees 429s
 
@@ -107,13 +132,21 @@ class TextSink:
         self.parts.clear()
         self.first_at = None
         self.sent = True
+        self.cut = False
+        self._size = 0
 
     def write(self, text: str) -> None:
-        if not text:
+        if not text or self.cut:
             return
+        if self.limit is not None and self._size + len(text) > self.limit:
+            text = text[:max(0, self.limit - self._size)]
+            self.cut = True
+            if not text:
+                return
         if self.first_at is None:
             self.first_at = time.perf_counter()
         self.parts.append(text)
+        self._size += len(text)
         if self._on_text is not None:
             self._on_text(text)
 

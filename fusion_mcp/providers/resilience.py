@@ -8,9 +8,9 @@ import time
 import anyio
 
 from ..errors import ProviderError, ProviderTimeoutError, RateLimitedError
+from ..store.limits import ConcurrencyLimit, LocalLimit
 from .base import ChatRequest, Completion, Provider, TextSink
 from .limiter import AdaptiveLimit, SlotUse
-from .limits import ConcurrencyLimit, LocalLimit
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -27,7 +27,7 @@ class ResilientProvider:
     call's time budget. Three limits hold each attempt: the model's own adaptive limit (as many calls
     in flight as its upstream keeps up with; one model's 429s say nothing about the others), the
     provider's ceiling `max_concurrency` (`ceiling`: in this process, or shared by every replica
-    through a store, see limits.py), and the shared HTTP pool's connections (`pool_slots`), so that
+    through a store, see store/limits.py), and the shared HTTP pool's connections (`pool_slots`), so that
     no call queues inside the pool."""
 
     def __init__(self, inner: Provider, *, max_retries: int, max_concurrency: int, timeout_s: float,

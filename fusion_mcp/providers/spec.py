@@ -44,14 +44,14 @@ class ProviderSpec(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from .registry import known_kinds  # the registry imports this module
+        from .kinds import known_kinds  # the registry imports this module
 
         if kind not in known_kinds():
             raise ValueError(f"unknown provider kind {kind!r}; use one of {', '.join(known_kinds())}")
         return kind
 
     @model_validator(mode="after")
-    def _needs_url(self) -> "ProviderSpec":
+    def _needs_url(self) -> ProviderSpec:
         if self.kind in ("openai", "anthropic") and not self.base_url:
             raise ValueError(f"a provider of kind {self.kind!r} needs a base_url")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):

@@ -1,10 +1,11 @@
 """The MCP Apps view of a run: a `ui://` HTML page that hosts with MCP Apps support (Claude Desktop,
-VS Code) render next to a fused_answer or compare_drafts result, showing the drafts side by side
-with their scores, weights and the reviewer's reasons, and cost and time per model.
+VS Code) render next to a fused_answer, compare_drafts or get_run result, showing the drafts side by
+side with their scores, weights and the reviewer's reasons, the reviewer's analysis, and cost and
+time per model; a run still going, followed until done; a failed call's error.
 
-It is additive: the tools return exactly what they return without it, so hosts without Apps keep
-the text result. The page (run_view.html) gets the tool result from the host, then reads
-run://<run_id> through the host for the full run.
+It is additive: hosts without Apps keep the text result. The page (run_view.html) gets the tool
+result from the host; a finished run travels whole in the result's `_meta` (tools.RUN_META), so it
+needs no resources/read; a `running` result is followed with get_run through the host's tools/call.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from mcp.server.apps import Apps
 
 VIEW_URI = "ui://fusion-mcp/run.html"
-VIEW_TOOLS = frozenset({"fused_answer", "compare_drafts"})
+VIEW_TOOLS = frozenset({"fused_answer", "compare_drafts", "get_run"})
 
 
 def view_html() -> str:

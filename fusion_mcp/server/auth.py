@@ -11,7 +11,6 @@ import hmac
 import ipaddress
 import json
 import socket
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: the CLI reads AUTH_TOKEN_ENV without loading the SDK
@@ -47,21 +46,27 @@ def token_problem(token: str) -> str | None:
         return f"it is {len(token)} characters long; use at least {MIN_TOKEN_LEN}"
     if len(set(token)) < MIN_TOKEN_DISTINCT:
         return f"it uses only {len(set(token))} different characters; use a random string"
+    from .token_strength import MIN_TOKEN_BITS, token_bits  # here: `fusion-mcp --help` reads this module
+
+    bits = token_bits(token)
+    if bits < MIN_TOKEN_BITS:
+        return (f"it is too easy to guess (about {bits:.0f} bits, {MIN_TOKEN_BITS} needed: words, runs such as 1234 "
+                "and repeats count for little)")
     return None
 
 
 _MAKE_TOKEN = (f"`export {AUTH_TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`")
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse a non-loopback bind without a strong token: anyone on the network could spend the API
-    keys. A token given for a loopback bind must be strong too, or it guards nothing."""
+def check_bind(host: str, token: str | None, *, signs_in: bool = False) -> None:
+    """Refuse a non-loopback bind without a strong token (or OAuth sign-in, `signs_in`): anyone on the
+    network could spend the API keys. A token given for a loopback bind must be strong too, or it guards nothing."""
     if token is not None:
         problem = token_problem(token)
         if problem:
             raise BindError(f"refusing the bearer token: {problem}. Set {AUTH_TOKEN_ENV} (or --auth-token) "
                             f"to a long random string, e.g. {_MAKE_TOKEN}.")
-    if not is_loopback(host) and not token:
+    if not is_loopback(host) and not token and not signs_in:
         raise BindError(
             f"refusing to listen on {host}: a non-loopback address needs a bearer token. "
             f"Set {AUTH_TOKEN_ENV} (or pass --auth-token) to a long random string, e.g. {_MAKE_TOKEN}, "

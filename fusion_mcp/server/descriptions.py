@@ -1,8 +1,9 @@
 """The tool descriptions a host model reads to decide when to call what, written at start-up so
 they name the ensembles that exist and whether each is ready."""
 
-from ..config.registry import EnsembleRegistry
-from ..config.listing import ensemble_list_of
+from ..config.ensemble_list import ensemble_list_of
+from ..config.ensemble_registry import EnsembleRegistry
+from ..fusion.estimate import reference_estimate
 
 _ISOLATED = ("The models do not see this conversation: put everything they need in question and context.")
 _POLL = "A run past the tool-time limit answers status 'running' with a run_id: call get_run(run_id) until 'done'."
@@ -12,7 +13,7 @@ _MODELS = ("Optional per call: drafters (up to 8), reviewer, synthesizer as 'pro
 
 def ensembles_line(registry: EnsembleRegistry) -> str:
     """`Ensembles: lab (default, ready, ~$0.01), budget-trio (needs OPENROUTER_API_KEY)`."""
-    listing = ensemble_list_of(registry)
+    listing = ensemble_list_of(registry, reference_estimate)
     parts = []
     for e in listing.ensembles:
         notes = ["default"] if e.default else []

@@ -11,4 +11,4 @@ needs typer (the `cli` extra), or it stops with "typer is required": hence `mcp[
 from fusion_mcp.server.app import create_server
 
 server = create_server()
-server.dependencies = ["mcp[cli]"]  # type: ignore[attr-defined]  # read by `mcp dev`
+server.dependencies = ["mcp[cli]"]  # read by `mcp dev`

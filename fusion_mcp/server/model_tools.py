@@ -18,7 +18,8 @@ async def list_models(
     search: Annotated[str | None, Field(max_length=200, title="Search", description=(
         "Words that must all appear in the reference, e.g. 'claude opus'."))] = None,
     provider: Annotated[str | None, Field(title="Provider", description="Only this provider, e.g. openrouter.")] = None,
-    refresh: Annotated[bool, Field(title="Refresh", description="Fetch again even if the cache is fresh.")] = False,
+    refresh: Annotated[bool, Field(strict=True, title="Refresh",
+                                   description="Fetch again even if the cache is fresh.")] = False,
     limit: Annotated[int, Field(ge=1, le=500, title="Limit", description="Most rows returned.")] = DEFAULT_LIMIT,
 ) -> Annotated[CallToolResult, ModelList]:
     """Model ids with context length and price, from the providers' listings."""

@@ -1,21 +1,24 @@
-"""The MCP resources: `ensemble://{name}` (an ensemble's TOML) and `run://{run_id}` (a whole run, or
-where a running one has got to)."""
+"""The MCP resources: `ensemble://{name}` (an ensemble's TOML), `run://{run_id}` (a whole run, or
+where a running one has got to; only its owner's) and `usage://me` (the caller's usage and budget)."""
 
 import json
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 
 from ..config.ensembles import Ensemble
-from .background import RunHandle
-from .run_record import RunRecord
-from .runs import UnknownRunError
+from ..config.files import UnreadableFile, read_config_bytes
+from ..team.identity import is_admin, token_of, user_of
+from ..team.usage import ANONYMOUS
 from .service import service_of
 
 
 def ensemble_text(ensemble: Ensemble) -> str:
-    if ensemble.path is not None and ensemble.path.is_file():
-        return ensemble.path.read_text(encoding="utf-8")
+    if ensemble.path is not None:
+        try:
+            return read_config_bytes(ensemble.path).decode("utf-8", "replace")
+        except UnreadableFile:
+            pass  # changed since it loaded: describe what was loaded
     lines = [f"# ensemble {ensemble.name} (built in code, no file)", f"deadline_s = {ensemble.deadline_s:g}"]
     lines += [f"# {role}: {r.ref}" for role, r in ensemble.roles]
     return "\n".join(lines) + "\n"
@@ -30,20 +33,25 @@ def ensemble_resource(name: str, ctx: Context) -> str:
 
 
 async def run_resource(run_id: str, ctx: Context) -> str:
-    service = service_of(ctx)
-    handle: RunHandle | RunRecord | None = service.background.handles.get(run_id)
-    if handle is None:  # executing, or executed, on another replica (a shared store), else None
-        handle = await service.remote_run(run_id)
-        if handle is not None and handle.result is not None:
-            return handle.result.model_dump_json(indent=2)
-    if handle is not None and not handle.finished:
-        ev = handle.last_event
-        return json.dumps({"run_id": run_id, "status": "running", "kind": handle.kind, "ensemble": handle.ensemble,
-                           "elapsed_s": handle.elapsed_s(), "time_left_s": handle.time_left_s(),
-                           "progress": ev.message if ev else None}, indent=2)
-    if handle is not None and handle.error is not None:
-        return json.dumps({"run_id": run_id, "status": "failed", "error": handle.error}, indent=2)
-    try:
-        return service.runs.get(run_id).model_dump_json(indent=2)
-    except UnknownRunError as exc:
-        raise ResourceNotFoundError(str(service.unknown_run(exc))) from None
+    try:  # this process's run, else (a shared store) another replica's; only the caller's own
+        run = await service_of(ctx).find_run(run_id, token=token_of(ctx))
+    except ToolError as exc:
+        raise ResourceNotFoundError(str(exc)) from None
+    if run.result is not None:
+        return run.result.model_dump_json(indent=2)
+    if not run.finished:
+        progress = run.progress.message if run.progress else None
+        return json.dumps({"run_id": run_id, "status": "running", "kind": run.kind, "ensemble": run.ensemble,
+                           "elapsed_s": run.elapsed_s(), "time_left_s": run.time_left_s(),
+                           "progress": progress}, indent=2)
+    return json.dumps({"run_id": run_id, "status": "failed", "error": run.error}, indent=2)
+
+
+async def usage_resource(user: str, ctx: Context) -> str:
+    """`usage://me`: the signed-in caller's usage and budget; another user's only for an admin."""
+    token = token_of(ctx)
+    me = user_of(token) or ANONYMOUS
+    who = me if user == "me" else user
+    if who != me and not is_admin(token):
+        raise ResourceNotFoundError(f"usage://{user} is not yours to read: read usage://me")
+    return json.dumps(await service_of(ctx).team.usage_of(who), indent=2)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..config.listing import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
+from ..config.ensemble_list import EnsembleList, ensemble_list_of  # noqa: F401  (list_ensembles returns it)
 from ..fusion.result import Analysis, Citation, Draft, FusionResult, Stage
 from .confidence import Confidence, confidence_of
 
@@ -95,6 +95,8 @@ class FusedAnswer(BaseModel):
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
     running: Running | None = None
+    sources: list[str] = Field(default_factory=list, description=(
+        "'[n] title <url>': what the answer's [n] cite; 'flagged: ...': a citation no draft read."))
 
 
 def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
@@ -114,6 +116,8 @@ def fused_answer_of(result: FusionResult, include_drafts: bool) -> FusedAnswer:
         usage=_usage(result),
         degraded=result.degraded,
         degraded_reasons=result.degraded_reasons,
+        sources=[f"[{s.n}] {s.title or ''} <{s.url}>".replace("  ", " ") for s in result.sources]
+        + [f"flagged: {flag}" for flag in result.citation_flags],
     )
 
 

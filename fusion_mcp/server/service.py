@@ -6,35 +6,31 @@ as the SDK's example servers do. No `from __future__ import annotations` in the 
 then silently lose the outputSchema.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
-
-from ..config.registry import EnsembleRegistry
-from ..config.environment import seconds_from_env
+from ..config.settings import Settings
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
+from ..fusion.estimate import Estimate
 from ..fusion.events import ProgressCallback, ProgressEvent
+from ..fusion.paces import PaceBook, load_priors
 from ..fusion.result import FusionResult
-from .background import BackgroundRuns, RunHandle, RunKind, Work
-from .run_record import RunRecord, SharedRuns
-from .runs import DEFAULT_MAX_RUNS, RunStore, UnknownRunError
+from ..store import EmbeddedStore, Store, open_store
+from ..store.runs import DEFAULT_MAX_RUNS, RunHandle, UnknownRunError
+from ..team.identity import token_of
+from ..team.state import TeamState
+from .background import BackgroundRuns, Handle, Record, RunKind, Work
 
-TOOL_TIMEOUT_ENV = "FUSION_MCP_TOOL_TIMEOUT"
-# Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive. 40 s leaves room.
-DEFAULT_TOOL_TIMEOUT_S = 40.0
 DEFAULT_MAX_RUNNING = 64
-
-
-def tool_timeout_from_env() -> float:
-    return seconds_from_env(TOOL_TIMEOUT_ENV, DEFAULT_TOOL_TIMEOUT_S, 1, 3600)
 
 
 class FusionService:
@@ -43,17 +39,26 @@ class FusionService:
 
     def __init__(self, registry: EnsembleRegistry, *, engine: FusionEngine | None = None,
                  max_runs: int = DEFAULT_MAX_RUNS, tool_timeout_s: float | None = None,
-                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None) -> None:
+                 max_running: int = DEFAULT_MAX_RUNNING, store_url: str | None = None,
+                 settings: Settings | None = None, team: TeamState | None = None,
+                 confirm_over_usd: float | None = None) -> None:
         self.registry = registry
+        self.settings = settings or Settings.from_env()
+        self.team = team if team is not None else TeamState()  # users, telemetry, usage, budgets (docs/team.md)
+        self.confirm_over_usd = confirm_over_usd  # ask the user (elicitation) above this estimate (confirm.py)
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
-        self.shared: SharedRuns | None = None
-        self.runs = RunStore(max_runs)
-        self.background = BackgroundRuns(self.runs, max_running)
-        self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else tool_timeout_from_env()
+        self.max_runs = max_runs
+        self._embedded: Store[FusionResult] = EmbeddedStore[FusionResult](max_runs=max_runs)
+        self.store: Store[FusionResult] = self._embedded  # the shared one while serving with one
+        self.background = BackgroundRuns(self.store.runs, max_running)
+        self.tool_timeout_s = tool_timeout_s if tool_timeout_s is not None else self.settings.tool_timeout_s
         self._given_engine = engine
         self._engine: FusionEngine | None = engine
+        if engine is not None:
+            engine.call.watcher = self.team.telemetry
+        if self.team.telemetry.metrics is not None:
+            self.team.telemetry.metrics.count_queue(lambda: self.background.queued)
         self._groups: list[TaskGroup] = []
-        self._store: Any = None  # a RedisStore while serving with one
 
     @asynccontextmanager
     async def lifespan(self, _server: Any) -> AsyncIterator["FusionService"]:
@@ -65,8 +70,8 @@ class FusionService:
             async with anyio.create_task_group() as group:
                 self._groups.append(group)
                 self.background.attach(group)
-                if self._store is not None:
-                    group.start_soon(self._store.serve)
+                if self.store.shared:
+                    group.start_soon(self.store.serve)
                 try:
                     yield self
                 finally:
@@ -78,22 +83,31 @@ class FusionService:
                 engine, self._engine = self._engine, None
                 with anyio.CancelScope(shield=True):
                     await engine.aclose()
-                    if self._store is not None:
-                        store, self._store, self.shared, self.background.observer = self._store, None, None, None
+                    if self.store.shared:
+                        store, self.store = self.store, self._embedded
+                        self.background.store = self.store.runs
                         await store.aclose()
 
     async def _open_engine(self) -> FusionEngine:
         """The engine over the embedded store, or over the shared one: its call cache (the server uses
         a cache only when shared), its pace book, its provider limits and its run store."""
+        watcher = self.team.telemetry
         if self.store_url is None:
-            return FusionEngine(self.registry)
-        from ..store import lease_from_env
-        from ..store.redis_store import RedisStore
+            self.team.open()
+            return FusionEngine.from_settings(self.settings, registry=self.registry, watcher=watcher)
+        self.store = await open_store(self.store_url, Record, lease_s=self.settings.lease_s, max_runs=self.max_runs)
+        self.background.store = self.store.runs
+        self.team.open(getattr(self.store, "client", None), getattr(self.store, "prefix", ""))
+        paces = PaceBook(priors=load_priors(str(self.settings.paces) if self.settings.paces else None),
+                         store=self.store.paces)
+        return FusionEngine.from_settings(self.settings, registry=self.registry, cache=self.store.cache,
+                                          paces=paces, limits=self.store.limit, watcher=watcher)
 
-        self._store = await RedisStore(self.store_url, lease_from_env()).open()
-        self.shared = self.background.observer = self._store.runs
-        return FusionEngine(self.registry, cache=self._store.cache, paces=self._store.paces,
-                            limits=self._store.limit)
+    def spawn(self, fn: Any, *args: Any) -> None:
+        """Run `fn(*args)` in the server's task group (it ends with the server)."""
+        if self._groups:
+            self._groups[-1].start_soon(fn, *args)
+
     @property
     def engine(self) -> FusionEngine:
         if self._engine is None:  # only reachable when a tool runs outside the server's lifespan
@@ -110,7 +124,8 @@ class FusionService:
         except NoReadyEnsembleError as exc:
             raise ToolError(str(exc)) from None
         except ConfigError as exc:
-            raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. Fix the file, then restart the server.") from None
+            raise ToolError(f"ensemble {name!r} cannot be loaded: {exc}. "
+                            "Fix the file, then restart the server.") from None
         if roles != ():
             self.check_ready(ensemble, roles)
         return ensemble
@@ -132,45 +147,56 @@ class FusionService:
             raise ToolError(f"{which} cannot run on this machine: {'; '.join(local)}. "
                             f"Install that where the server runs, or {instead} from list_ensembles.")
 
-    async def finished_run(self, run_id: str) -> FusionResult:
-        """A finished run's result (for from_run), from this process or the shared store."""
+    async def find_run(self, run_id: str, wait_s: float = 0.0, *, token: Any = None) -> Handle | Record:
+        """A run by id: this process's, else (a shared store) another replica's, waited for up to `wait_s`;
+        a ToolError that says what to do when nobody has it. The caller (`token`, its verified OAuth token;
+        default the current request's) must be the run's owner or an admin: anyone else is told exactly
+        what an unknown id gets, before any wait (so the time taken tells nothing either)."""
+        token = token if token is not None else token_of()
+        runs = self.store.runs
         try:
-            return self.runs.get(run_id)
+            run = await runs.find(run_id)
+            if not self.team.may_see(run.owner, token):
+                raise runs.unknown(run_id)
+            if wait_s > 0 and not run.finished and not isinstance(run, RunHandle):
+                run = await runs.find(run_id, wait_s)
+            return run
         except UnknownRunError as exc:
-            record = await self.shared.find(run_id) if self.shared is not None else None
-            if record is None or record.result is None:
-                if record is not None:  # known, but running or failed
-                    raise ToolError(f"run {run_id!r} has no drafts to reuse yet: it is {record.status}"
-                                    + (f" ({record.error})" if record.error else "")) from None
-                raise self.unknown_run(exc) from None
-            return record.result
+            raise ToolError(str(exc)) from None
 
-    def unknown_run(self, exc: UnknownRunError) -> ToolError:
-        """The error for a run id nobody knows: with a shared store, no replica has it."""
-        if self.shared is None:
-            return ToolError(str(exc))
-        return ToolError(f"unknown run id {exc.run_id!r}: no replica sharing this server's store has it (runs "
-                         "are kept 24 h); run compare_drafts or fused_answer again to get a fresh run id")
+    async def finished_run(self, run_id: str, *, token: Any = None) -> FusionResult:
+        """A finished run's result (for from_run), from this process or the shared store."""
+        run = await self.find_run(run_id, token=token)
+        if run.result is None:
+            state = "running" if not run.finished else "failed"
+            raise ToolError(f"run {run_id!r} has no drafts to reuse yet: it is {state}"
+                            + (f" ({run.error})" if run.error else ""))
+        return run.result
 
-    async def remote_run(self, run_id: str, wait_s: float = 0.0) -> RunRecord | None:
-        """A run this process does not hold, from the shared store (waiting up to `wait_s` for it to
-        finish); None without a shared store or when the store does not know it."""
-        if self.shared is None:
-            return None
-        return await (self.shared.wait(run_id, wait_s) if wait_s > 0 else self.shared.find(run_id))
+    async def admit(self, owner: str | None, run_id: str, estimate: Callable[[], Estimate], deadline_s: float,
+                    max_cost_usd: float | None) -> float | None:
+        """Check `owner`'s daily budget (team/state.py) before any call; the spending cap the run runs under."""
+        try:
+            return await self.team.admit(owner, run_id, estimate, deadline_s, max_cost_usd)
+        except FusionError as exc:
+            raise ToolError(str(exc)) from None
 
     async def start(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
-                    work: Work) -> RunHandle:
-        """A new run; a burst beyond `max_running` queues for up to half the tool-time limit."""
+                    work: Work, *, owner: str | None = None, question: str | None = None) -> Handle:
+        """A new run of `owner` (the signed-in user, if any), watched (metrics, spans, audit, usage); a
+        burst beyond `max_running` queues for up to half the tool-time limit."""
+        work = self.team.telemetry.wrap(work, run_id=run_id, kind=kind, ensemble=ensemble, user=owner,
+                                        question=question)
         try:
             return await self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work,
-                                               queue_s=self.tool_timeout_s / 2)
+                                               queue_s=self.tool_timeout_s / 2, owner=owner)
         except FusionError as exc:
+            await self.team.release(run_id)
             raise ToolError(str(exc)) from None
 
 
 def service_of(ctx: Context) -> FusionService:
-    return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
+    return cast(FusionService, ctx.request_context.lifespan_context)
 
 
 def progress_of(ctx: Context) -> ProgressCallback:

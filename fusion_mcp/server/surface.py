@@ -6,12 +6,16 @@ descriptions and the parameter titles written as words). An argument the SDK rej
 one line naming each parameter and what was wrong, not pydantic's multi-line dump.
 """
 
+import logging
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import Tool
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, Tool, ToolExecution
 from pydantic import ValidationError
+
+log = logging.getLogger("fusion_mcp")
 
 
 def lean_schema(schema: Any, *, keep_titles: bool, key: str | None = None, descriptions: bool = True) -> Any:
@@ -59,7 +63,10 @@ def one_line(tool: str, exc: ValidationError) -> str:
 
 
 class FusionMCPServer(MCPServer):
-    """The SDK's server with lean tool schemas and one-line argument errors."""
+    """The SDK's server with lean tool schemas, one-line argument errors, and the tools that may run as
+    MCP tasks (tasks.py) marked so."""
+
+    task_tools: frozenset[str] = frozenset()
 
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
@@ -67,9 +74,39 @@ class FusionMCPServer(MCPServer):
             "input_schema": lean_schema(t.input_schema, keep_titles=True),
             "output_schema": lean_schema(t.output_schema, keep_titles=False, descriptions=False)
             if t.output_schema else None,
+            "execution": ToolExecution(task_support="optional") if t.name in self.task_tools else None,
         }) for t in tools]
 
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        """An unknown prompt or a missing argument is the caller's mistake: INVALID_PARAMS (-32602) with
+        a message that says what exists, and one log line, not a traceback."""
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            log.warning("prompts/get: unknown prompt %r", name)
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown prompt {name!r}; the prompts are: {known}")
+        missing = [a.name for a in prompt.arguments or [] if a.required and not (arguments or {}).get(a.name)]
+        if missing:
+            log.warning("prompts/get %s: missing %s", name, ", ".join(missing))
+            raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r} needs {', '.join(missing)}")
+        return await super().get_prompt(name, arguments, context)
+
+    _arguments_of: dict[str, list[str]] | None = None
+
+    async def _known_arguments(self, name: str) -> list[str] | None:
+        if self._arguments_of is None:
+            self._arguments_of = {t.name: list((t.input_schema or {}).get("properties", {}))
+                                  for t in await super().list_tools()}
+        return self._arguments_of.get(name)
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        known = await self._known_arguments(name)
+        unknown = sorted(set(arguments or {}) - set(known)) if known is not None else []
+        if unknown:  # the SDK ignores them: a misspelt argument would silently do nothing
+            named = ", ".join(repr(u[:40]) for u in unknown[:5])
+            takes = ", ".join(known or []) or "none"
+            raise ToolError(f"invalid arguments to {name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                            f"{named}; it takes {takes}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

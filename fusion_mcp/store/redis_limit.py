@@ -6,20 +6,24 @@ if fewer than the limit are held, all in one Lua script using Redis's clock. The
 claims it holds (`renew`, from the store's heartbeat) while their calls run, and removes them after.
 A waiter polls with a short jittered sleep: simple, and cheap next to a model call. Only `capacity`
 waiters of one replica poll at once (a replica can never hold more than that): a burst queues locally.
+While the store is down or full (store/outage.py) a call holds only this replica's slot.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-log = logging.getLogger("fusion_mcp")
+from .outage import StoreHealth, store_errors
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 _TAKE = _NOW + """
@@ -46,8 +50,10 @@ POLL_MAX_S = 0.1
 class RedisLimit:
     """At most `capacity` slots held at once across every replica sharing `key`."""
 
-    def __init__(self, client: Any, key: str, capacity: int, lease_s: float, beat_client: Any = None) -> None:
+    def __init__(self, client: Redis, key: str, capacity: int, lease_s: float,
+                 beat_client: Redis | None = None, health: StoreHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else StoreHealth(client)
         self.key = key
         self.capacity = capacity
         self.lease_s = lease_s
@@ -61,23 +67,37 @@ class RedisLimit:
         async with self.local, self._shared_slot():
             yield
 
-    @asynccontextmanager
-    async def _shared_slot(self) -> AsyncIterator[None]:
+    async def _claim(self) -> str | None:
+        """A slot's token once one is free; None when the store is down or full (this replica's own
+        limit then holds alone)."""
         token = uuid.uuid4().hex
         delay = POLL_MIN_S
-        while not await self._take(keys=[self.key], args=[self.capacity, token, self.lease_s]):
+        while not self.health.down:
+            try:
+                if await self._take(keys=[self.key], args=[self.capacity, token, self.lease_s]):
+                    return token
+            except store_errors() as exc:
+                self.health.failed(exc, "counting a provider's calls")
+                return None
             await anyio.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 1.5, POLL_MAX_S)
-        self.held.add(token)
+        return None
+
+    @asynccontextmanager
+    async def _shared_slot(self) -> AsyncIterator[None]:
+        token = await self._claim()
+        if token is not None:
+            self.held.add(token)
         try:
             yield
         finally:
-            self.held.discard(token)
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.client.zrem(self.key, token)
-                except Exception:  # the claim lapses by itself within one lease
-                    log.warning("could not release a %s slot; it frees itself in %g s", self.key, self.lease_s)
+            if token is not None:
+                self.held.discard(token)
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self.client.zrem(self.key, token)
+                    except store_errors() as exc:  # the claim lapses by itself within one lease
+                        self.health.failed(exc, "releasing a provider slot")
 
     async def renew(self) -> None:
         """Push back the expiry of every slot this replica holds (called every third of a lease)."""

@@ -1,4 +1,4 @@
-"""The pace book (fusion/paces.py) kept in Redis, so every replica plans with what all have measured.
+"""Model paces (store/paces.py) kept in Redis, so every replica plans with what all have measured.
 
 Each replica learns from its own calls as before; after each run (`save`) it writes the models it
 measured since and reads back every model's pace. Two replicas measuring one model at once: the last
@@ -10,34 +10,42 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..providers import Completion
-from ..fusion.paces import Pace, PaceBook
+from .outage import StoreHealth, store_errors
+from .paces import Pace
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("fusion_mcp")
 
 
-class RedisPaceBook(PaceBook):
-    def __init__(self, client: Any, prefix: str) -> None:
-        super().__init__(path=None)
+class RedisPaces:
+    """A `PaceStore` shared by every replica that uses the same store."""
+
+    def __init__(self, client: Redis, prefix: str, health: StoreHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else StoreHealth(client)
         self.paces_key = f"{prefix}:paces"
         self.outputs_key = f"{prefix}:outputs"
+        self.measured: dict[str, Pace] = {}
+        self.outputs: dict[str, float] = {}
         self._changed: set[str] = set()
         self._changed_outputs: set[str] = set()
 
-    def observe(self, ref: str, stage: str, completion: Completion) -> None:
-        super().observe(ref, stage, completion)
-        if completion.cached:
-            return
-        if ref in self.measured:
-            self._changed.add(ref)
-        if f"{ref}|{stage}" in self.outputs:
-            self._changed_outputs.add(f"{ref}|{stage}")
+    def set_pace(self, ref: str, pace: Pace) -> None:
+        self.measured[ref] = pace
+        self._changed.add(ref)
+
+    def set_output(self, key: str, tokens: float) -> None:
+        self.outputs[key] = tokens
+        self._changed_outputs.add(key)
 
     async def save(self) -> None:
         """Write what this replica measured, then take everyone's (a store error costs only learning)."""
+        if self.health.down:
+            return
         try:
             if self._changed:
                 await self.client.hset(self.paces_key, mapping={
@@ -48,19 +56,19 @@ class RedisPaceBook(PaceBook):
             self._changed.clear()
             self._changed_outputs.clear()
             await self.load()
-        except Exception as exc:
-            log.warning("cannot share model paces through the store: %s", exc)
+        except store_errors() as exc:
+            self.health.failed(exc, "sharing model paces")
 
     async def load(self) -> None:
-        paces = await self.client.hgetall(self.paces_key)
+        paces = await self.client.hgetall(self.paces_key)  # str: the client decodes responses
         outputs = await self.client.hgetall(self.outputs_key)
         for ref, raw in paces.items():
             try:
-                self.measured[ref] = Pace(**json.loads(raw))
+                self.measured[str(ref)] = Pace(**json.loads(raw))
             except (ValueError, TypeError):
                 log.warning("ignoring an unreadable pace for %s in the store", ref)
         for key, raw in outputs.items():
             try:
-                self.outputs[key] = float(raw)
+                self.outputs[str(key)] = float(raw)
             except ValueError:
                 pass

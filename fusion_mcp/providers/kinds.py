@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import ConfigError
+from ..store.limits import LimitFactory, local_limit
 from .base import Provider
-from .limits import LimitFactory, local_limit
 from .resilience import ResilientProvider
 
 if TYPE_CHECKING:  # spec.py validates kinds against this module; httpx loads with the engine, not here
@@ -46,7 +46,8 @@ def _local(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
 
 def _handed_in(spec: ProviderSpec, _client: httpx.AsyncClient) -> Provider:
     raise ConfigError(
-        f"provider {spec.name!r} is of kind 'function': pass it ready-made, as FusionEngine(providers={{{spec.name!r}: ...}})"
+        f"provider {spec.name!r} is of kind 'function': pass it ready-made, "
+        f"as FusionEngine(providers={{{spec.name!r}: ...}})"
     )
 
 
@@ -99,7 +100,7 @@ class ProviderPool:
                 max_retries=spec.max_retries,
                 max_concurrency=spec.max_concurrency,
                 timeout_s=spec.timeout_s,
-                ceiling=self._limits(spec),
+                ceiling=self._limits(spec.name, spec.max_concurrency),
                 pool_slots=self._pool_slots if spec.kind in HTTP_KINDS and spec.name not in self._ready else None,
             )
         return self._wrapped[spec]

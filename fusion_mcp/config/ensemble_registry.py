@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, NoReadyEnsembleError, UnknownEnsembleError
 from .ensembles import Ensemble, load_ensemble_file
+from .settings import Settings, meta
 
 
 def _shipped_dir() -> Path:
@@ -21,34 +22,26 @@ def _shipped_dir() -> Path:
 
 
 SHIPPED_DIR = _shipped_dir()
-ENSEMBLES_ENV = "FUSION_MCP_ENSEMBLES"
-DEFAULT_ENSEMBLE_ENV = "FUSION_MCP_DEFAULT_ENSEMBLE"
+ENSEMBLES_ENV = meta("ensembles")["env"]  # named in messages; read by config/settings.py
+DEFAULT_ENSEMBLE_ENV = meta("default_ensemble")["env"]
 LOCAL_DEFAULT = "local"
 OPENROUTER_DEFAULT = "budget-trio"
 
 
-def default_user_dir() -> Path:
-    """$XDG_CONFIG_HOME/fusion-mcp/ensembles, else ~/.config/fusion-mcp/ensembles."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "fusion-mcp" / "ensembles"
-
-
-def user_ensembles_dir() -> Path:
+def user_ensembles_dir(settings: Settings | None = None) -> Path:
     """The user's own ensembles folder, where `fusion-mcp tune --write` puts files: the first folder
     of FUSION_MCP_ENSEMBLES when it is set, else the default user folder. Both are always loaded."""
-    env = [p for p in os.environ.get(ENSEMBLES_ENV, "").split(os.pathsep) if p]
-    return Path(env[0]).expanduser() if env else default_user_dir()
+    return (settings or Settings.from_env()).user_ensembles_dir
 
 
-def ensemble_dirs(extra: list[str | Path] | None = None) -> list[tuple[Path, str]]:
+def ensemble_dirs(settings: Settings, extra: list[str | Path] | None = None) -> list[tuple[Path, str]]:
     """(folder, where it came from): shipped first, then the default user folder (when it exists),
     then FUSION_MCP_ENSEMBLES, then --ensembles; later folders win."""
     dirs = [(SHIPPED_DIR, "shipped")]
-    user = default_user_dir()
+    user = settings.default_user_dir
     if user.is_dir():
         dirs.append((user, "the user folder"))
-    env = os.environ.get(ENSEMBLES_ENV, "")
-    dirs += [(Path(p).expanduser(), ENSEMBLES_ENV) for p in env.split(os.pathsep) if p]
+    dirs += [(folder, ENSEMBLES_ENV) for folder in settings.ensembles]
     dirs += [(Path(p).expanduser(), "--ensembles") for p in (extra or [])]
     return dirs
 
@@ -59,15 +52,20 @@ class EnsembleRegistry:
 
     ensembles: dict[str, Ensemble] = field(default_factory=dict)
     errors: dict[str, ConfigError] = field(default_factory=dict)
+    default_ensemble: str | None = None  # FUSION_MCP_DEFAULT_ENSEMBLE
 
     @classmethod
-    def load(cls, extra_dirs: list[str | Path] | None = None) -> "EnsembleRegistry":
-        registry = cls()
-        for folder, source in ensemble_dirs(extra_dirs):
+    def load(cls, extra_dirs: list[str | Path] | None = None, settings: Settings | None = None) -> EnsembleRegistry:
+        """The shipped ensembles, the user's, those of FUSION_MCP_ENSEMBLES, then `extra_dirs` (later
+        win); `settings` default to the environment's."""
+        settings = settings or Settings.from_env()
+        registry = cls(default_ensemble=settings.default_ensemble)
+        for folder, source in ensemble_dirs(settings, extra_dirs):
             if not folder.is_dir():
                 if source == "shipped":  # a broken install: say so, but keep the user's ensembles
                     registry.errors["(shipped)"] = ConfigError(
-                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)", file=str(folder)
+                        "the shipped ensemble folder is missing: reinstall from the clone (pip install -e .)",
+                        file=str(folder),
                     )
                     continue
                 # A folder the user named and that is not there is a mistake to stop at, not skip
@@ -102,7 +100,7 @@ class EnsembleRegistry:
 
     def default(self) -> tuple[str, str]:
         """The ensemble used when none is named, and why: never one that cannot run here."""
-        chosen = os.environ.get(DEFAULT_ENSEMBLE_ENV)
+        chosen = self.default_ensemble
         if chosen:
             if chosen not in self.ensembles and chosen not in self.errors:
                 raise UnknownEnsembleError(chosen, self.names(), where=DEFAULT_ENSEMBLE_ENV)

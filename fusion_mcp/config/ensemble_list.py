@@ -4,32 +4,31 @@ One model of the data for `fusion-mcp ensembles` and the `list_ensembles` tool. 
 `from __future__ import annotations`: it is a tool's return type (see server/service.py).
 """
 
-from typing import Literal
+
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
 from ..errors import NoReadyEnsembleError, UnknownEnsembleError
-from .ensembles import Ensemble, ModelRole
-from .registry import EnsembleRegistry
+from .cost_model import DEFAULT_OUTPUT_LIMIT, REFERENCE_QUESTION_TOKENS
+from .ensemble_registry import EnsembleRegistry
+from .ensembles import Ensemble, RoleName
 from .model_catalog import unlisted_warning
 from .pricing import price_for
 
-# The token budget behind `list_ensembles`' cost estimate. Stated in the result, because real
-# cost scales with the question, the context and the answers' length.
-ASSUMED_PROMPT_TOKENS = 500
-ASSUMED_DRAFT_TOKENS = 600
-ASSUMED_REVIEW_TOKENS_PER_DRAFT = 100
-ASSUMED_ANSWER_TOKENS = 600
+# What the estimate is, stated in the result: the spending cap's own bound, for a reference question.
 COST_ASSUMPTION = (
-    f"estimate per call, assuming a {ASSUMED_PROMPT_TOKENS}-token prompt, {ASSUMED_DRAFT_TOKENS}-token drafts, "
-    f"a review that reads every draft and writes {ASSUMED_REVIEW_TOKENS_PER_DRAFT} tokens per draft, and a "
-    f"synthesis that reads every draft and writes {ASSUMED_ANSWER_TOKENS} tokens (output capped at a role's "
-    "max_tokens); long questions, context or answers cost more"
+    f"the most one fused answer can cost for a question of about {REFERENCE_QUESTION_TOKENS} tokens and no "
+    f"context: every call counted up to its output limit (max_tokens, else {DEFAULT_OUTPUT_LIMIT} tokens), "
+    "exactly as max_cost_usd counts it; a longer question or context costs more"
 )
+# How an ensemble's estimate is made (fusion/estimate.py's reference_estimate, handed in by the caller:
+# the listing sits below the engine that builds the prompts it counts).
+CostEstimate = Callable[[Ensemble], float | None]
 
 
 class ModelInfo(BaseModel):
-    role: Literal["drafter", "reviewer", "synthesizer"]
+    role: RoleName
     model: str
     priced: bool = Field(description="Whether a price is known (the local model is free).")
 
@@ -59,38 +58,13 @@ class EnsembleList(BaseModel):
     broken_files: dict[str, str] = Field(default_factory=dict, description="Ensemble files that failed to load.")
 
 
-def call_cost(role: ModelRole, input_tokens: int, output_tokens: int) -> float | None:
-    if role.provider.kind == "local":
-        return 0.0
-    price = price_for(role.ref)
-    if price is None:
-        return None
-    if role.max_tokens is not None:
-        output_tokens = min(output_tokens, role.max_tokens)
-    return price.cost(input_tokens, output_tokens)
-
-
-def estimate_cost(ensemble: Ensemble) -> float | None:
-    """The cost of one fused answer under the stated token budget; None if any price is unknown."""
-    n = len(ensemble.drafters)
-    read_all = ASSUMED_PROMPT_TOKENS + n * ASSUMED_DRAFT_TOKENS
-    costs = [call_cost(d, ASSUMED_PROMPT_TOKENS, ASSUMED_DRAFT_TOKENS) for d in ensemble.drafters]
-    if ensemble.reviewer and n > 1:
-        costs.append(call_cost(ensemble.reviewer, read_all, n * ASSUMED_REVIEW_TOKENS_PER_DRAFT))
-    if ensemble.synthesizer and n > 1:
-        costs.append(call_cost(ensemble.synthesizer, read_all, ASSUMED_ANSWER_TOKENS))
-    if any(c is None for c in costs):
-        return None
-    return round(sum(c for c in costs if c is not None), 6)
-
-
 def model_warnings(ensemble: Ensemble) -> list[str]:
     """A warning, with the closest ids, for each model not in its provider's cached listing."""
     refs = dict.fromkeys((r.ref, r.provider.name, r.model_id) for _, r in ensemble.roles)
     return [w for ref, provider, model_id in refs if (w := unlisted_warning(ref, provider, model_id))]
 
 
-def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
+def ensemble_list_of(registry: EnsembleRegistry, estimate: CostEstimate) -> EnsembleList:
     try:
         default, why = registry.default()
     except UnknownEnsembleError as exc:
@@ -110,7 +84,7 @@ def ensemble_list_of(registry: EnsembleRegistry) -> EnsembleList:
             deadline_s=e.deadline_s,
             models=[ModelInfo(role=role, model=r.ref, priced=r.provider.kind == "local" or price_for(r.ref) is not None)
                     for role, r in e.roles],
-            estimated_cost_usd=estimate_cost(e),
+            estimated_cost_usd=estimate(e),
             warnings=model_warnings(e),
         ))
     return EnsembleList(
