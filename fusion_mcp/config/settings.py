@@ -22,6 +22,7 @@ from ..providers.local_runtime import DEFAULT_N_CTX, DEFAULT_PARALLEL, DEFAULT_T
 from ..store import DEFAULT_LEASE_S, REDIS_SCHEMES
 
 DEFAULT_TOOL_TIMEOUT_S = 40.0  # Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive
+DEFAULT_KEEPALIVE_S = 10.0  # proxies commonly cut a response that is silent for 30-100 s
 
 
 def _field(default: Any, env: str, what: str, *, flag: str | None = None, secret: bool = False,
@@ -45,6 +46,9 @@ class Settings(BaseModel):
     tool_timeout_s: float = _field(DEFAULT_TOOL_TIMEOUT_S, "FUSION_MCP_TOOL_TIMEOUT",
                                    "seconds a tool call waits before answering `running`",
                                    flag="--tool-timeout", low=1, high=3600)
+    keepalive_s: float = _field(DEFAULT_KEEPALIVE_S, "FUSION_MCP_KEEPALIVE_S",
+                                "seconds of silence after which a model API stream sends a keep-alive",
+                                low=0.05, high=120)
     store: str | None = _field(None, "FUSION_MCP_STORE", "where a server keeps shared state (redis://...)",
                                flag="--store", secret=True)
     lease_s: float = _field(DEFAULT_LEASE_S, "FUSION_MCP_LEASE_S",

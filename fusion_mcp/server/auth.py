@@ -121,7 +121,8 @@ class RebindingGuard:
 
 
 class BearerAuthMiddleware:
-    """Answer 401 to any HTTP request whose Authorization header is not `Bearer <token>`."""
+    """Answer 401 to any HTTP request that carries neither `Authorization: Bearer <token>` nor
+    `x-api-key: <token>` (how Anthropic's clients send a key; docs/model-api.md)."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         if not token:
@@ -129,26 +130,39 @@ class BearerAuthMiddleware:
         self.app = app
         self._expected = token.encode()
 
+    def _accepts(self, scope: Scope) -> tuple[bool, bool]:
+        """(accepted, any credentials given)."""
+        given = False
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                given = True
+                scheme, _, credentials = value.partition(b" ")
+                # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+                if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
+                    return True, True
+            elif name == b"x-api-key":
+                given = True
+                if hmac.compare_digest(value.strip(), self._expected):
+                    return True, True
+        return False, given
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan (and websocket, unused) pass through
             await self.app(scope, receive, send)
             return
-        given = b""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                given = value
-                break
-        scheme, _, credentials = given.partition(b" ")
-        # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
+        accepted, given = self._accepts(scope)
+        if accepted:
             await self.app(scope, receive, send)
             return
-        why = "missing" if not given else "wrong"
-        body = json.dumps({
-            "error": "unauthorized",
-            "message": f"{why} bearer token: send the header 'Authorization: Bearer <token>' "
-                       f"with the token this server was started with ({AUTH_TOKEN_ENV})",
-        }).encode()
+        why = "wrong" if given else "missing"
+        message = (f"{why} bearer token: send the header 'Authorization: Bearer <token>' (or 'x-api-key: <token>') "
+                   f"with the token this server was started with ({AUTH_TOKEN_ENV})")
+        if scope.get("path", "").startswith("/v1/"):  # the model API: an error both SDKs parse
+            payload: dict[str, object] = {"type": "error", "error": {
+                "type": "authentication_error", "message": message, "code": "invalid_api_key"}}
+        else:
+            payload = {"error": "unauthorized", "message": message}
+        body = json.dumps(payload).encode()
         await send({
             "type": "http.response.start",
             "status": 401,

@@ -26,6 +26,9 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
         app = server.streamable_http_app(host=host, transport_security=security, stateless_http=stateless,
                                          event_store=None if stateless else MemoryEventStore(), retry_interval=RETRY_MS)
         path = "/mcp"
+        from .model_api import mount_model_api  # fusion as a model: /v1/... on the same port (docs/model-api.md)
+
+        mount_model_api(app, server)
     app = RebindingGuard(JsonRpcIdGuard(app), security)
     if token:
         app = BearerAuthMiddleware(app, token)
@@ -35,8 +38,9 @@ async def serve_http(server: MCPServer, transport: str, host: str, port: int, to
     else:
         auth = "bearer token required" if token else "no token (loopback only)"
     mode = ", stateless" if stateless and transport != "sse" else ""
-    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path} ({auth}{mode})", file=sys.stderr,
-          flush=True)
+    api = f", model API on http://{shown}:{port}/v1" if transport != "sse" else ""
+    print(f"fusion-mcp {__version__}: {transport} on http://{shown}:{port}{path}{api} ({auth}{mode})",
+          file=sys.stderr, flush=True)
     # A connection still open SHUTDOWN_GRACE_S after SIGTERM (an idle SSE stream) is closed then.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)

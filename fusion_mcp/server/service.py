@@ -185,14 +185,24 @@ class FusionService:
                     work: Work, *, owner: str | None = None, question: str | None = None) -> Handle:
         """A new run of `owner` (the signed-in user, if any), watched (metrics, spans, audit, usage); a
         burst beyond `max_running` queues for up to half the tool-time limit."""
+        try:
+            return await self.launch(run_id, kind, ensemble, include_drafts, deadline_s, work, owner=owner,
+                                     question=question)
+        except FusionError as exc:
+            raise ToolError(str(exc)) from None
+
+    async def launch(self, run_id: str, kind: RunKind, ensemble: str, include_drafts: bool, deadline_s: float,
+                     work: Work, *, owner: str | None = None, question: str | None = None) -> Handle:
+        """`start`, raising the run's own error (TooManyRunsError, shutting down) for a surface that
+        answers each in its own way (the model API: 429, 503)."""
         work = self.team.telemetry.wrap(work, run_id=run_id, kind=kind, ensemble=ensemble, user=owner,
                                         question=question)
         try:
             return await self.background.start(run_id, kind, ensemble, include_drafts, deadline_s, work,
                                                queue_s=self.tool_timeout_s / 2, owner=owner)
-        except FusionError as exc:
+        except FusionError:
             await self.team.release(run_id)
-            raise ToolError(str(exc)) from None
+            raise
 
 
 def service_of(ctx: Context) -> FusionService:
