@@ -53,7 +53,8 @@ class DraftRound:
         self.watches = [CallWatch(self.clock) for _ in self.roles]
         self.reported = 0  # drafts whose progress event has gone out
         self.changed = anyio.Event()
-        self.verdicts: dict[int, str] = {}  # the last reason recorded per draft still out
+        self.verdicts: dict[int, str] = {}  # the kind of the last verdict recorded per draft still out
+        self.stopped_at_quorum = False
         self.started = self.clock.now()
 
     def finished(self) -> bool:
@@ -139,8 +140,8 @@ class DraftRound:
                     self.verdicts[i] = verdict.kind
                     self.plan.decide(f"draft {self.labels[i]} ({role.ref}): {verdict.why}")
             at = self.plan.straggler_cut(quorum_at, holds)
-            if at <= quorum_at and holds and -1 not in self.verdicts:
-                self.verdicts[-1] = "stop"
+            if at <= quorum_at and holds and not self.stopped_at_quorum:
+                self.stopped_at_quorum = True
                 self.plan.decide("no draft still out is expected to finish in time: drafting stops at the quorum")
             return at
 
