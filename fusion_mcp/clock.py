@@ -1,8 +1,9 @@
 """The clock that time decisions read: real (anyio's) in the engine, fake in tests.
 
-The time plan, the draft round, the adaptive limit and eval's budget gate take a `Clock` instead of
-calling `anyio.current_time()` and `anyio.sleep()` themselves, so every decision they make can be
-tested by moving a `FakeClock` by hand, in no real time and with nothing left to the machine's load.
+The time plan, the draft round, the adaptive limit and eval's runner take a `Clock` instead of
+calling `anyio.current_time()` and `anyio.sleep()` themselves (eval's budget gate needs none: it is
+plain state), so every decision they make can be tested by moving a `FakeClock` by hand, in no real
+time and with nothing left to the machine's load.
 """
 
 from __future__ import annotations

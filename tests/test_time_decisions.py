@@ -8,7 +8,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from fusion_mcp.clock import FakeClock
+from fusion_mcp.clock import REAL_CLOCK, FakeClock, wait_event
 from fusion_mcp.config.ensembles import Ensemble, ModelRole, parse_ensemble
 from fusion_mcp.errors import ProviderTimeoutError
 from fusion_mcp.fusion.paces import Pace, PaceBook
@@ -286,3 +286,21 @@ async def test_a_call_that_answers_is_returned() -> None:
 
 
 pytestmark = pytest.mark.anyio
+
+
+async def test_waiting_for_an_event_ends_at_the_clocks_reading_or_with_the_event() -> None:
+    clock = FakeClock()
+    late, soon = anyio.Event(), anyio.Event()
+    got: list[tuple[str, bool, float]] = []
+
+    async def wait(name: str, event: anyio.Event, until: float) -> None:
+        got.append((name, await wait_event(clock, event, until), clock.now() - 1000.0))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait, "late", late, clock.now() + 2)
+        tg.start_soon(wait, "soon", soon, clock.now() + 2)
+        await clock.advance(0.5)
+        soon.set()
+        await clock.advance(3)
+    assert got == [("soon", True, 0.5), ("late", False, 2.0)]
+    assert await wait_event(REAL_CLOCK, late, REAL_CLOCK.now() + 0.01) is False
