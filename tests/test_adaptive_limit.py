@@ -1,9 +1,11 @@
-"""Concurrency that adapts, against the loopback upstream: it grows while the upstream keeps up,
-backs off when it rate-limits, never passes its ceiling, and a burst of fused calls over streamable
-HTTP all answer at the defaults."""
+"""Concurrency that adapts: its rules on a fake clock (queueing, slow start, one cut per round trip of
+429s, the latency signal, the ceiling and the floor), then against the loopback upstream: it grows while
+the upstream keeps up, backs off when it rate-limits, never passes its ceiling, and a burst of fused
+calls over streamable HTTP all answer at the defaults."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 from mcp import Client
 
 from fusion_mcp import FusionEngine
-from fusion_mcp.errors import ProviderError
-from fusion_mcp.providers.limiter import INITIAL
+from fusion_mcp.clock import FakeClock
+from fusion_mcp.errors import ProviderError, RateLimitedError
+from fusion_mcp.providers.limiter import INITIAL, AdaptiveLimit
 from tests import test_server_transports
 from tests.conftest import lab_toml, write_registry
 from tests.test_providers import ASK
@@ -119,3 +122,105 @@ def server_env(lab_upstream: Upstream, tmp_path_factory: pytest.TempPathFactory)
     (folder / "burst.toml").write_text(toml)
     return {"LAB_KEY": LAB_KEY, "FUSION_MCP_ENSEMBLES": str(folder), "FUSION_MCP_DEFAULT_ENSEMBLE": "burst",
             "FUSION_MCP_CACHE": str(folder / "cache.sqlite3")}
+
+
+# -- the limit's rules, on a fake clock (no upstream) ---------------------------------------------------
+
+
+async def _hold(limit: AdaptiveLimit, clock: FakeClock, seconds: float, *, fail: bool = False,
+                answered: list[str] | None = None) -> None:
+    try:
+        async with limit.slot("m") as use:
+            await clock.sleep(seconds)
+            if fail:
+                raise RateLimitedError("lab", "m", "429")
+            use.latency_s = seconds
+    except RateLimitedError:
+        pass
+    if answered is not None:
+        answered.append("done")
+
+
+async def test_slots_beyond_the_limit_queue_first_come_first_served() -> None:
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=10, initial=2, clock=clock)
+    order: list[int] = []
+
+    async def one(i: int) -> None:
+        async with limit.slot("m") as use:
+            order.append(i)
+            await clock.sleep(1.0)
+            use.latency_s = 1.0
+
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(one, i)
+        await clock.settle()
+        assert limit.in_flight == 2 and limit.waiting == 3 and order == [0, 1]
+        await clock.run_until(clock.now() + 5)
+    assert order == [0, 1, 2, 3, 4] and limit.peak <= 4
+
+
+async def test_in_slow_start_each_busy_answer_adds_a_slot_up_to_the_ceiling() -> None:
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=6, initial=2, clock=clock)
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(_hold, limit, clock, 1.0)
+        await clock.advance(1.0)  # two answered while others waited: 2 -> 4
+        assert limit.current == 4
+        await clock.run_until(clock.now() + 10)
+    assert limit.current == 6 and limit.peak == 6  # never past the ceiling
+
+
+async def test_a_burst_of_429s_is_one_cut_per_round_trip_and_marks_the_model_rate_limiting() -> None:
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=64, initial=16, clock=clock)
+    assert not limit.rate_limiting()
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(functools.partial(_hold, limit, clock, 0.1, fail=True))
+        await clock.advance(0.1)
+    assert limit.current == 8 and limit.cuts == 1 and not limit.slow_start  # one signal, halved once
+    assert limit.rate_limiting()
+    await clock.advance(1.5)  # past a round trip (1 s before any answer): a new 429 cuts again
+    await _hold(limit, clock, 0.0, fail=True)
+    assert limit.current == 4 and limit.cuts == 2
+    await clock.advance(30.1)
+    assert not limit.rate_limiting()  # 30 s without a 429
+    for _ in range(5):
+        await _hold(limit, clock, 0.0, fail=True)
+        await clock.advance(2)
+    assert limit.current == 1  # never under one
+
+
+async def test_answers_slowing_to_twice_their_best_cut_the_limit() -> None:
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=64, initial=8, clock=clock)
+    for seconds in [0.5] * 4 + [3.0] * 6:  # the moving average passes 2 x 0.5 s after a few slow ones
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_hold, limit, clock, seconds)
+            await clock.advance(seconds)
+        if seconds == 0.5:
+            assert limit.cuts == 0
+    assert limit.cuts >= 1 and limit.current <= 4
+
+
+async def test_a_waiter_cancelled_when_its_slot_came_passes_it_on() -> None:
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=1, initial=1, clock=clock)
+    got: list[str] = []
+
+    async def second() -> None:
+        async with limit.slot("m"):
+            got.append("second")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_hold, limit, clock, 1.0)
+        await clock.settle()
+        with anyio.CancelScope() as scope:
+            tg.start_soon(second)
+            await clock.settle()
+        scope.cancel()
+        await clock.run_until(clock.now() + 2)
+    assert got == ["second"] and limit.in_flight == 0

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fusion_mcp.cli.main import main
+from fusion_mcp.evaluation.budget_gate import BudgetGate, Gate
 from tests.conftest import drafts_in_prompt, lab_toml, review_json
 from tests.upstream import Behaviour, Upstream
 
@@ -281,3 +282,29 @@ def test_unknown_ensemble_and_missing_key_are_clear(upstream, ensemble_dir, tmp_
     assert code == 2 and "OPENROUTER_API_KEY" in err
     code, _, err = run_cli(["eval", "-d", str(data), "-e", "local", "--strategies", "fuse,magic"], capsys)
     assert code == 2 and "unknown magic" in err
+
+
+def test_the_budget_gate_learns_a_targets_cost_before_it_runs_it_alongside_others() -> None:
+    gate = BudgetGate(0.10, ["fuse", "single"])
+    assert gate.verdict("fuse") is Gate.START  # nothing in flight: its first job shows its cost
+    gate.started("fuse")
+    assert gate.verdict("single") is Gate.WAIT  # its cost unknown while another is in flight
+    gate.finished("fuse", 0.03)
+    assert gate.expected("fuse") == pytest.approx(0.03)
+    gate.started("fuse")
+    gate.started("fuse")  # 0.03 spent + 2 x 0.03 in flight
+    assert gate.verdict("fuse") is Gate.STOP  # a third would reach 0.12
+    gate.finished("fuse", 0.01)  # 0.04 spent + 0.02 x 1 in flight + 0.02
+    assert gate.verdict("fuse") is Gate.START
+    gate.finished("fuse", None)  # a job that failed before its record: nothing learned, nothing spent
+    assert gate.spent_usd == pytest.approx(0.04) and gate.in_flight == {"fuse": 0, "single": 0}
+
+
+def test_the_budget_gate_stops_once_the_cap_is_spent_and_never_without_a_cap() -> None:
+    gate = BudgetGate(0.05, ["fuse"])
+    gate.started("fuse")
+    gate.finished("fuse", 0.05)
+    assert gate.verdict("fuse") is Gate.STOP
+    free = BudgetGate(None, ["fuse"])
+    free.started("fuse")
+    assert free.verdict("fuse") is Gate.START

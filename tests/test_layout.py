@@ -15,8 +15,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "fusion_mcp"
 # Top to bottom: a module may import from its own layer or any layer below, never above.
 LAYERS = ["cli", "server", "team", "evaluation", "fusion", "config", "web", "providers", "store", "base"]
-# Below everything: fusion_mcp/errors.py, redaction.py (+ redaction_encodings.py), prompts/, and the package's __version__.
-BASE = {"errors", "redaction", "redaction_encodings", "prompts", "__version__"}
+# Below everything: fusion_mcp/errors.py, redaction.py (+ redaction_encodings.py), clock.py, prompts/, and the package's __version__.
+BASE = {"errors", "redaction", "redaction_encodings", "clock", "prompts", "__version__"}
 FACADES = {"__init__", "__main__"}
 THIRD_PARTY = {"httpx", "httpx2", "mcp", "starlette", "pydantic", "pydantic_core", "rich", "anyio", "uvicorn", "redis"}  # fusion_mcp/__init__.py (lazy re-exports) and __main__.py (runs the CLI)
 

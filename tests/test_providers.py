@@ -159,7 +159,7 @@ async def test_no_retry_past_the_deadline(upstream: Upstream, ensemble_dir: Path
     started = anyio.current_time()
     with pytest.raises(RateLimitedError):
         await _call(upstream, ensemble_dir, extra="max_retries = 3", timeout_s=2)
-    assert anyio.current_time() - started < 1.5
+    assert anyio.current_time() - started < 10  # not the 30 s Retry-After
     assert len(upstream.calls("m")) == 1
 
 
@@ -234,7 +234,7 @@ async def test_a_call_queued_behind_a_busy_slot_still_times_out_on_time(upstream
             started = anyio.current_time()
             with pytest.raises(ProviderTimeoutError):
                 await engine.call(ens.drafters[0], ASK, timeout_s=0.5)
-            assert anyio.current_time() - started < 1.0
+            assert anyio.current_time() - started < 3.0  # its own 0.5 s, not the 5 s of the call ahead
             tg.cancel_scope.cancel()
     assert len(upstream.calls("m")) == 1  # the queued call never reached the upstream
 

@@ -35,7 +35,7 @@ async def test_a_run_longer_than_the_tool_limit_is_polled_to_its_synthesis(upstr
     async with Client(server) as client:
         started = anyio.current_time()
         first = await client.call_tool("fused_answer", {"question": "Capital?", "ensemble": "lab"})
-        assert anyio.current_time() - started < 1.0 + 1.0  # back within the limit, not after the run
+        assert anyio.current_time() - started < 1.0 + 2.0  # back within the limit, not after the ~3.6 s run
         out = first.structured_content
         assert not first.is_error and out["status"] == "running" and out["answer"] == ""
         assert "get_run" in out["running"]["next"] and out["running"]["time_left_s"] > 20

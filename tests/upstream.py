@@ -62,6 +62,7 @@ class Behaviour:
     delay: float = 0.0
     status: int = 200
     fail_times: int = -1  # with status != 200: fail the first N calls, then answer; -1 fails always
+    fail_share: float = 0.0  # with status != 200 and > 0: fail this share of the calls, spread evenly
     retry_after: str | None = None
     malformed: bool = False
     empty_choices: bool = False
@@ -294,7 +295,11 @@ class Upstream:
             return
         if b.delay and not self._wait(handler, b.delay, model):
             return
-        if b.status != 200 and (b.fail_times < 0 or n <= b.fail_times):
+        if b.status != 200 and b.fail_share > 0:
+            fails = int(n * b.fail_share) != int((n - 1) * b.fail_share)
+        else:
+            fails = b.status != 200 and (b.fail_times < 0 or n <= b.fail_times)
+        if fails:
             headers = {"retry-after": b.retry_after} if b.retry_after else {}
             if anthropic:
                 kind = {429: "rate_limit_error", 401: "authentication_error", 404: "not_found_error"}.get(b.status, "api_error")

@@ -1,21 +1,19 @@
 """Running a dataset through targets (ensembles and baselines): bounded concurrency and a budget cap.
 
 Jobs go item by item (every target on item 1, then item 2, ...), so a run the budget stops early
-still compares the targets on the same items. The cap is checked before each job starts: a job
-starts only if what was spent plus the expected cost of the jobs in flight and of this one stays
-within the cap, the expectation being the mean spend of that target's finished jobs; a target's
-first job waits until nothing else is in flight, so its cost is known before more are started.
+still compares the targets on the same items. The cap is checked before each job starts, by the
+budget gate (budget_gate.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
 
+from ..clock import REAL_CLOCK, Clock
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble, ModelRole, split_model_ref
 from ..errors import ConfigError, NoDraftsError
@@ -23,6 +21,7 @@ from ..fusion.engine import FusionEngine
 from ..fusion.result import FusionResult
 from ..providers.spec import BUILTIN_PROVIDERS, ProviderSpec
 from . import strategies
+from .budget_gate import BudgetGate, Gate
 from .datasets import Item
 from .strategies import Outcome
 
@@ -156,57 +155,43 @@ async def run_eval(
     max_cost_usd: float | None = None,
     deadline_s: float | None = None,
     on_record: Callable[[ItemRecord], None] | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> EvalRun:
     """Every target on every item, at most `concurrency` at a time, stopping before the cap is passed."""
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, not {concurrency}")
     run = EvalRun(targets=targets, items=items, max_cost_usd=max_cost_usd)
-    started = time.perf_counter()
+    started = clock.now()
     slots = anyio.Semaphore(concurrency)
-    in_flight: dict[str, int] = {t.name: 0 for t in targets}
-    finished: dict[str, list[float]] = {t.name: [] for t in targets}
-    changed = [anyio.Event()]
-
-    def estimate(name: str) -> float | None:
-        done = finished[name]
-        return sum(done) / len(done) if done else None
-
-    def may_start(target: Target) -> bool | None:
-        """True: start; False: the cap would be passed; None: wait for a job in flight to finish."""
-        if max_cost_usd is None:
-            return True
-        spent = run.spent_usd
-        if spent >= max_cost_usd:
-            return False
-        if estimate(target.name) is None:
-            return True if sum(in_flight.values()) == 0 else None
-        expected = sum(n * (estimate(name) or 0.0) for name, n in in_flight.items())
-        return spent + expected + (estimate(target.name) or 0.0) <= max_cost_usd
+    gate = BudgetGate(max_cost_usd, [t.name for t in targets])
+    changed = anyio.Event()
 
     async def job(target: Target, item: Item) -> None:
+        nonlocal changed
+        spent: float | None = None
         try:
             record = await run_job(engine, target, item, deadline_s)
             run.records.append(record)
-            finished[target.name].append(record.spent_usd)
+            spent = record.spent_usd
             if on_record:
                 on_record(record)
         finally:
-            in_flight[target.name] -= 1
+            gate.finished(target.name, spent)
             slots.release()
-            changed[0].set()
+            changed.set()
 
     async with anyio.create_task_group() as tg:
         for item in items:
             for target in targets:
                 await slots.acquire()
-                while (verdict := may_start(target)) is None:
-                    changed[0] = anyio.Event()
-                    await changed[0].wait()
-                if not verdict:
+                while (verdict := gate.verdict(target.name)) is Gate.WAIT:
+                    changed = anyio.Event()
+                    await changed.wait()
+                if verdict is Gate.STOP:
                     slots.release()
                     run.stopped = "budget"
                     break
-                in_flight[target.name] += 1
+                gate.started(target.name)
                 tg.start_soon(job, target, item)
             if run.stopped:
                 break
@@ -217,5 +202,5 @@ async def run_eval(
     order = {t.name: i for i, t in enumerate(targets)}
     index = {item.id: i for i, item in enumerate(items)}
     run.records.sort(key=lambda r: (index[r.item.id], order[r.target]))
-    run.wall_s = round(time.perf_counter() - started, 3)
+    run.wall_s = round(clock.now() - started, 3)
     return run

@@ -12,7 +12,7 @@ from .result import CriticalStep, Draft, Stage, Totals
 class StageTimes:
     """Wall seconds spent in each stage of one run."""
 
-    started: float  # time.perf_counter() at the start of the run
+    started: float  # the run clock's reading at the start of the run
     draft_s: float = 0.0
     review_s: float = 0.0
     synthesis_s: float = 0.0

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import random
 import string
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ..clock import wait_event
 from ..config.ensembles import Ensemble, ModelRole
 from ..errors import ProviderError
-from ..providers.base import TextSink
 from .accounting import cost_of_failure
 from .calls import ModelCaller
 from .events import Progress
 from .requests import draft_request
 from .result import Citation, Draft
+from .stragglers import RECHECK_S, judge
 from .timing import TimePlan
 from .tool_loop import call_with_tools
+from .watch import CallWatch
 
 if TYPE_CHECKING:
     from ..web.tools import WebTools
@@ -37,89 +38,130 @@ def _failed(label: str, role: ModelRole, status: str, error: str, latency_s: flo
                  configured_weight=role.weight, latency_s=round(latency_s, 3), cost_usd=cost_of_failure(role))
 
 
-async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
-                    labels: list[str], plan: TimePlan, progress: Progress,
-                    tools: WebTools | None = None) -> list[Draft]:
-    """One draft per drafter, in the ensemble's order; a drafter the plan cut off is a timeout."""
-    drafters = ensemble.drafters
-    drafts: list[Draft | None] = [None] * len(drafters)
-    began: list[float] = [anyio.current_time()] * len(drafters)
-    sinks = [TextSink() for _ in drafters]  # `sent` once a draft's call got its slot and went out
-    changed = [anyio.Event()]
-    reported = [0]  # drafts whose progress event has gone out
-    started = time.perf_counter()
+class DraftRound:
+    """One draft per drafter, all at once, until every draft is in, or the quorum plus what the time
+    plan gives the drafts still out (judged again on each event and every RECHECK_S by their evidence,
+    stragglers.py); a draft the plan cut off is a timeout."""
 
-    async def one(i: int, role: ModelRole) -> None:
-        t0 = time.perf_counter()
-        began[i] = anyio.current_time()
+    def __init__(self, call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
+                 labels: list[str], plan: TimePlan, progress: Progress, tools: WebTools | None = None) -> None:
+        self.call, self.ensemble, self.question, self.context = call, ensemble, question, context
+        self.labels, self.plan, self.progress, self.tools = labels, plan, progress, tools
+        self.clock = plan.clock
+        self.roles = ensemble.drafters
+        self.drafts: list[Draft | None] = [None] * len(self.roles)
+        self.watches = [CallWatch(self.clock) for _ in self.roles]
+        self.reported = 0  # drafts whose progress event has gone out
+        self.changed = anyio.Event()
+        self.verdicts: dict[int, str] = {}  # the kind of the last verdict recorded per draft still out
+        self.stopped_at_quorum = False
+        self.started = self.clock.now()
+
+    def finished(self) -> bool:
+        return self.reported == len(self.roles)
+
+    def n_ok(self) -> int:
+        return sum(1 for d in self.drafts if d is not None and d.status == "ok")
+
+    def quorum(self) -> bool:
+        return self.n_ok() >= self.ensemble.min_drafts
+
+    async def run(self) -> list[Draft]:
+        async with anyio.create_task_group() as tg:
+            for i, role in enumerate(self.roles):
+                tg.start_soon(self._one, i, role)
+            await self._wait(lambda: self.finished() or self.quorum(), self.plan.quorum_wait_until)
+            if not self.finished():
+                if self.quorum():
+                    await self._stragglers(self.clock.now())
+                if not self.finished():
+                    self.plan.schedule.drafts_cut_at_s = self.plan.now_s()
+                    self.plan.decide(f"stopped waiting for {len(self.roles) - self.reported} draft(s) with "
+                                     f"{self.n_ok()} in (quorum {self.ensemble.min_drafts}), "
+                                     "to leave the synthesis its time")
+            tg.cancel_scope.cancel()
+        return self._results()
+
+    async def _one(self, i: int, role: ModelRole) -> None:
+        watch = self.watches[i]
+        measured = self.plan.pace(role)
+        predicted = (self.plan.book.predict(role.ref, self.plan.expected_tokens(role, "draft"))
+                     if measured is not None and measured.samples > 0 else None)
         try:
-            max_calls = ensemble.web.max_tool_calls if ensemble.web else 0
-            request = draft_request(role, question, context, ensemble.prompts)
-            looped = await call_with_tools(call, role, request, tools, stage="draft",
-                                           timeout_s=max(0.01, plan.left(plan.quorum_wait_until())),
-                                           max_calls=max_calls, sample=i, sink=sinks[i])
+            max_calls = self.ensemble.web.max_tool_calls if self.ensemble.web else 0
+            request = draft_request(role, self.question, self.context, self.ensemble.prompts)
+            looped = await call_with_tools(self.call, role, request, self.tools, stage="draft",
+                                           timeout_s=max(0.01, self.plan.left(self.plan.quorum_wait_until())),
+                                           max_calls=max_calls, sample=i, sink=watch)
             c = looped.completion
-            d = Draft(label=labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
+            d = Draft(label=self.labels[i], model=role.ref, status="ok", text=c.text, configured_weight=role.weight,
                       latency_s=round(c.latency_s, 3), ttft_s=c.ttft_s, output_tokens_per_s=c.output_tokens_per_s,
                       input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd,
                       cached=c.cached, truncated=c.truncated,
                       citations=[Citation(**x.model_dump()) for x in looped.citations],
                       tool_calls=looped.tool_calls, tool_log=looped.tool_log)
             if c.usage.output_tokens:
-                plan.draft_tokens.append(c.usage.output_tokens)
+                self.plan.draft_tokens.append(c.usage.output_tokens)
+            if not c.cached and watch.sent_at is not None and not role.tools:
+                self.plan.observed(watch.sent_at, watch.first_byte_at, self.clock.now(), predicted)
         except ProviderError as exc:
-            d = _failed(labels[i], role, exc.kind, exc.reason, time.perf_counter() - t0)
-        drafts[i] = d
+            d = _failed(self.labels[i], role, exc.kind, exc.reason, self.clock.now() - watch.asked_at)
+        self.drafts[i] = d
         # Report before waking the waiter, and count a draft as finished only once reported: the
         # waiter cancels this task group when all are finished, which would otherwise drop a
         # progress notification still being sent.
-        await progress.step("draft", f"draft {d.label} ({d.model}): {d.status}", model=d.model,
-                            status=d.status, latency_s=d.latency_s)
-        reported[0] += 1
-        changed[0].set()
+        await self.progress.step("draft", f"draft {d.label} ({d.model}): {d.status}", model=d.model,
+                                 status=d.status, latency_s=d.latency_s)
+        self.reported += 1
+        self.changed.set()
 
-    def finished() -> bool:
-        return reported[0] == len(drafters)
+    async def _wait(self, condition: Callable[[], bool], until: Callable[[], float],
+                    recheck_s: float | None = None) -> None:
+        """Until `condition` holds or the clock passes `until()` (read again after every event, and
+        every `recheck_s` when given)."""
+        while not condition() and self.plan.left(until()) > 0:
+            self.changed = anyio.Event()
+            end = until() if recheck_s is None else min(until(), self.clock.now() + recheck_s)
+            await wait_event(self.clock, self.changed, end)
 
-    def n_ok() -> int:
-        return sum(1 for d in drafts if d is not None and d.status == "ok")
+    async def _stragglers(self, quorum_at: float) -> None:
+        """Wait for the drafts still out as long as their evidence says they are worth it."""
+        self.plan.drafts_window(quorum_at, len(self.roles))
 
-    async def wait_until(condition: Callable[[], bool], until: Callable[[], float]) -> None:
-        while not condition() and plan.left(until()) > 0:
-            changed[0] = anyio.Event()
-            with anyio.move_on_after(plan.left(until())):
-                await changed[0].wait()
+        def cut() -> float:
+            now = self.clock.now()
+            holds = []
+            for i, role in enumerate(self.roles):
+                if self.drafts[i] is not None:
+                    continue
+                verdict = judge(self.plan, role, self.watches[i], now)
+                holds.append(verdict.holds)
+                if self.verdicts.get(i) != verdict.kind:
+                    self.verdicts[i] = verdict.kind
+                    self.plan.decide(f"draft {self.labels[i]} ({role.ref}): {verdict.why}")
+            at = self.plan.straggler_cut(quorum_at, holds)
+            if at <= quorum_at and holds and not self.stopped_at_quorum:
+                self.stopped_at_quorum = True
+                self.plan.decide("no draft still out is expected to finish in time: drafting stops at the quorum")
+            return at
 
-    async with anyio.create_task_group() as tg:
-        for i, role in enumerate(drafters):
-            tg.start_soon(one, i, role)
-        await wait_until(lambda: finished() or n_ok() >= ensemble.min_drafts, plan.quorum_wait_until)
-        if not finished():
-            if n_ok() >= ensemble.min_drafts:
-                quorum_at = anyio.current_time()
-                pending = [(role, began[i]) for i, role in enumerate(drafters) if drafts[i] is None]
-                cut = plan.straggler_cut(quorum_at, pending, n_ok())
+        await self._wait(self.finished, cut, RECHECK_S)
 
-                def until() -> float:
-                    # a draft still waiting for a slot (a busy provider) is not a slow model: it may
-                    # use all the time the plan can spare, not just the grace
-                    queued = any(drafts[i] is None and not sinks[i].sent for i in range(len(drafters)))
-                    return plan.drafts_latest if queued else cut
+    def _results(self) -> list[Draft]:
+        elapsed = self.clock.now() - self.started
+        out: list[Draft] = []
+        for i, role in enumerate(self.roles):
+            d = self.drafts[i]
+            if d is None:
+                d = _failed(self.labels[i], role, "timeout", f"cut after {elapsed:.1f} s by the time plan of a "
+                            f"{self.plan.deadline_s:g} s deadline (see the result's schedule)", elapsed)
+                self.progress.skip()
+            out.append(d)
+        return out
 
-                await wait_until(finished, until)
-            if not finished():
-                plan.schedule.drafts_cut_at_s = plan.now_s()
-                plan.decide(f"stopped waiting for {len(drafters) - reported[0]} draft(s) with {n_ok()} in "
-                            f"(quorum {ensemble.min_drafts}), to leave the synthesis its time")
-        tg.cancel_scope.cancel()
 
-    elapsed = time.perf_counter() - started
-    out: list[Draft] = []
-    for i, role in enumerate(drafters):
-        d = drafts[i]
-        if d is None:
-            d = _failed(labels[i], role, "timeout", f"cut after {elapsed:.1f} s by the time plan of a "
-                        f"{plan.deadline_s:g} s deadline (see the result's schedule)", elapsed)
-            progress.skip()
-        out.append(d)
-    return out
+async def draft_all(call: ModelCaller, ensemble: Ensemble, question: str, context: str | None,
+                    labels: list[str], plan: TimePlan, progress: Progress,
+                    tools: WebTools | None = None) -> list[Draft]:
+    """One draft per drafter, in the ensemble's order (see DraftRound)."""
+    return await DraftRound(call, ensemble, question, context, labels, plan, progress, tools).run()

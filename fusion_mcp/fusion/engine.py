@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
 
+from ..clock import REAL_CLOCK, Clock
 from ..config.criteria import check_call_criteria
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
@@ -56,6 +57,7 @@ class FusionEngine:
         paces: PaceBook | None = None,
         limits: LimitFactory = local_limit,
         watcher: CallWatcher | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.registry = registry
         self.cache = cache
@@ -65,6 +67,7 @@ class FusionEngine:
                                       pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook()
         self.call = ModelCaller(self.providers, cache, self.paces, watcher=watcher)
+        self.clock = clock  # what runs' time plans read (a fake one in tests)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, registry: EnsembleRegistry | None = None,
@@ -141,7 +144,8 @@ class FusionEngine:
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event, on_text, self._ensemble).fuse(synthesize_answer=synthesize)
+            return await Run(self.call, spec, on_event, on_text, self._ensemble, clock=self.clock).fuse(
+                synthesize_answer=synthesize)
         finally:
             await self.paces.save()
 
@@ -169,6 +173,6 @@ class FusionEngine:
         if run_id:
             spec.run_id = run_id
         try:
-            return await Run(self.call, spec, on_event).resume(previous)
+            return await Run(self.call, spec, on_event, clock=self.clock).resume(previous)
         finally:
             await self.paces.save()

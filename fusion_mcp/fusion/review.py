@@ -18,8 +18,10 @@ from .calls import ModelCaller
 from .requests import review_request
 from .result import Analysis, Draft, Scores, Stage, StageStatus
 from .review_parser import ReviewParseError, read_review
+from .stragglers import hung, unless_hung
 from .timing import TimePlan
 from .tool_loop import call_with_tools
+from .watch import CallWatch
 
 if TYPE_CHECKING:
     from ..web.tools import WebTools
@@ -67,12 +69,17 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     by_label = sorted(ok, key=lambda d: d.label)
     labels = [d.label for d in by_label]
     t0 = time.perf_counter()
+    watch = CallWatch(plan.clock)
+    request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
+                             prompts=prompts)
     try:
-        request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
-                                 prompts=prompts)
-        looped = await call_with_tools(call, role, request, tools if analysis else None, stage="review",
-                                       timeout_s=plan.left(until), max_calls=max_tool_calls)
+        with_tools = tools if analysis else None
+        looped = await unless_hung(plan, role, watch, lambda: call_with_tools(
+            call, role, request, with_tools, stage="review", timeout_s=plan.left(until), max_calls=max_tool_calls,
+            sink=watch), enabled=not role.tools)
     except ProviderError as exc:
+        if hung(plan, role, watch, plan.now(), "review"):
+            plan.decide(f"review ({role.ref}) given up: {exc.reason}")
         return ReviewOutcome(failed_stage(role, exc, t0))
     c = looped.completion
     stage = answered_stage(role, c).model_copy(update={"tool_calls": looped.tool_calls, "tool_log": looped.tool_log})

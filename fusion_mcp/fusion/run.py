@@ -7,11 +7,11 @@ this module only composes them, keeps the list of what degraded, and counts time
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..clock import REAL_CLOCK, Clock
 from ..config.ensembles import Ensemble
 from ..errors import NoDraftsError
 from ..web.tools import WebTools
@@ -56,14 +56,15 @@ class Run:
 
     def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None,
                  on_text: Callable[[str], None] | None = None,
-                 resolve: Callable[[str], Ensemble] | None = None) -> None:
+                 resolve: Callable[[str], Ensemble] | None = None, *, clock: Clock = REAL_CLOCK) -> None:
         self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
         self.on_text = on_text
         self.resolve = resolve  # a cascade's next ensemble by name (the engine builds its providers)
-        self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces)
-        self.times = accounting.StageTimes(started=time.perf_counter())
+        self.clock = clock
+        self.plan = TimePlan(spec.deadline_s, spec.ensemble, call.paces, clock)
+        self.times = accounting.StageTimes(started=clock.now())
         self.degraded: list[str] = []
         self.markers: list[str] = []  # every delimiter marker this run put in a prompt: none may leave it
         self.tools: WebTools | None = None  # the web tools, while a run whose roles have some is going
@@ -97,10 +98,10 @@ class Run:
         s = self.spec
         progress = Progress(len(s.ensemble.drafters) + 1 + int(synthesize_answer), self.on_event)
         labels = draft_labels(len(s.ensemble.drafters), random.Random(s.run_id))
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         drafts = await draft_all(self.call, s.ensemble, s.question, s.context, labels, self.plan, progress,
                                  self.tools)
-        self.times.draft_s = time.perf_counter() - t0
+        self.times.draft_s = self.clock.now() - t0
         ok = [d for d in drafts if d.status == "ok"]
         if not ok:
             reasons = {f"draft {d.label} ({d.model})": f"{d.status}: {d.error}" for d in drafts}
@@ -110,7 +111,7 @@ class Run:
         if escalate and (why := cascade.answers_differ(ok)):
             return await self._escalate(drafts, None, why)
 
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         agreed = unanimous(ok) if synthesize_answer and s.ensemble.skip_review_when_unanimous else None
         if agreed is not None and s.ensemble.reviewer is not None:
             why = f"all {len(ok)} drafts give the same final answer ({agreed[:60]!r}): nothing for a review to weigh"
@@ -131,7 +132,7 @@ class Run:
             outcome = ReviewOutcome(Stage(model=reviewer, status="skipped", error="only one draft: nothing to weigh"))
             progress.skip()
         drafts = weigh(drafts, outcome.scores)
-        self.times.review_s = time.perf_counter() - t0
+        self.times.review_s = self.clock.now() - t0
         if escalate and (why := cascade.disputed(outcome.analysis)):
             return await self._escalate(drafts, outcome, why)
 
@@ -158,7 +159,7 @@ class Run:
         """The synthesis, or the best-weighted draft when there is nothing to fuse or it failed."""
         s = self.spec
         ok = [d for d in drafts if d.status == "ok"]
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         answer: str | None = None
         source: AnswerSource = "none"
         sources = collect_sources(drafts)
@@ -196,7 +197,7 @@ class Run:
             answer, source = best.text, "best_draft"
         await progress.step("synthesis", f"synthesis: {synthesis.status}", model=synthesis.model,
                             status=synthesis.status, latency_s=synthesis.latency_s)
-        self.times.synthesis_s = time.perf_counter() - t0
+        self.times.synthesis_s = self.clock.now() - t0
         result = self._result(drafts, review_stage, synthesis, answer, source, analysis, reused=reused)
         checks = citation_flags(answer, sources) if source == "synthesis" and (sources or s.ensemble.web) else []
         return result.model_copy(update={"guard": checked, "claims": claims, "sources": sources,
@@ -214,7 +215,8 @@ class Run:
         first = self._result(drafts, outcome.stage if outcome else Stage(status="skipped", error=why),
                              Stage(status="skipped", error=f"escalated to {nxt.name}"), None, "none",
                              outcome.analysis if outcome else None)  # its totals stop here
-        later = await Run(self.call, spec, self.on_event, self.on_text, self.resolve).fuse(synthesize_answer=True)
+        later = await Run(self.call, spec, self.on_event, self.on_text, self.resolve,
+                          clock=self.clock).fuse(synthesize_answer=True)
         return cascade.combine(first, later, why)
 
     def _result(self, drafts: list[Draft], review_stage: Stage, synthesis: Stage, answer: str | None,
@@ -240,7 +242,7 @@ class Run:
             analysis=analysis,
             max_cost_usd=s.max_cost_usd,
             estimated_cost_usd=s.estimated_cost_usd,
-            totals=accounting.totals(drafts, review_stage, synthesis, self.times, time.perf_counter(), reused=reused),
+            totals=accounting.totals(drafts, review_stage, synthesis, self.times, self.clock.now(), reused=reused),
             schedule=self.plan.schedule,
             degraded=bool(self.degraded),
             degraded_reasons=self.degraded,

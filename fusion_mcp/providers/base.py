@@ -88,6 +88,9 @@ class TextSink:
 
     A provider calls `begin()` at the start of each attempt (a retry starts over) and `write()` per
     piece of text; `on_text` (optional) sees each piece too, e.g. to show an answer as it is written.
+    The retrying wrapper (resilience.py) calls `dispatched()` when an attempt got its slots and goes
+    out, and `throttled()` when it waits behind a rate limit: the time plan's evidence of a call that
+    is queued, in flight, or writing (fusion/watch.py records when each happened).
     """
 
     def __init__(self, on_text: Callable[[str], None] | None = None, limit: int | None = None) -> None:
@@ -98,6 +101,31 @@ class TextSink:
         self.limit = limit  # characters kept at most (the caller's reply cap); None: no cap
         self.cut = False  # the reply ran past `limit`: the provider stops reading it
         self._size = 0
+        self._throttled = False  # a 429 on this call: it waits to retry
+        self._limit_refusing: Callable[[], bool] | None = None  # whether the limit it queues on sees 429s
+
+    def queued(self, limit_refusing: Callable[[], bool]) -> None:
+        """The call waits for a slot on a limit; `limit_refusing()` says whether that limit's upstream
+        is answering 429 lately."""
+        self.sent = False
+        self._limit_refusing = limit_refusing
+
+    def dispatched(self) -> None:
+        """An attempt got its slot under every limit and goes out."""
+        self.sent = True
+        self._throttled = False
+
+    def throttled(self) -> None:
+        """A 429 on this call: it waits to retry."""
+        self.sent = False
+        self._throttled = True
+
+    @property
+    def behind_rate_limit(self) -> bool:
+        """Not sent, and waiting because its upstream is rate-limiting (a 429 on it or its model)."""
+        if self.sent:
+            return False
+        return self._throttled or (self._limit_refusing is not None and self._limit_refusing())
 
     def begin(self) -> None:
         """A new attempt has been sent (it got its slot under every limit)."""

@@ -30,11 +30,12 @@ class FunctionProvider:
                        sink: TextSink | None = None) -> Completion:
         started = time.perf_counter()
         self.calls.append((model, request))
+        if sink is not None:
+            sink.begin()  # like a stream that has started: the answer's first byte is now due
         answer = self._fn(model, request)
         if inspect.isawaitable(answer):
             answer = await answer
         if sink is not None:
-            sink.begin()
             sink.write(answer.text if isinstance(answer, Completion) else answer)
         if isinstance(answer, Completion):
             return answer

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from ..clock import REAL_CLOCK, Clock
 from ..errors import RateLimitedError
 
 INITIAL = 16
@@ -26,6 +27,7 @@ LATENCY_TOLERANCE = 2.0
 RECENT = 0.3  # weight of a new answer time in the moving average
 BEST_DRIFT = 0.05  # per second
 MIN_SAMPLES = 4  # a model's answer times say nothing about load before this many
+RATE_LIMITED_MEMORY_S = 30.0  # a model that answered 429 this recently is "rate-limiting"
 
 
 @dataclass
@@ -48,7 +50,8 @@ class _Latency:
 
 
 class AdaptiveLimit:
-    def __init__(self, ceiling: int, *, initial: int = INITIAL) -> None:
+    def __init__(self, ceiling: int, *, initial: int = INITIAL, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock
         self.ceiling = max(1, ceiling)
         self.limit = float(min(self.ceiling, max(1, initial)))
         self.in_flight = 0
@@ -57,6 +60,7 @@ class AdaptiveLimit:
         self.cuts = 0
         self._waiters: deque[anyio.Event] = deque()
         self._last_cut = -math.inf
+        self._last_429 = -math.inf
         self._latency: dict[str, _Latency] = {}
 
     @property
@@ -99,6 +103,7 @@ class AdaptiveLimit:
         try:
             yield use
         except RateLimitedError:
+            self._last_429 = self.clock.now()
             self._cut()
             raise
         else:
@@ -109,8 +114,13 @@ class AdaptiveLimit:
             self.in_flight -= 1
             self._grant()
 
+    def rate_limiting(self) -> bool:
+        """Whether the upstream answered 429 within RATE_LIMITED_MEMORY_S: a call waiting here then
+        waits behind a rate limit, not for a slow model."""
+        return self.clock.now() - self._last_429 < RATE_LIMITED_MEMORY_S
+
     def _answered(self, model: str, latency_s: float, busy: bool) -> None:
-        now = anyio.current_time()
+        now = self.clock.now()
         seen = self._latency.get(model)
         if seen is None:
             seen = self._latency[model] = _Latency(recent=latency_s, best=latency_s, at=now)
@@ -130,7 +140,7 @@ class AdaptiveLimit:
         return max((seen.recent for seen in self._latency.values()), default=1.0)
 
     def _cut(self) -> None:
-        now = anyio.current_time()
+        now = self.clock.now()
         if now - self._last_cut < self.round_trip_s():  # one cut per round trip: a burst of 429s is one signal
             return
         self._last_cut = now

@@ -47,7 +47,10 @@ class ResilientProvider:
         return self._limits[model]
 
     async def _attempt(self, model: str, request: ChatRequest, deadline: float, sink: TextSink | None) -> Completion:
-        async with self.limit(model).slot(model) as use, self.ceiling.slot():
+        limit = self.limit(model)
+        if sink is not None:
+            sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
+        async with limit.slot(model) as use, self.ceiling.slot():
             if self.pool_slots is not None:
                 async with self.pool_slots:
                     return await self._timed(model, request, deadline, use, sink)
@@ -57,6 +60,8 @@ class ResilientProvider:
                      sink: TextSink | None) -> Completion:
         budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
         started = anyio.current_time()
+        if sink is not None:
+            sink.dispatched()
         with anyio.fail_after(budget):
             result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)
         use.latency_s = anyio.current_time() - started
@@ -84,6 +89,8 @@ class ResilientProvider:
                 error = exc
             if not error.retryable or attempt >= self.max_retries:
                 raise error
+            if sink is not None and isinstance(error, RateLimitedError):
+                sink.throttled()
             wait = backoff_delay(attempt)
             if isinstance(error, RateLimitedError) and error.retry_after is not None:
                 wait = max(wait, error.retry_after)
