@@ -242,3 +242,49 @@ def test_a_real_prometheus_scrapes_the_metrics(endpoint):
         assert [t["health"] for t in targets] == ["up"]
     finally:
         stop_process(proc)
+
+
+class RawSession:
+    """JSON-RPC over streamable HTTP as `token`'s own session (for requests the SDK client does not send)."""
+
+    def __init__(self, endpoint: Endpoint, token: str) -> None:
+        self.endpoint = endpoint
+        self.headers = {**MCP_HEADERS, "authorization": f"Bearer {token}"}
+        opened = httpx.post(endpoint.mcp, json=INITIALIZE, headers=self.headers, timeout=30)
+        assert opened.status_code == 200, opened.text
+        self.headers |= {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        httpx.post(endpoint.mcp, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                   headers=self.headers, timeout=30)
+        self.next_id = 1
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The response's `result`, or its `error` under the key "error"."""
+        self.next_id += 1
+        body = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        got = httpx.post(self.endpoint.mcp, json=body, headers=self.headers, timeout=60)
+        assert got.status_code == 200, got.text
+        messages = ([got.json()] if got.headers["content-type"].startswith("application/json") else
+                    [json.loads(line[5:]) for line in got.text.splitlines() if line.startswith("data:") and line[5:].strip()])
+        answer = next(m for m in messages if m.get("id") == self.next_id)
+        return {"error": answer["error"]} if "error" in answer else answer["result"]
+
+
+def test_bob_cannot_get_list_read_or_cancel_alices_task(endpoint):
+    fast_models(endpoint.upstream)
+    alice = RawSession(endpoint, endpoint.auth.token("alice"))
+    created = alice.request("tools/call", {"name": "fused_answer", "arguments": {"question": "Capital of France?"},
+                                           "task": {"ttl": 600_000}})
+    task_id = created["task"]["taskId"]
+    assert [t["taskId"] for t in alice.request("tasks/list")["tasks"]] == [task_id]
+    for _ in range(300):
+        if alice.request("tasks/get", {"taskId": task_id})["status"] != "working":
+            break
+        time.sleep(0.1)
+    assert alice.request("tasks/result", {"taskId": task_id})["structuredContent"]["answer"] == "Paris is the capital."
+
+    bob = RawSession(endpoint, endpoint.auth.token("bob"))
+    assert bob.request("tasks/list")["tasks"] == []
+    for method in ("tasks/get", "tasks/result", "tasks/cancel"):
+        stranger = bob.request(method, {"taskId": task_id})["error"]["message"]
+        unknown = bob.request(method, {"taskId": "0123456789ab"})["error"]["message"]
+        assert stranger == unknown.replace("0123456789ab", task_id), method

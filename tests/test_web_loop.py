@@ -12,7 +12,7 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.fusion.estimate import estimate_run
-from tests.conftest import analysis_review, drafts_in_prompt, scoring_reviewer, write_registry
+from tests.conftest import LAB_KEY, analysis_review, drafts_in_prompt, scoring_reviewer, write_registry
 from tests.test_web import researcher, researcher_answer, web_toml
 from tests.upstream import Upstream, tool_results
 from tests.web_server import Trap, Web
@@ -100,6 +100,26 @@ async def test_tool_failures_reach_the_model_as_results(upstream: Upstream, web:
     assert "loopback" in results[2]
     assert results[3] == "error: there is no tool 'delete_files'; the tools are web_search, web_fetch"
     assert len(alpha.tool_log) == 4
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_tool_name_holding_a_key_reaches_no_result(upstream: Upstream, web: Web, ensemble_dir: Path,
+                                                           kind: str) -> None:
+    """A tool call's name is model text: the tool's error and the run's tool log show it redacted and cut."""
+    def asks(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        return None if tool_results(body) else [{"name": f"send_{LAB_KEY}_" + "x" * 5000, "arguments": {}}]
+
+    upstream.script("alpha", tool_calls=asks, text=lambda b: " | ".join(tool_results(b)))
+    upstream.script("beta", text="Other.")
+    reg = write_registry(ensemble_dir, lab=web_toml(upstream, web, [
+        {"model": "alpha", "tools": ["web_search"]}, "beta"], kind=kind))
+    async with FusionEngine(reg) as engine:
+        result = await engine.fuse("Q?", ensemble="lab")
+    alpha = next(d for d in result.drafts if d.model == "lab:alpha")
+    assert alpha.status == "ok" and alpha.text and alpha.text.startswith("error: there is no tool 'send_[redacted]")
+    shown = (alpha.text or "") + "".join(alpha.tool_log)
+    assert LAB_KEY not in shown and LAB_KEY not in result.model_dump_json() and len(shown) < 300
 
 
 @pytest.mark.anyio

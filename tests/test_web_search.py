@@ -121,3 +121,17 @@ async def test_failures_are_tool_results_never_raised(monkeypatch: pytest.Monkey
     assert "not JSON" in garbage.text
     empty = await search(tools_with(kind, lambda r: httpx.Response(200, json={"results": []})))
     assert empty.ok and empty.text == "No results for 'quillon bridge'."
+
+
+@pytest.mark.anyio
+async def test_a_result_whose_url_is_too_long_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search backend's URL reaches the model's prompt and the run's sources: one of a megabyte is no page."""
+    monkeypatch.setenv("TAVILY_API_KEY", "tvly-0123456789abcdef")
+    huge = {"title": "Padding", "url": "https://example.org/" + "a" * 1_000_000, "content": "x"}
+    body = {**TAVILY, "results": [huge, *cast(list[Any], TAVILY["results"])]}
+    tools = tools_with("tavily", lambda request: httpx.Response(200, json=body))
+    result = await search(tools)
+    await tools.client.aclose()
+    await tools.aclose()
+    assert [c.url for c in result.citations] == ["https://example.org/quillon"]
+    assert len(result.text) < 2000 and "[1] Quillon footbridge" in result.text

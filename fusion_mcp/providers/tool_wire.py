@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..redaction import redact
 from .base import ChatRequest, Message, ToolCall
 
 INVALID_ARGUMENTS = "__invalid_arguments__"  # arguments that were not a JSON object: the tool says so
+NAME_CHARS = 64  # both APIs name a tool in at most 64 characters: a longer name is no tool offered
 
 
 def parse_arguments(raw: Any) -> dict[str, Any]:
@@ -25,6 +27,12 @@ def parse_arguments(raw: Any) -> dict[str, Any]:
     except json.JSONDecodeError:
         value = None
     return value if isinstance(value, dict) else {INVALID_ARGUMENTS: str(raw)[:200]}
+
+
+def tool_call(call_id: str, name: str, raw_arguments: Any) -> ToolCall:
+    """A tool call read from the model. Its name is model text that reaches the tool's error and the run's
+    tool log (get_run, run://), so it is redacted and cut like every other string a parser decodes."""
+    return ToolCall(id=call_id, name=redact(name)[:NAME_CHARS], arguments=parse_arguments(raw_arguments))
 
 
 # -- OpenAI-compatible -------------------------------------------------------------------------
@@ -58,8 +66,7 @@ def openai_tool_calls(message: dict[str, Any]) -> list[ToolCall]:
     for i, c in enumerate(calls if isinstance(calls, list) else []):
         fn = c.get("function") if isinstance(c, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            out.append(ToolCall(id=str(c.get("id") or f"call_{i}"), name=fn["name"],
-                                arguments=parse_arguments(fn.get("arguments"))))
+            out.append(tool_call(str(c.get("id") or f"call_{i}"), fn["name"], fn.get("arguments")))
     return out
 
 
@@ -87,7 +94,7 @@ class OpenAIToolDeltas:
                 part["arguments"] += fn["arguments"]
 
     def calls(self) -> list[ToolCall]:
-        return [ToolCall(id=p["id"] or f"call_{i}", name=p["name"], arguments=parse_arguments(p["arguments"]))
+        return [tool_call(p["id"] or f"call_{i}", p["name"], p["arguments"])
                 for i, p in sorted(self._parts.items()) if p["name"]]
 
 
@@ -123,7 +130,7 @@ def add_anthropic_tools(body: dict[str, Any], request: ChatRequest) -> None:
 
 
 def anthropic_tool_calls(blocks: list[Any]) -> list[ToolCall]:
-    return [ToolCall(id=str(b.get("id") or f"toolu_{i}"), name=b["name"], arguments=parse_arguments(b.get("input")))
+    return [tool_call(str(b.get("id") or f"toolu_{i}"), b["name"], b.get("input"))
             for i, b in enumerate(blocks)
             if isinstance(b, dict) and b.get("type") == "tool_use" and isinstance(b.get("name"), str)]
 
@@ -151,5 +158,5 @@ class AnthropicToolBlocks:
             block["json"] += delta["partial_json"]
 
     def calls(self) -> list[ToolCall]:
-        return [ToolCall(id=b["id"], name=b["name"], arguments=parse_arguments(b["json"]))
+        return [tool_call(b["id"], b["name"], b["json"])
                 for _, b in sorted(self._blocks.items())]

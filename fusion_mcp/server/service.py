@@ -153,17 +153,21 @@ class FusionService:
         a ToolError that says what to do when nobody has it. The caller (`token`, its verified OAuth token;
         default the current request's) must be the run's owner or an admin: anyone else is told exactly
         what an unknown id gets, before any wait (so the time taken tells nothing either)."""
-        token = token if token is not None else token_of()
-        runs = self.store.runs
         try:
-            run = await runs.find(run_id)
-            if not self.team.may_see(run.owner, token):
-                raise runs.unknown(run_id)
-            if wait_s > 0 and not run.finished and not isinstance(run, RunHandle):
-                run = await runs.find(run_id, wait_s)
-            return run
+            return await self.locate(run_id, wait_s, token=token if token is not None else token_of())
         except UnknownRunError as exc:
             raise ToolError(str(exc)) from None
+
+    async def locate(self, run_id: str, wait_s: float = 0.0, *, token: Any) -> Handle | Record:
+        """find_run's lookup for surfaces with their own error (MCP tasks): UnknownRunError for a run nobody
+        has and for another user's run alike, raised before any wait."""
+        runs = self.store.runs
+        run = await runs.find(run_id)
+        if not self.team.may_see(run.owner, token):
+            raise runs.unknown(run_id)
+        if wait_s > 0 and not run.finished and not isinstance(run, RunHandle):
+            run = await runs.find(run_id, wait_s)
+        return run
 
     async def finished_run(self, run_id: str, *, token: Any = None) -> FusionResult:
         """A finished run's result (for from_run), from this process or the shared store."""

@@ -90,11 +90,7 @@ async def _find(service: FusionService, task_id: str, wait_s: float = 0.0, *, to
     """The run behind a task: here, or on a replica sharing the store (waited for up to `wait_s`);
     expired tasks are gone, and another user's task (team/identity.py) is as unknown as a made-up id."""
     try:
-        run = await service.store.runs.find(task_id)
-        if not service.team.may_see(run.owner, token):
-            raise _not_found(task_id)
-        if wait_s > 0 and not run.finished and not isinstance(run, RunHandle):
-            run = await service.store.runs.find(task_id, wait_s)
+        run = await service.locate(task_id, wait_s, token=token)
     except UnknownRunError:
         raise _not_found(task_id) from None
     if isinstance(run, RunHandle) and wait_s > 0:

@@ -18,6 +18,7 @@ from ..redaction import redact
 from .config import WebConfig
 
 _SNIPPET_CHARS = 400
+MAX_URL_CHARS = 2048  # a longer "URL" from a search backend is no page to cite or fetch: it is left out
 
 
 class SearchResult(BaseModel):
@@ -45,7 +46,7 @@ def _text(value: Any) -> str:
 def _results(items: Any, snippet_keys: tuple[str, ...], count: int) -> list[SearchResult]:
     out: list[SearchResult] = []
     for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str) or len(item["url"]) > MAX_URL_CHARS:
             continue
         snippet = next((s for s in (_text(item.get(k)) for k in snippet_keys) if s), "")
         out.append(SearchResult(url=item["url"], title=_text(item.get("title")), snippet=snippet))
