@@ -66,3 +66,28 @@ async def test_a_huge_synthesis_is_cut_too(upstream: Upstream, ensemble_dir: Pat
     answer = await _fuse(upstream, ensemble_dir)
     assert len(answer["answer"]) <= CEILING_CHARS and BIG.startswith(answer["answer"][:1000])
     assert len(answer["answer"]) >= MIN_CHARS
+
+
+HUGE_JSON = b'{"choices": [{"message": {"role": "assistant", "content": "' + b"x" * (20 * 2**20) + b'"}}]}'
+
+
+@pytest.mark.anyio
+async def test_a_huge_body_read_whole_is_not_read_past_its_cap(upstream: Upstream, ensemble_dir: Path) -> None:
+    # A server that ignores `stream` and answers one 20 MiB JSON body: that draft fails, named; the run answers.
+    upstream.script("big", raw_body=HUGE_JSON)
+    upstream.script("small", text="A short draft.")
+    upstream.script("fuser", text="The answer.")
+    answer = await _fuse(upstream, ensemble_dir)
+    big = next(d for d in answer["drafts"] if d["model"] == "lab:big")
+    assert big["status"] == "bad_response" and "a reply body over 8 MiB" in big["error"]
+    assert answer["answer"] and any("lab:big" in r for r in answer["degraded_reasons"])
+
+
+@pytest.mark.anyio
+async def test_a_huge_error_page_is_not_read_past_its_cap(upstream: Upstream, ensemble_dir: Path) -> None:
+    upstream.script("big", status=500, error_message="e" * (20 * 2**20))
+    upstream.script("small", text="A short draft.")
+    upstream.script("fuser", text="The answer.")
+    answer = await _fuse(upstream, ensemble_dir)
+    big = next(d for d in answer["drafts"] if d["model"] == "lab:big")
+    assert big["status"] == "bad_response" and "(HTTP 500): not read" in big["error"]

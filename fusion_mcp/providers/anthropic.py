@@ -10,7 +10,7 @@ import httpx2 as httpx
 
 from ..errors import ProviderError, RateLimitedError, UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json, read_capped
 from .spec import ProviderSpec
 from .sse import OVERFLOW, event_cap, events, open_stream, pace
 from .tool_wire import AnthropicToolBlocks, add_anthropic_tools, anthropic_messages, anthropic_tool_calls
@@ -106,12 +106,12 @@ class AnthropicProvider:
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
-                await response.aread()
+                response = await read_capped(self.name, model, response)
                 if response.status_code in (400, 422) and "stream" in response.text.lower():
                     return None
                 raise error_for_status(self.name, model, response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                await response.aread()  # a server that ignores `stream` and answers with one body
+                response = await read_capped(self.name, model, response)  # a server that ignores `stream`
                 return self._message(model, response, started, sink)
             async for event, data in events(response, event_cap(sink)):
                 if event == OVERFLOW or sink.cut:

@@ -106,13 +106,36 @@ def error_for_transport(provider: str, model: str, url: str, exc: httpx.Transpor
                          retryable=True)
 
 
+# A body read whole (a JSON reply, an error page, a server that ignores `stream`) is read at most this
+# far: a reply's text is capped at 1,000,000 characters (fusion/reply_cap.py), and its JSON around it
+# costs a few times that; past it the body is dropped, so a looping or hostile upstream costs no memory.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_DECODED = {"content-encoding", "content-length", "transfer-encoding"}  # true of the wire, not of the copy
+
+
+async def read_capped(provider: str, model: str, response: httpx.Response) -> httpx.Response:
+    """The response with its body read (decoded), at most MAX_BODY_BYTES; over it, a typed error."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise UnparseableResponseError(provider, model, f"a reply body over {MAX_BODY_BYTES // 2**20} MiB "
+                                                            f"(HTTP {response.status_code}): not read")
+        chunks.append(chunk)
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DECODED]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request)
+
+
 async def post_json(
     client: httpx.AsyncClient, provider: str, model: str, url: str,
     body: dict[str, Any], headers: dict[str, str], timeout_s: float,
 ) -> httpx.Response:
-    """POST a JSON body; a transport failure becomes a typed error. The caller reads the status."""
+    """POST a JSON body and read the reply (at most MAX_BODY_BYTES); a transport failure becomes a typed
+    error. The caller reads the status."""
     try:
-        return await client.post(url, json=body, headers=headers, timeout=timeout_s)
+        async with client.stream("POST", url, json=body, headers=headers, timeout=timeout_s) as response:
+            return await read_capped(provider, model, response)
     except httpx.TransportError as exc:
         raise error_for_transport(provider, model, url, exc) from None
 

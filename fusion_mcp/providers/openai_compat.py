@@ -15,7 +15,7 @@ import httpx2 as httpx
 
 from ..errors import UnparseableResponseError, UpstreamError
 from .base import ChatRequest, Completion, TextSink, Usage
-from .http_client import api_key, error_for_status, int_or_none, json_body, post_json
+from .http_client import api_key, error_for_status, int_or_none, json_body, post_json, read_capped
 from .openai_options import add_options, citations_of, finish_of, rejects_max_tokens, token_limit_field
 from .spec import ProviderSpec
 from .sse import OVERFLOW, event_cap, events, open_stream, pace
@@ -145,14 +145,14 @@ class OpenAICompatProvider:
         body = self._body(model, request, stream=True)
         async with open_stream(self._client, self.name, model, self._url, body, headers, timeout_s) as response:
             if response.status_code >= 400:
-                await response.aread()
+                response = await read_capped(self.name, model, response)
                 refused = self._refusal(model, request, response.status_code, response.text, streaming=True)
                 if refused:
                     raise refused
                 raise error_for_status(self.name, model, response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 # A server that ignores `stream` and answers with one JSON body.
-                await response.aread()
+                response = await read_capped(self.name, model, response)
                 completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
                 sink.write(completion.text)
                 return completion

@@ -17,7 +17,7 @@ from .http_client import error_for_transport
 async def open_stream(client: httpx.AsyncClient, provider: str, model: str, url: str, body: dict[str, Any],
                       headers: dict[str, str], timeout_s: float) -> AsyncIterator[httpx.Response]:
     """A streamed POST; a transport failure (at the start or mid-stream) becomes a typed error.
-    The caller reads the status and, when it is an error, the body (`await response.aread()`)."""
+    The caller reads the status and, when it is an error, the body (`http_client.read_capped`)."""
     try:
         async with client.stream("POST", url, json=body, headers=headers, timeout=timeout_s) as response:
             yield response
