@@ -19,6 +19,7 @@ from .errors import invalid, unsupported
 
 MAX_QUESTION_CHARS = 100_000  # the tools' limits on question and context
 MAX_CONTEXT_CHARS = 400_000
+NO_TOOLS = "the fusion model answers in text and calls no client tools; leave the tools out"
 
 
 class FusionOptions(BaseModel):

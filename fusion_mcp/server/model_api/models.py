@@ -29,7 +29,8 @@ def ensemble_name(model: str, registry: EnsembleRegistry) -> str | None:
         name = model[len(PREFIX):]
         if name in registry.ensembles or name in registry.errors:
             return name
-    raise ApiError(404, f"model {model!r} does not exist on this server: it serves {', '.join(model_ids(registry))} "
+    served = ", ".join(model_ids(registry))
+    raise ApiError(404, f"model {model[:80]!r} does not exist on this server: it serves {served} "
                         "(GET /v1/models lists them with their readiness)",
                    "not_found_error", param="model", code="model_not_found")
 
@@ -70,5 +71,5 @@ def one_model(model: str, registry: EnsembleRegistry) -> dict[str, Any]:
         if entry["id"] == model:
             return entry
     ensemble_name(model, registry)  # 404 with the list, for an id that is not served
-    raise ApiError(404, f"model {model!r} cannot be loaded: {registry.errors.get(model[len(PREFIX):], '')}",
+    raise ApiError(404, f"model {model[:80]!r} cannot be loaded: {registry.errors.get(model[len(PREFIX):], '')}",
                    "not_found_error", param="model", code="model_not_found")

@@ -8,6 +8,7 @@ from typing import Any
 from ...fusion.result import FusionResult
 from .asgi import EventStream
 from .asks import (
+    NO_TOOLS,
     Ask,
     Turn,
     check_context,
@@ -22,8 +23,6 @@ from .asks import (
 from .errors import ApiError, Wire, invalid, unsupported
 from .meta import cut_by_limit, fusion_field, usage_of
 from .runner import ApiRun
-
-NO_TOOLS = "the fusion model answers in text and calls no client tools; leave the tools out"
 
 
 def parse(body: dict[str, Any]) -> Ask:
