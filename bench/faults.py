@@ -48,7 +48,9 @@ def fault(name: str, model: str, deadline_s: float) -> Behaviour | None:
     """The upstream behaviour of a model at fault (None: route it to a port nobody listens on)."""
     text = KEY_REVIEW if model == "judge" else f"Paris. My key is {LAB_KEY}."
     return {
-        "429 + Retry-After": Behaviour(status=429, retry_after="1", fail_times=1),
+        # once rate-limited, then the model's healthy answer (its own text: the answer guard compares them)
+        "429 + Retry-After": Behaviour(text=REVIEW if model == "judge" else ("Paris." if model == "fuser" else
+                                       f"Paris (from {model})."), status=429, retry_after="1", fail_times=1),
         "500": Behaviour(status=500),
         "401": Behaviour(status=401, echo_auth=True),
         "hang": Behaviour(hang=True),
