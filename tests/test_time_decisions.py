@@ -12,7 +12,7 @@ from fusion_mcp.clock import REAL_CLOCK, FakeClock, wait_event
 from fusion_mcp.config.ensembles import Ensemble, ModelRole, parse_ensemble
 from fusion_mcp.errors import ProviderTimeoutError
 from fusion_mcp.fusion.paces import Pace, PaceBook
-from fusion_mcp.fusion.stragglers import judge, unless_hung
+from fusion_mcp.fusion.stragglers import hung, judge, prompt_scale, unless_hung
 from fusion_mcp.fusion.timing import Evidence, TimePlan
 from fusion_mcp.fusion.watch import CallWatch
 from fusion_mcp.providers import Completion
@@ -263,6 +263,26 @@ async def test_a_call_that_writes_nothing_is_given_up_once_hung() -> None:
         await clock.run_until(clock.now() + 5)
     # a review reads every draft before its first byte: it is hung after 4 s at least
     assert outcome == [(pytest.approx(4.25), "no first byte 4.2 s after it was sent (expected by 0.3 s): treated as hung")]
+
+
+async def test_a_review_whose_prompt_is_longer_is_expected_later_to_start() -> None:
+    # A review reads every draft before its first byte: a prompt n times a draft's is expected to start
+    # sqrt(n) times later than the slowest draft did (at most 4 times), and is hung at three times that.
+    clock = FakeClock()
+    p = plan(clock)
+    p.observed(sent_at=clock.now(), first_byte_at=clock.now() + 0.3, done_at=clock.now() + 0.5, predicted_s=None)
+    watch = sent(clock)
+    assert prompt_scale(1800, [200]) == 3.0 and prompt_scale(3200, [200]) == 4.0
+    assert prompt_scale(20_000, [200]) == 4.0 and prompt_scale(100, [200]) == 1.0
+    assert prompt_scale(1200, []) == 1.0  # nothing to compare with: as a draft
+    p.observed(sent_at=clock.now(), first_byte_at=clock.now() + 1.0, done_at=clock.now() + 1.5, predicted_s=None)
+    scale = prompt_scale(1800, [200])  # the slowest draft's first byte at 1 s: the review's by 3 s, hung after 9 s
+    await clock.advance(8.9)
+    assert hung(p, role(p, "judge"), watch, clock.now(), "review", scale) is None  # still reading, not hung
+    assert hung(p, role(p, "judge"), watch, clock.now(), "review") is not None  # as long as a draft's: hung
+    await clock.advance(0.2)
+    assert hung(p, role(p, "judge"), watch, clock.now(), "review", scale) == (
+        "no first byte 9.1 s after it was sent (expected by 3.0 s): treated as hung")
 
 
 async def test_a_call_that_answers_is_returned() -> None:

@@ -15,10 +15,11 @@ from ..errors import ProviderError
 from ..providers import Completion
 from .accounting import cost_of_failure
 from .calls import ModelCaller
-from .requests import review_request
+from .estimate import prompt_tokens
+from .requests import draft_request, review_request
 from .result import Analysis, Draft, Scores, Stage, StageStatus
 from .review_parser import ReviewParseError, read_review
-from .stragglers import hung, unless_hung
+from .stragglers import hung, prompt_scale, unless_hung
 from .timing import TimePlan
 from .tool_loop import call_with_tools
 from .watch import CallWatch
@@ -72,13 +73,15 @@ async def review(call: ModelCaller, role: ModelRole | None, question: str, conte
     watch = CallWatch(plan.clock)
     request = review_request(role, question, context, by_label, nonce, analysis=analysis, criteria=criteria,
                              prompts=prompts)
+    # It reads every draft before its first byte: expected that much later than a draft's first byte.
+    scale = prompt_scale(prompt_tokens(request), [prompt_tokens(draft_request(role, question, context, prompts))])
     try:
         with_tools = tools if analysis else None
         looped = await unless_hung(plan, role, watch, lambda: call_with_tools(
             call, role, request, with_tools, stage="review", timeout_s=plan.left(until), max_calls=max_tool_calls,
-            sink=watch), enabled=not role.tools)
+            sink=watch), enabled=not role.tools, scale=scale)
     except ProviderError as exc:
-        if hung(plan, role, watch, plan.now(), "review"):
+        if hung(plan, role, watch, plan.now(), "review", scale):
             plan.decide(f"review ({role.ref}) given up: {exc.reason}")
         return ReviewOutcome(failed_stage(role, exc, t0))
     c = looped.completion

@@ -29,6 +29,7 @@ from .watch import CallWatch
 
 HUNG_TTFT_FACTOR = 3.0  # no first byte by this many times the expected time to first token: hung
 HUNG_MIN_S = {"draft": 2.0, "review": 4.0}  # never hung sooner (jitter; a review reads every draft first)
+MAX_PROMPT_SCALE = 4.0  # at most this much later a first byte is expected for a longer prompt (prompt_scale)
 OVERRUN = 0.25  # a draft already past its expected length is given this share of it again
 RECHECK_S = 0.25  # how often a call still out is judged again between events
 T = TypeVar("T")
@@ -70,21 +71,34 @@ def expected_seconds(plan: TimePlan, role: ModelRole, stage: str, n_drafts: int 
     return plan.predict(role, stage, n_drafts)
 
 
-def hung_after(plan: TimePlan, role: ModelRole, stage: str = "draft") -> float | None:
-    """Seconds after being sent with no first byte when a streaming call counts as hung."""
+def prompt_scale(prompt_tokens: int, draft_prompt_tokens: list[int]) -> float:
+    """How much later than a draft's a first byte is expected for a longer prompt: a model reads its
+    prompt before its first byte, and a review reads every draft (a local model on a busy CPU takes
+    seconds to). The square root of the length ratio, 1 to MAX_PROMPT_SCALE: a hosted model reads fast
+    and its first byte is mostly latency, a local one reads in time that grows with the prompt."""
+    known = sorted(t for t in draft_prompt_tokens if t > 0)
+    if not known:
+        return 1.0
+    return min(MAX_PROMPT_SCALE, max(1.0, (prompt_tokens / known[len(known) // 2]) ** 0.5))
+
+
+def hung_after(plan: TimePlan, role: ModelRole, stage: str = "draft", scale: float = 1.0) -> float | None:
+    """Seconds after being sent with no first byte when a streaming call counts as hung; `scale`: how
+    much longer its prompt is than the drafts' (prompt_scale)."""
     ttft = expected_ttft(plan, role)
-    return None if ttft is None else max(HUNG_MIN_S.get(stage, 2.0), HUNG_TTFT_FACTOR * ttft)
+    return None if ttft is None else max(HUNG_MIN_S.get(stage, 2.0), HUNG_TTFT_FACTOR * ttft * scale)
 
 
-def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: str = "draft") -> str | None:
+def hung(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: str = "draft",
+         scale: float = 1.0) -> str | None:
     """Why a streaming call sent with no first byte is hung, or None while it is not (yet)."""
     if watch.sent_at is None or not watch.streaming or watch.first_byte_at is not None:
         return None
-    after = hung_after(plan, role, stage)
+    after = hung_after(plan, role, stage, scale)
     waited = now - watch.sent_at
     if after is None or waited <= after:
         return None
-    ttft = expected_ttft(plan, role) or 0.0
+    ttft = (expected_ttft(plan, role) or 0.0) * scale
     return f"no first byte {waited:.1f} s after it was sent (expected by {ttft:.1f} s): treated as hung"
 
 
@@ -124,7 +138,7 @@ def judge(plan: TimePlan, role: ModelRole, watch: CallWatch, now: float, stage: 
 
 
 async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch, call: Callable[[], Awaitable[T]],
-                      stage: str = "review", *, enabled: bool = True) -> T:
+                      stage: str = "review", *, enabled: bool = True, scale: float = 1.0) -> T:
     """Run `call` (which streams into `watch`), but give up on it once it is hung (see `hung`), with a
     ProviderTimeoutError that says so: a reviewer that writes nothing costs seconds, not its share.
     Not `enabled` (a tool loop, whose turns and tools come between its bytes): just `call`."""
@@ -137,7 +151,7 @@ async def unless_hung(plan: TimePlan, role: ModelRole, watch: CallWatch, call: C
         async def watchdog() -> None:
             while True:
                 await plan.clock.sleep(RECHECK_S)
-                found = hung(plan, role, watch, plan.clock.now(), stage)
+                found = hung(plan, role, watch, plan.clock.now(), stage, scale)
                 if found:
                     why.append(found)
                     tg.cancel_scope.cancel()
