@@ -26,9 +26,10 @@ def anyio_backend() -> str:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Every setting's variable (from the settings object itself, so a new one cannot be missed), the
-    # built-in providers' keys and the XDG folders; then the test's own.
+    # built-in providers' keys and the XDG folders (and the terminal size pytest-xdist's workers set:
+    # output piped from a test is as wide as a user's pipe); then the test's own.
     for var in [*Settings.env_vars(), "OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
-                "XDG_CACHE_HOME", "XDG_DATA_HOME"]:
+                "XDG_CACHE_HOME", "XDG_DATA_HOME", "COLUMNS", "LINES"]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_KEY", LAB_KEY)
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
