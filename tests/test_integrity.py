@@ -13,6 +13,7 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.errors import InputError
+from fusion_mcp.fusion.markup import StreamScrubber
 from fusion_mcp.server.schemas import fused_answer_of
 from tests.conftest import analysis_review, drafts_in_prompt, lab_toml, write_registry
 from tests.upstream import Behaviour, Upstream
@@ -54,11 +55,23 @@ async def test_an_echoing_synthesizer_leaks_no_marker(upstream: Upstream, ensemb
     assert len(nonces) == 2  # the review's marker and the synthesis's
     assert result.answer_source == "synthesis" and result.answer
     assert "Six sevens are 42." in result.answer  # the echo itself stays: only the markup goes
-    for text in (result.answer, "".join(streamed), *(d.text or "" for d in result.drafts)):
+    for where, text in (("answer", result.answer), ("stream", "".join(streamed)),
+                        *(("draft", d.text or "") for d in result.drafts)):
         for nonce in nonces:
-            assert nonce not in text and nonce[:8] not in text
+            assert nonce not in text and nonce[:8] not in text, (where, nonce)
         assert "<draft-" not in text and "</draft" not in text and "<analysis-" not in text
     assert len(streamed) > 20  # it really arrived in pieces, tags split across them
+
+
+def test_a_stream_holds_back_a_marker_whose_last_character_begins_another() -> None:
+    # "…26bd0d2c" may be the start of the first marker, and its "c" the start of the second: what is
+    # held back starts at the earliest, so no piece of the first leaves before the next piece settles it.
+    out: list[str] = []
+    scrubber = StreamScrubber(out.append, ["26bd0d2c23a7", "c0ffee123456"])
+    for piece in ("the marker 26bd0d2c", "23a7 delimits them", "."):
+        scrubber.write(piece)
+    scrubber.close()
+    assert "".join(out) == "the marker  delimits them." and not any("26bd" in p for p in out)
 
 
 @pytest.mark.anyio

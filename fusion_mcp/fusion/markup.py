@@ -40,11 +40,12 @@ def _cut_marker_at(text: str, markers: Iterable[str], shortest: int = _MIN_MARKE
     if not found:
         return None
     tail = found.group(0)
-    for m in markers:
-        for start in range(max(0, len(tail) - len(m)), len(tail)):  # only a marker's length can matter
-            piece = tail[start:]
-            if len(piece) >= shortest and m.startswith(piece):
-                return len(text) - len(tail) + start
+    markers = list(markers)
+    longest = max((len(m) for m in markers), default=0)
+    for start in range(max(0, len(tail) - longest), len(tail)):  # the earliest start, whichever marker
+        piece = tail[start:]
+        if len(piece) >= shortest and any(len(piece) <= len(m) and m.startswith(piece) for m in markers):
+            return len(text) - len(tail) + start
     return None
 
 
