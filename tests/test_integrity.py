@@ -67,7 +67,7 @@ def test_a_stream_holds_back_a_marker_whose_last_character_begins_another() -> N
     # "…26bd0d2c" may be the start of the first marker, and its "c" the start of the second: what is
     # held back starts at the earliest, so no piece of the first leaves before the next piece settles it.
     out: list[str] = []
-    scrubber = StreamScrubber(out.append, ["26bd0d2c23a7", "c0ffee123456"])
+    scrubber = StreamScrubber(out.append, ["c0ffee123456", "26bd0d2c23a7"])
     for piece in ("the marker 26bd0d2c", "23a7 delimits them", "."):
         scrubber.write(piece)
     scrubber.close()
