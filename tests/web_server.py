@@ -81,7 +81,7 @@ class Trap:
                     if not chunk:
                         break
                     request += chunk
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\nsecret")
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecret")
             except OSError:
                 pass
             conn.close()
