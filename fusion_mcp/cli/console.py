@@ -13,6 +13,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
 PIPE_WIDTH = 200  # piped output gets wide lines rather than rich's 80 columns, so tables are not cut
 
@@ -69,3 +70,18 @@ def add_ensemble_dirs(parser: argparse.ArgumentParser, *flags: str) -> None:
     """The option that adds folders of ensemble files (`args.ensemble_dirs`)."""
     parser.add_argument(*flags, dest="ensemble_dirs", action="append", metavar="DIR",
                         help="extra folder of ensemble .toml files (repeatable; overrides shipped ones)")
+
+
+def progress_bar(label: str, err: Console) -> Progress:
+    """The progress bar eval and tune draw on stderr (rich loads here, when a command runs)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(f"[bold]{label}[/] {{task.description}}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal)

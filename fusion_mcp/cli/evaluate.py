@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, ENSEMBLE_STRATEGIES
-from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd, progress_bar
 from .help_format import WrappedHelp
 
 if TYPE_CHECKING:  # the runner and the report load when `eval` runs, not for `--help`
@@ -95,15 +95,6 @@ def build_targets(args: argparse.Namespace, registry: EnsembleRegistry) -> list[
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     import importlib.util
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from ..config.ensemble_registry import EnsembleRegistry
     from ..evaluation import report
     from ..evaluation.datasets import load_dataset
@@ -119,9 +110,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
     cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     total = len(dataset.items)  # progress counts items: one is done when every target has answered it
-    progress = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
-                        disable=not err.is_terminal)
+    progress = progress_bar("eval", err)
     task = progress.add_task(f"{dataset.name} items × {', '.join(t.name for t in targets)}", total=total)
     answered: dict[str, int] = {}
     done = [0]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..evaluation.names import DATASETS, OBJECTIVES
-from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd
+from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd, progress_bar
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
     from rich.console import Console
@@ -102,15 +102,6 @@ async def listed_candidates(sources: list[str], limit: int, registry: object) ->
 
 
 async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from ..config.ensemble_registry import EnsembleRegistry
     from ..evaluation import tune_report
     from ..evaluation.candidates import load_choices
@@ -141,8 +132,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     try:
         tune = plan(dataset, choices, settings, cache)
         err.print(f"tune: {tune.estimate.text()}", markup=False, highlight=False)
-        progress = Progress(TextColumn("[bold]tune[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+        progress = progress_bar("tune", err)
         state: dict[str, Any] = {"task": None, "total": 0, "done": 0, "phase": ""}
 
         def on_phase(name: str, total: int) -> None:
