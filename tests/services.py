@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -191,3 +192,15 @@ class LoggedReplica:
     def said(self) -> str:
         """The log so far, its lines joined (the log wraps long messages)."""
         return " ".join(self.log.read_text(errors="replace").split())
+
+
+async def settle(client: Any, first: Any) -> dict[str, Any]:
+    """Poll get_run until the run is no longer running; its last answer."""
+    out = first.structured_content
+    for _ in range(100):
+        assert not first.is_error, first.content
+        if out["status"] != "running":
+            return out
+        first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
+        out = first.structured_content
+    raise AssertionError("the run was still running after 100 polls")

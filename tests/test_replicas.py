@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import LAB_KEY, lab_toml, review_json
-from tests.services import Service, haproxy_requests, start_haproxy, start_redis, start_replica
+from tests.services import Service, haproxy_requests, settle, start_haproxy, start_redis, start_replica
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -66,16 +66,6 @@ def fast_models(up: Upstream) -> None:
     up.script("fuser", text="Paris is the capital.")
 
 
-async def settle(client: Client, first: Any) -> dict[str, Any]:
-    """Poll get_run until the run is no longer running; its last answer."""
-    out = first.structured_content
-    for _ in range(100):
-        assert not first.is_error, first.content
-        if out["status"] != "running":
-            return out
-        first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
-        out = first.structured_content
-    raise AssertionError("the run was still running after 100 polls")
 
 
 async def read_run(client: Client, run_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from mcp import Client
 
 from tests.authserver import AuthServer
 from tests.conftest import LAB_KEY, lab_toml, review_json
-from tests.services import Service, start_redis, start_replica
+from tests.services import Service, settle, start_redis, start_replica
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -101,15 +101,6 @@ class signed_in:
         await self.http.aclose()
 
 
-async def settle(client: Client, first: Any) -> dict[str, Any]:
-    out = first.structured_content
-    for _ in range(100):
-        assert not first.is_error, first.content
-        if out["status"] != "running":
-            return out
-        first = await client.call_tool("get_run", {"run_id": out["run_id"], "wait_s": 60})
-        out = first.structured_content
-    raise AssertionError("still running after 100 polls")
 
 
 def error_text(result: Any) -> str:
