@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.config.settings import Settings
+from fusion_mcp.fusion.delimit import read_drafts
+from fusion_mcp.fusion.test_provider import TestProvider
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"
@@ -44,7 +46,7 @@ def upstream() -> Iterator[Upstream]:
 
 
 def lab_toml(
-    url: str,
+    url: str | None,
     drafters: Sequence[str | dict[str, Any]],
     reviewer: str | None = "judge",
     synthesizer: str | None = "fuser",
@@ -55,12 +57,16 @@ def lab_toml(
     provider_extra: str = "max_retries = 0",
     description: str = "test ensemble",
 ) -> str:
-    """An ensemble file whose models all live on the loopback upstream, as provider `lab`."""
-    base = f"{url}/v1"
+    """An ensemble file whose models all live on provider `lab`: the loopback upstream at `url`, or with
+    `url=None` a provider handed in (kind "function": the `lab` fixture's TestProvider, no sockets)."""
     lines = [f"description = {json.dumps(description)}", f"deadline_s = {deadline_s}"]
     if min_drafts is not None:
         lines.append(f"min_drafts = {min_drafts}")
-    lines += ["", "[providers.lab]", f'kind = "{kind}"', f'base_url = "{base}"', 'api_key_env = "LAB_KEY"', provider_extra]
+    if url is None:
+        lines += ["", "[providers.lab]", 'kind = "function"', provider_extra]
+    else:
+        lines += ["", "[providers.lab]", f'kind = "{kind}"', f'base_url = "{url}/v1"', 'api_key_env = "LAB_KEY"',
+                  provider_extra]
     for d in drafters:
         spec = {"model": d} if isinstance(d, str) else d
         lines += ["", "[[drafters]]"]
@@ -93,12 +99,20 @@ def review_json(scores: dict[str, tuple[float, float, float]]) -> str:
     ]})
 
 
-_DRAFT = re.compile(r'<draft-([0-9a-f]+) label="([A-Z])"[^>]*>\n(.*?)\n</draft-\1>', re.DOTALL)
-
-
 def drafts_in_prompt(text: str) -> dict[str, str]:
     """label -> draft text, as the reviewer or synthesizer saw them."""
-    return {m.group(2): m.group(3) for m in _DRAFT.finditer(text)}
+    return read_drafts(text)
+
+
+@pytest.fixture
+def lab() -> TestProvider:
+    """Provider `lab` with no sockets: every stage answered in its shape unless scripted (`lab.script`)."""
+    return TestProvider("lab")
+
+
+def offline_engine(folder: Path, provider: TestProvider, /, **files: str) -> FusionEngine:
+    """An engine over ensemble files (written to `folder`) whose provider `lab` is the test provider."""
+    return FusionEngine(write_registry(folder, **files), providers={"lab": provider})
 
 
 def scoring_reviewer(score_of: dict[str, float]) -> Behaviour:

@@ -41,3 +41,12 @@ def clean_data(text: str, nonce: str) -> str:
 def wrap_draft(text: str, label: str, nonce: str, note: str = "") -> str:
     header = f'<draft-{nonce} label="{label}"{note}>'
     return f"{header}\n{clean_draft(text, nonce).strip()}\n</draft-{nonce}>"
+
+
+_WRAPPED = re.compile(r'<draft-([0-9a-f]+) label="([^"]+)"[^>]*>\n(.*?)\n</draft-\1>', re.DOTALL)
+
+
+def read_drafts(prompt: str) -> dict[str, str]:
+    """label -> text of each draft `wrap_draft` put in a prompt, in order: what a reviewer or a
+    synthesizer was shown (the test provider reads it to answer; tests read it to check a prompt)."""
+    return {m.group(2): m.group(3) for m in _WRAPPED.finditer(prompt)}

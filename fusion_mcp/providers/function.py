@@ -39,10 +39,20 @@ class FunctionProvider:
             sink.write(answer.text if isinstance(answer, Completion) else answer)
         if isinstance(answer, Completion):
             return answer
-        words = sum(len(m.content.split()) for m in request.messages)
-        return Completion(
-            provider=self.name, model=model, text=answer,
-            usage=Usage(input_tokens=words, output_tokens=len(answer.split())),
-            cost_usd=self._cost, cost_source="unknown" if self._cost is None else "upstream",
-            latency_s=time.perf_counter() - started,
-        )
+        return text_completion(self.name, model, request, answer, cost_usd=self._cost,
+                               latency_s=time.perf_counter() - started)
+
+
+def text_completion(provider: str, model: str, request: ChatRequest, text: str, *, cost_usd: float | None,
+                    latency_s: float, input_tokens: int | None = None, output_tokens: int | None = None,
+                    truncated: bool = False) -> Completion:
+    """A completion for text made in this process: tokens counted as words unless given, the cost as
+    reported by an upstream (None: unknown, as a provider that reports none)."""
+    words = sum(len(m.content.split()) for m in request.messages)
+    return Completion(
+        provider=provider, model=model, text=text,
+        usage=Usage(input_tokens=words if input_tokens is None else input_tokens,
+                    output_tokens=len(text.split()) if output_tokens is None else output_tokens),
+        cost_usd=cost_usd, cost_source="unknown" if cost_usd is None else "upstream",
+        latency_s=latency_s, truncated=truncated, finish_reason="length" if truncated else None,
+    )
