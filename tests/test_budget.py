@@ -1,7 +1,7 @@
 """The spending cap: a run whose estimate could pass max_cost_usd, or that uses a model without a
 known price, is refused before anything is sent; within a run, no call starts once the spend so
 far plus that call's most would pass the cap. Over the loopback upstream, through the tools and
-the CLI."""
+the CLI. The engine's own checks run through the test provider (`lab`: no sockets)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from fusion_mcp import FusionEngine
 from fusion_mcp.cli.main import main
 from fusion_mcp.fusion.estimate import DEFAULT_OUTPUT_LIMIT, estimate_run
+from fusion_mcp.fusion.test_provider import TestProvider
 from fusion_mcp.server.app import create_server
-from tests.conftest import lab_toml, scoring_reviewer, write_registry
+from tests.conftest import lab_toml, offline_engine, scoring_reviewer, write_registry
 from tests.upstream import Upstream
 
 PRICED = ["alpha", "beta", "judge", "fuser"]
@@ -42,8 +42,8 @@ async def _call(upstream: Upstream, folder: Path, tool: str, args: dict[str, Any
         return await client.call_tool(tool, {"ensemble": "lab", "question": "Capital of France?", **args})
 
 
-def test_the_estimate_counts_prompt_and_output_limits(prices: Path, upstream: Upstream, ensemble_dir: Path) -> None:
-    reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", {"model": "beta", "max_tokens": 100}]))
+def test_the_estimate_counts_prompt_and_output_limits(prices: Path, ensemble_dir: Path) -> None:
+    reg = write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", {"model": "beta", "max_tokens": 100}]))
     est = estimate_run(reg.get("lab"), "Capital of France?", None)
     by_stage = {(stage, model): usd for stage, model, usd in est.calls}
     assert set(by_stage) == {("draft", "lab:alpha"), ("draft", "lab:beta"), ("review", "lab:judge"),
@@ -92,14 +92,13 @@ async def test_within_the_cap_it_runs_with_the_limits_it_was_estimated_at(prices
 
 
 @pytest.mark.anyio
-async def test_no_call_starts_once_the_spend_would_pass_the_cap(prices: Path, upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-    upstream.script("alpha", text="Paris is the capital of France.", cost=0.2)  # the upstream bills far more
-    reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"]))
-    async with FusionEngine(reg) as engine:
+async def test_no_call_starts_once_the_spend_would_pass_the_cap(prices: Path, lab: TestProvider, ensemble_dir: Path):
+    lab.script("alpha", text="Paris is the capital of France.", cost_usd=0.2)  # the upstream bills far more
+    lab.script("beta", text="It is Lyon.", cost_usd=None)
+    async with offline_engine(ensemble_dir, lab, lab=lab_toml(None, ["alpha", "beta"])) as engine:
         result = await engine.fuse("Capital of France?", ensemble="lab", max_cost_usd=0.1)
     assert result.max_cost_usd == 0.1 and 0 < result.estimated_cost_usd < 0.1
-    assert upstream.calls("judge") == [] and upstream.calls("fuser") == []
+    assert lab.calls_to("judge") == [] and lab.calls_to("fuser") == []
     assert result.review.status == "failed" and "would pass max_cost_usd $0.1000" in result.review.error
     assert result.synthesis.status == "failed" and result.answer_source == "best_draft"
     assert result.degraded
@@ -131,18 +130,17 @@ def test_cli_max_cost_refuses_with_the_estimate(prices: Path, upstream: Upstream
 
 
 
-def test_web_search_adds_its_cost_to_the_estimate(prices: Path, upstream: Upstream, ensemble_dir: Path) -> None:
-    toml = lab_toml(upstream.url, [{"model": "alpha", "web": True}, "beta"], provider_extra="max_retries = 0\nweb_plugin = true")
-    plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])).get("lab"), "Q?", None)
+def test_web_search_adds_its_cost_to_the_estimate(prices: Path, ensemble_dir: Path) -> None:
+    toml = lab_toml(None, [{"model": "alpha", "web": True}, "beta"], provider_extra="max_retries = 0\nweb_plugin = true")
+    plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"])).get("lab"), "Q?", None)
     searching = estimate_run(write_registry(ensemble_dir, lab=toml).get("lab"), "Q?", None)
     assert searching.total_usd - plain.total_usd == pytest.approx(0.02)
 
 
-def test_an_online_variant_is_priced_as_its_model_plus_the_search(prices: Path, upstream: Upstream,
-                                                                   ensemble_dir: Path) -> None:
+def test_an_online_variant_is_priced_as_its_model_plus_the_search(prices: Path, ensemble_dir: Path) -> None:
     from fusion_mcp.config.overrides import with_roles
 
-    lab = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta"])).get("lab")
-    plain = estimate_run(lab, "Q?", None)
-    online = estimate_run(with_roles(lab, ["lab:alpha:online", "lab:beta"]), "Q?", None)
+    ensemble = write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"])).get("lab")
+    plain = estimate_run(ensemble, "Q?", None)
+    online = estimate_run(with_roles(ensemble, ["lab:alpha:online", "lab:beta"]), "Q?", None)
     assert online.unpriced == [] and online.total_usd - plain.total_usd == pytest.approx(0.02)
