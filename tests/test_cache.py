@@ -9,6 +9,7 @@ import pytest
 
 from fusion_mcp.config.settings import Settings
 from fusion_mcp.fusion.engine import FusionEngine
+from fusion_mcp.fusion.test_provider import TestProvider
 from fusion_mcp.store.call_cache import SQLiteCallCache
 from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
 
@@ -46,21 +47,21 @@ async def test_second_run_is_answered_from_the_cache(upstream, ensemble_dir, tmp
 
 
 @pytest.mark.anyio
-async def test_other_parameters_or_samples_are_not_shared(upstream, ensemble_dir, tmp_path):
-    upstream.script("alpha", text="one answer")
+async def test_other_parameters_or_samples_are_not_shared(lab: TestProvider, ensemble_dir, tmp_path):
+    lab.script("alpha", text="one answer")
     reg = write_registry(
         ensemble_dir,
-        a=lab_toml(upstream.url, [{"model": "alpha", "temperature": 0.2}, {"model": "alpha", "temperature": 0.2}],
+        a=lab_toml(None, [{"model": "alpha", "temperature": 0.2}, {"model": "alpha", "temperature": 0.2}],
                    reviewer=None, synthesizer=None),
-        b=lab_toml(upstream.url, [{"model": "alpha", "temperature": 0.9}], reviewer=None, synthesizer=None),
+        b=lab_toml(None, [{"model": "alpha", "temperature": 0.9}], reviewer=None, synthesizer=None),
     )
     with SQLiteCallCache(tmp_path / "c.sqlite3") as cache:
-        async with FusionEngine(reg, cache=cache) as engine:
+        async with FusionEngine(reg, cache=cache, providers={"lab": lab}) as engine:
             await engine.fuse("Q?", ensemble="a")
             await engine.fuse("Q?", ensemble="b")
             await engine.fuse("Q?", ensemble="a")
     # Two samples (index 0 and 1) at 0.2, one at 0.9; the rerun of `a` is free.
-    assert len(upstream.calls("alpha")) == 3
+    assert len(lab.calls_to("alpha")) == 3
 
 
 def test_default_path_follows_env_then_xdg(monkeypatch, tmp_path):

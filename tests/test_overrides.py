@@ -15,14 +15,14 @@ from tests.conftest import lab_toml, scoring_reviewer, write_registry
 from tests.upstream import Upstream
 
 
-def _lab(upstream: Upstream, folder: Path):
-    toml = lab_toml(upstream.url, [{"model": "alpha", "temperature": 0.4, "max_tokens": 300}, "beta"])
+def _lab(folder: Path):
+    toml = lab_toml(None, [{"model": "alpha", "temperature": 0.4, "max_tokens": 300}, "beta"])
     toml = toml.replace('[reviewer]\nmodel = "lab:judge"', '[reviewer]\nmodel = "lab:judge"\ntemperature = 0.1\nmax_tokens = 500')
     return write_registry(folder, lab=toml).get("lab")
 
 
-def test_with_roles_replaces_only_what_is_given(upstream: Upstream, ensemble_dir: Path) -> None:
-    lab = _lab(upstream, ensemble_dir)
+def test_with_roles_replaces_only_what_is_given(ensemble_dir: Path) -> None:
+    lab = _lab(ensemble_dir)
     assert with_roles(lab) is lab
     chosen = with_roles(lab, ["lab:alpha", "lab:gamma", "openrouter:openai/gpt-5.5"], reviewer="lab:critic")
     assert [d.ref for d in chosen.drafters] == ["lab:alpha", "lab:gamma", "openrouter:openai/gpt-5.5"]
@@ -43,9 +43,9 @@ def test_with_roles_replaces_only_what_is_given(upstream: Upstream, ensemble_dir
     ([f"lab:m{i}" for i in range(9)], None, "drafters takes 1 to 8 models, not 9"),
     ([], None, "drafters takes 1 to 8 models, not 0"),
 ])
-def test_bad_references_are_clear_errors(upstream: Upstream, ensemble_dir: Path, drafters, reviewer, message) -> None:
+def test_bad_references_are_clear_errors(ensemble_dir: Path, drafters, reviewer, message) -> None:
     with pytest.raises(ModelChoiceError) as exc:
-        with_roles(_lab(upstream, ensemble_dir), drafters, reviewer)
+        with_roles(_lab(ensemble_dir), drafters, reviewer)
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
