@@ -48,7 +48,7 @@ async def test_second_run_is_answered_from_the_cache(upstream, ensemble_dir, tmp
 
 @pytest.mark.anyio
 async def test_other_parameters_or_samples_are_not_shared(lab: TestProvider, ensemble_dir, tmp_path):
-    lab.script("alpha", text="one answer")
+    lab.script("alpha", text=lambda asked: f"answer {asked.n}")  # each call its own text
     reg = write_registry(
         ensemble_dir,
         a=lab_toml(None, [{"model": "alpha", "temperature": 0.2}, {"model": "alpha", "temperature": 0.2}],
@@ -57,11 +57,12 @@ async def test_other_parameters_or_samples_are_not_shared(lab: TestProvider, ens
     )
     with SQLiteCallCache(tmp_path / "c.sqlite3") as cache:
         async with FusionEngine(reg, cache=cache, providers={"lab": lab}) as engine:
-            await engine.fuse("Q?", ensemble="a")
+            first = await engine.fuse("Q?", ensemble="a")
             await engine.fuse("Q?", ensemble="b")
-            await engine.fuse("Q?", ensemble="a")
-    # Two samples (index 0 and 1) at 0.2, one at 0.9; the rerun of `a` is free.
+            again = await engine.fuse("Q?", ensemble="a")
+    # Two samples (index 0 and 1) at 0.2, one at 0.9; the rerun of `a` is free, each sample its own answer.
     assert len(lab.calls_to("alpha")) == 3
+    assert [d.text for d in again.drafts] == [d.text for d in first.drafts] and len({d.text for d in again.drafts}) == 2
 
 
 def test_default_path_follows_env_then_xdg(monkeypatch, tmp_path):
