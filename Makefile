@@ -21,7 +21,7 @@ demo: install-local
 
 test: install-test browser test-services lint
 	@echo "make test: tests/test_bundle.py fetches the official mcpb CLI with npx (npm's cache; nothing global) and lets uv install the bundle's dependencies into a temporary folder"
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The gate (configured in pyproject.toml): ruff (style, imports, likely bugs) and mypy (types).
 lint: install-test
