@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.config.pricing import Pricing
 from fusion_mcp.config.settings import Settings
 from tests.upstream import Behaviour, Upstream
 
@@ -63,6 +64,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
     monkeypatch.setenv("FUSION_MCP_MODELS_CACHE", str(tmp_path / "models"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the user ensembles folder lives here
+
+
+def env_pricing() -> Pricing:
+    """Where prices come from under this test's environment (as `FusionEngine.from_settings` takes them)."""
+    return Settings.from_env().pricing
 
 
 @pytest.fixture
