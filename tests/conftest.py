@@ -12,12 +12,41 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
+from fusion_mcp.config.pricing import Pricing
 from fusion_mcp.config.settings import Settings
 from fusion_mcp.fusion.delimit import read_drafts
 from fusion_mcp.fusion.test_provider import TestProvider
 from tests.upstream import Behaviour, Upstream
 
 LAB_KEY = "sk-lab-test-7f3a9c1e5b"
+
+
+# How `make test` spreads the suite over processes (pytest-xdist, `--dist loadgroup --no-loadscope-reorder`):
+# a test file stays on one worker, so its module fixtures start once, except the files in SPREAD, whose
+# tests are slow and stand alone (each benchmark's --quick run) and go to whichever worker is free.
+# Work is handed out in collection order, so the slowest go first (`pytest --durations=30` finds them):
+# a slow test taken last would leave the other workers idle while it runs.
+SPREAD = {"test_bench.py"}
+SLOWEST_FIRST = ["test_bench.py::test_benchmark_runs_in_quick_mode[faults.py]",
+                 "test_bench.py::test_benchmark_runs_in_quick_mode[local_repetition.py]",
+                 "test_bench.py::test_benchmark_runs_in_quick_mode[waiting.py]",
+                 "test_bench.py::test_benchmark_runs_in_quick_mode[model_api.py]",
+                 "test_local_model.py", "test_store_outage.py", "test_time_plan.py", "test_replicas.py",
+                 "test_bench.py"]
+
+
+def _rank(item: pytest.Item) -> int:
+    where = f"{item.path.name}::{item.name}"
+    return next((i for i, key in enumerate(SLOWEST_FIRST) if where == key or item.path.name == key),
+                len(SLOWEST_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the order within a file is kept
+    for item in items:
+        if item.path.name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture
@@ -37,6 +66,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FUSION_MCP_CACHE", str(tmp_path / "cache.sqlite3"))
     monkeypatch.setenv("FUSION_MCP_MODELS_CACHE", str(tmp_path / "models"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the user ensembles folder lives here
+
+
+def env_pricing() -> Pricing:
+    """Where prices come from under this test's environment (as `FusionEngine.from_settings` takes them)."""
+    return Settings.from_env().pricing
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from fusion_mcp import FusionEngine
 from fusion_mcp.cli.main import main
 from fusion_mcp.fusion.estimate import DEFAULT_OUTPUT_LIMIT, estimate_run
 from fusion_mcp.fusion.test_provider import TestProvider
 from fusion_mcp.server.app import create_server
-from tests.conftest import lab_toml, offline_engine, scoring_reviewer, write_registry
+from tests.conftest import env_pricing, lab_toml, scoring_reviewer, write_registry
 from tests.upstream import Upstream
 
 PRICED = ["alpha", "beta", "judge", "fuser"]
@@ -44,7 +45,7 @@ async def _call(upstream: Upstream, folder: Path, tool: str, args: dict[str, Any
 
 def test_the_estimate_counts_prompt_and_output_limits(prices: Path, ensemble_dir: Path) -> None:
     reg = write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", {"model": "beta", "max_tokens": 100}]))
-    est = estimate_run(reg.get("lab"), "Capital of France?", None)
+    est = estimate_run(reg.get("lab"), "Capital of France?", None, env_pricing())
     by_stage = {(stage, model): usd for stage, model, usd in est.calls}
     assert set(by_stage) == {("draft", "lab:alpha"), ("draft", "lab:beta"), ("review", "lab:judge"),
                              ("synthesis", "lab:fuser")}
@@ -53,7 +54,7 @@ def test_the_estimate_counts_prompt_and_output_limits(prices: Path, ensemble_dir
     assert by_stage[("draft", "lab:beta")] < 200 * 2.0 / 1e6 + 0.001
     # the review reads both drafts at their limits, so it costs more input than a draft
     assert by_stage[("review", "lab:judge")] > (DEFAULT_OUTPUT_LIMIT + 100) * 1.0 / 1e6
-    longer = estimate_run(reg.get("lab"), "Capital of France? " * 500, None)
+    longer = estimate_run(reg.get("lab"), "Capital of France? " * 500, None, env_pricing())
     assert longer.total_usd > est.total_usd
 
 
@@ -95,7 +96,8 @@ async def test_within_the_cap_it_runs_with_the_limits_it_was_estimated_at(prices
 async def test_no_call_starts_once_the_spend_would_pass_the_cap(prices: Path, lab: TestProvider, ensemble_dir: Path):
     lab.script("alpha", text="Paris is the capital of France.", cost_usd=0.2)  # the upstream bills far more
     lab.script("beta", text="It is Lyon.", cost_usd=None)
-    async with offline_engine(ensemble_dir, lab, lab=lab_toml(None, ["alpha", "beta"])) as engine:
+    reg = write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"]))
+    async with FusionEngine(reg, pricing=env_pricing(), providers={"lab": lab}) as engine:
         result = await engine.fuse("Capital of France?", ensemble="lab", max_cost_usd=0.1)
     assert result.max_cost_usd == 0.1 and 0 < result.estimated_cost_usd < 0.1
     assert lab.calls_to("judge") == [] and lab.calls_to("fuser") == []
@@ -132,8 +134,9 @@ def test_cli_max_cost_refuses_with_the_estimate(prices: Path, upstream: Upstream
 
 def test_web_search_adds_its_cost_to_the_estimate(prices: Path, ensemble_dir: Path) -> None:
     toml = lab_toml(None, [{"model": "alpha", "web": True}, "beta"], provider_extra="max_retries = 0\nweb_plugin = true")
-    plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"])).get("lab"), "Q?", None)
-    searching = estimate_run(write_registry(ensemble_dir, lab=toml).get("lab"), "Q?", None)
+    plain = estimate_run(write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"])).get("lab"), "Q?",
+                         None, env_pricing())
+    searching = estimate_run(write_registry(ensemble_dir, lab=toml).get("lab"), "Q?", None, env_pricing())
     assert searching.total_usd - plain.total_usd == pytest.approx(0.02)
 
 
@@ -141,6 +144,6 @@ def test_an_online_variant_is_priced_as_its_model_plus_the_search(prices: Path, 
     from fusion_mcp.config.overrides import with_roles
 
     ensemble = write_registry(ensemble_dir, lab=lab_toml(None, ["alpha", "beta"])).get("lab")
-    plain = estimate_run(ensemble, "Q?", None)
-    online = estimate_run(with_roles(ensemble, ["lab:alpha:online", "lab:beta"]), "Q?", None)
+    plain = estimate_run(ensemble, "Q?", None, env_pricing())
+    online = estimate_run(with_roles(ensemble, ["lab:alpha:online", "lab:beta"]), "Q?", None, env_pricing())
     assert online.unpriced == [] and online.total_usd - plain.total_usd == pytest.approx(0.02)

@@ -13,10 +13,10 @@ import pytest
 from mcp import Client
 
 from fusion_mcp.cli.main import main
-from fusion_mcp.config.model_catalog import cache_dir
+from fusion_mcp.config.settings import Settings
 from fusion_mcp.fusion.estimate import estimate_run
 from fusion_mcp.server.app import create_server
-from tests.conftest import lab_toml, write_registry
+from tests.conftest import env_pricing, lab_toml, write_registry
 from tests.upstream import Upstream
 
 LISTING: list[dict[str, Any]] = [
@@ -63,7 +63,7 @@ async def test_list_models_fetches_caches_and_refreshes(upstream: Upstream, ense
 
 
 def _age_cache(provider: str, seconds: float) -> None:
-    path = cache_dir() / f"{provider}.json"
+    path = Settings.from_env().models_cache_dir / f"{provider}.json"
     data = json.loads(path.read_text())
     data["fetched_at"] = time.time() - seconds
     path.write_text(json.dumps(data))
@@ -82,7 +82,7 @@ async def test_a_day_old_listing_is_fetched_again_and_the_cache_serves_offline(u
         p = stale["providers"][0]
         assert p["source"] == "stale cache" and p["age_s"] >= 2 * 86400 - 5 and "HTTP 503" in p["error"]
         assert len(stale["models"]) == 5
-        (cache_dir() / "lab.json").unlink()
+        (Settings.from_env().models_cache_dir / "lab.json").unlink()
         none = await _list(client)
         assert none["models"] == [] and none["providers"][0]["source"] == "none"
 
@@ -91,7 +91,7 @@ async def test_a_day_old_listing_is_fetched_again_and_the_cache_serves_offline(u
 async def test_listed_prices_feed_estimates_and_unlisted_ids_are_warned(upstream: Upstream, ensemble_dir: Path):
     upstream.models = LISTING
     reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "alpah"], reviewer="alpha", synthesizer="alpha"))
-    assert estimate_run(reg.get("lab"), "Q?", None).unpriced == ["lab:alpha", "lab:alpah"]  # nothing listed yet
+    assert estimate_run(reg.get("lab"), "Q?", None, env_pricing()).unpriced == ["lab:alpha", "lab:alpah"]  # nothing listed yet
     server = create_server(reg)
     async with Client(server) as client:
         await _list(client)
@@ -99,7 +99,7 @@ async def test_listed_prices_feed_estimates_and_unlisted_ids_are_warned(upstream
         lab = next(e for e in listed["ensembles"] if e["name"] == "lab")
         assert lab["warnings"] == ["lab:alpah is not in lab's model listing (5 models); closest: alpha, alpha-pro"]
         assert next(e for e in listed["ensembles"] if e["name"] == "local")["warnings"] == []
-    est = estimate_run(reg.get("lab"), "Q?", None)
+    est = estimate_run(reg.get("lab"), "Q?", None, env_pricing())
     assert est.unpriced == ["lab:alpah"]  # alpha's price now comes from the listing
     alpha_draft = next(usd for stage, model, usd in est.calls if model == "lab:alpha" and stage == "draft")
     assert alpha_draft == pytest.approx(2048 * 2.0 / 1e6, rel=0.1)

@@ -213,14 +213,14 @@ async def test_cost_unknown_is_none_never_zero(upstream: Upstream, ensemble_dir:
 
 
 def test_a_broken_price_file_names_file_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fusion_mcp.config.pricing import price_for
+    from fusion_mcp.config.settings import Settings
     from fusion_mcp.errors import ConfigError
 
     prices = tmp_path / "p.toml"
     prices.write_text('["lab:m"]\ninput = -1\noutput = 1\n')
     monkeypatch.setenv("FUSION_MCP_PRICES", str(prices))
     with pytest.raises(ConfigError, match=r"p\.toml \[lab:m\.input\]"):
-        price_for("lab:m")
+        Settings.from_env().pricing.price_for("lab:m")
 
 
 @pytest.mark.anyio

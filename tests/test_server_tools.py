@@ -16,7 +16,7 @@ from fusion_mcp.config.cost_model import reference_question
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.fusion.estimate import estimate_run
 from fusion_mcp.server.app import create_server
-from tests.conftest import LAB_KEY, lab_toml, scoring_reviewer, write_registry
+from tests.conftest import LAB_KEY, env_pricing, lab_toml, scoring_reviewer, write_registry
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -163,7 +163,7 @@ async def test_list_ensembles_readiness_models_and_cost(upstream, ensemble_dir, 
     assert lab["estimated_cost_usd"] is None  # lab:beta and lab:fuser have no price
     # The spending cap's bound for the reference question: what max_cost_usd would let it run.
     keyed_ensemble = EnsembleRegistry.load([ensemble_dir]).get("keyed")
-    expected = estimate_run(keyed_ensemble, reference_question(), None).total_usd
+    expected = estimate_run(keyed_ensemble, reference_question(), None, env_pricing()).total_usd
     assert expected > 0 and other["estimated_cost_usd"] == pytest.approx(expected)
     assert "about 500 tokens" in out["cost_assumption"] and "max_cost_usd" in out["cost_assumption"]
     assert by_name["local"]["estimated_cost_usd"] == 0

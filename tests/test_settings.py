@@ -8,10 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx2
 import pytest
 
+from fusion_mcp import FusionEngine
+from fusion_mcp.config.model_search import search_models
 from fusion_mcp.config.settings import Settings
 from fusion_mcp.errors import ConfigError
+from fusion_mcp.providers import ChatRequest, Message
+from tests.conftest import lab_toml, write_registry
+from tests.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,17 +94,9 @@ def test_the_docs_list_every_setting() -> None:
     assert [var for var in Settings.env_vars() if f"`{var}`" not in text] == []
 
 
-# Still read where they are used, not yet handed down (the price table and the model listings are
-# looked up deep in the cost code): a known gap of issue 22.
-NOT_YET_PASSED_DOWN = {
-    "fusion_mcp/config/pricing.py": {"FUSION_MCP_PRICES"},
-    "fusion_mcp/config/model_catalog.py": {"FUSION_MCP_MODELS_CACHE"},
-}
-
-
 def test_no_module_but_the_settings_reads_a_fusion_mcp_variable() -> None:
     """The variables are read once, in config/settings.py, and handed down; a module that reads one
-    itself (naming it in a string beside os.environ) fails here, but for the known gaps above."""
+    itself (naming it in a string beside os.environ) fails here."""
     readers: dict[str, set[str]] = {}
     for path in sorted((ROOT / "fusion_mcp").rglob("*.py")):
         rel = str(path.relative_to(ROOT))
@@ -110,4 +108,39 @@ def test_no_module_but_the_settings_reads_a_fusion_mcp_variable() -> None:
             named.discard("FUSION_MCP_AUTH_TOKEN")
         if named:
             readers[rel] = named
-    assert readers == NOT_YET_PASSED_DOWN
+    assert readers == {}
+
+
+@pytest.mark.anyio
+async def test_an_engine_prices_with_the_settings_it_was_built_from(upstream: Upstream, ensemble_dir: Path,
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The price file is a setting handed down when an engine is built: naming one in the environment
+    later changes nothing for that engine (its calls stay of unknown cost), and a new engine takes it."""
+    upstream.script("m", text="4", input_tokens=1000, output_tokens=500)
+    role = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["m"], None, None)).get("lab").drafters[0]
+    ask = ChatRequest(messages=[Message(role="user", content="2+2?")], max_tokens=50)
+    async with FusionEngine.from_settings() as before:
+        prices = tmp_path / "prices.toml"
+        prices.write_text('["lab:m"]\ninput = 2.0\noutput = 10.0\n')
+        monkeypatch.setenv("FUSION_MCP_PRICES", str(prices))
+        old = await before.call(role, ask, timeout_s=10)
+        async with FusionEngine.from_settings() as after:
+            new = await after.call(role, ask, timeout_s=10)
+    assert (old.cost_usd, old.cost_source) == (None, "unknown")
+    assert new.cost_source == "price_table" and new.cost_usd == pytest.approx((1000 * 2.0 + 500 * 10.0) / 1e6)
+
+
+@pytest.mark.anyio
+async def test_each_settings_object_reads_the_model_listings_in_its_own_folder(
+        upstream: Upstream, ensemble_dir: Path, tmp_path: Path) -> None:
+    """Two models-cache folders in one process: a listing fetched into one prices models there only."""
+    upstream.models = [{"id": "m", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]
+    registry = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["m"], None, None))
+    one, other = (Settings.from_env({"FUSION_MCP_MODELS_CACHE": str(tmp_path / name)}) for name in ("one", "other"))
+    async with httpx2.AsyncClient() as client:
+        found = await search_models(registry, client, one.models_cache_dir, provider="lab")
+    assert [m.model for m in found.models] == ["lab:m"] and (tmp_path / "one" / "lab.json").exists()
+    price = one.pricing.price_for("lab:m")
+    assert price is not None and (price.input, price.output) == (1.0, 2.0)
+    assert other.pricing.price_for("lab:m") is None and not (tmp_path / "other").exists()

@@ -24,8 +24,9 @@ def test_shipped_research_trio() -> None:
     assert trio.web is not None and (trio.web.search, trio.web.max_tool_calls) == ("searxng", 6)
     # the listing's cost per call counts the tool turns: the same models without tools cost less
     from fusion_mcp.fusion.estimate import reference_estimate
+    from tests.conftest import env_pricing
 
-    plain, research = reference_estimate(reg.get("frontier-trio")), reference_estimate(trio)
+    plain, research = reference_estimate(reg.get("frontier-trio"), env_pricing()), reference_estimate(trio, env_pricing())
     assert plain is not None and research is not None and research > 2 * plain
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.fusion.estimate import estimate_run
-from tests.conftest import LAB_KEY, analysis_review, drafts_in_prompt, scoring_reviewer, write_registry
+from tests.conftest import LAB_KEY, analysis_review, drafts_in_prompt, env_pricing, scoring_reviewer, write_registry
 from tests.test_web import researcher, researcher_answer, web_toml
 from tests.upstream import Upstream, tool_results
 from tests.web_server import Trap, Web
@@ -169,8 +169,8 @@ def test_estimate_counts_tool_turns_and_searches(upstream: Upstream, web: Web, e
     tooled = write_registry(ensemble_dir, tooled=web_toml(upstream, web, [
         {"model": "alpha", "tools": ["web_search", "web_fetch"]}, "beta"],
         extra="max_tool_calls = 2\nsearch_price_usd = 0.5\n")).get("tooled")
-    base = {m: usd for stage, m, usd in estimate_run(plain, "Q?", None).calls if stage == "draft"}
-    more = {m: usd for stage, m, usd in estimate_run(tooled, "Q?", None).calls if stage == "draft"}
+    base = {m: usd for stage, m, usd in estimate_run(plain, "Q?", None, env_pricing()).calls if stage == "draft"}
+    more = {m: usd for stage, m, usd in estimate_run(tooled, "Q?", None, env_pricing()).calls if stage == "draft"}
     assert more["lab:beta"] == base["lab:beta"]
     assert more["lab:alpha"] > 3 * base["lab:alpha"] + 2 * 0.5  # three turns, each prompt longer, and two searches
 
@@ -225,7 +225,7 @@ async def test_spending_cap_counts_the_tool_turns_and_searches(upstream: Upstrea
     drafters: list[Any] = [{"model": "alpha", "tools": ["web_search", "web_fetch"]}, "beta"]
     reg = write_registry(ensemble_dir, lab=web_toml(upstream, web, drafters,
                                                     extra="max_tool_calls = 2\nsearch_price_usd = 0.5\n"))
-    async with FusionEngine(reg) as engine:
+    async with FusionEngine(reg, pricing=env_pricing()) as engine:
         with pytest.raises(OverBudgetError, match=r"draft lab:alpha \$1\.0"):
             await engine.fuse("When?", ensemble="lab", max_cost_usd=0.9)  # two searches at $0.50 cannot fit
         assert upstream.calls() == [] and web.queries == []  # refused before anything was sent

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, console: Console, _err: Console) -> int:
     from ..fusion.estimate import reference_estimate
 
     registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
-    listing = ensemble_list_of(registry, reference_estimate)
+    listing = ensemble_list_of(registry, args.settings.pricing, reference_estimate)
     if args.json:
         sys.stdout.write(listing.model_dump_json(indent=2) + "\n")
         return 0

@@ -53,8 +53,8 @@ async def _models(args: argparse.Namespace, console: Console, err: Console) -> i
     registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     try:
         async with httpx.AsyncClient() as client:
-            listing = await search_models(registry, client, provider=args.provider, search=args.search,
-                                          refresh=args.refresh, limit=args.limit)
+            listing = await search_models(registry, client, args.settings.models_cache_dir, provider=args.provider,
+                                          search=args.search, refresh=args.refresh, limit=args.limit)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.json:

@@ -12,6 +12,8 @@ from ..evaluation.names import DATASETS, OBJECTIVES
 from .console import add_ensemble_dirs, output_folder, positive_seconds, positive_usd, progress_bar
 
 if TYPE_CHECKING:  # rich loads when a command runs, not for `--help`
+    from pathlib import Path
+
     from rich.console import Console
 
 
@@ -75,8 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-async def listed_candidates(sources: list[str], limit: int, registry: object) -> list[str]:
-    """Model references from the providers' own listings (cached on disk, as list_models reads them)."""
+async def listed_candidates(sources: list[str], limit: int, registry: object, folder: Path) -> list[str]:
+    """Model references from the providers' own listings (cached in `folder`, as list_models reads them)."""
     if not sources:
         return []
     import httpx2 as httpx
@@ -90,8 +92,8 @@ async def listed_candidates(sources: list[str], limit: int, registry: object) ->
         for source in sources:
             provider, _, words = source.partition(":")
             try:
-                found = await search_models(registry, client, provider=provider.strip(), search=words or None,  # type: ignore[arg-type]
-                                            limit=limit)
+                found = await search_models(registry, client, folder, provider=provider.strip(),  # type: ignore[arg-type]
+                                            search=words or None, limit=limit)
             except ValueError as exc:
                 raise ConfigError(f"--candidates-from {source!r}: {exc}") from None
             if not found.models:
@@ -115,7 +117,8 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
     registry = EnsembleRegistry.load(args.ensemble_dirs or [], settings=args.settings)
     if args.write:
         target(args.write, force=args.force, folder=args.settings.user_ensembles_dir)
-    listed = await listed_candidates(args.candidates_from or [], args.max_listed, registry)
+    listed = await listed_candidates(args.candidates_from or [], args.max_listed, registry,
+                                     args.settings.models_cache_dir)
     choices = load_choices([*(args.candidates or []), *listed], args.reviewers, args.synthesizers, registry)
     roles = [c.role for c in choices.candidates] + [c.role for c in choices.reviewers + choices.synthesizers if c]
     missing = sorted({r.provider.api_key_env for r in roles if r.provider.api_key_env and r.provider.key_required
@@ -130,7 +133,7 @@ async def _run(args: argparse.Namespace, console: Console, err: Console) -> int:
                         deadline_s=args.deadline, concurrency=args.concurrency)
     cache = None if args.no_cache else SQLiteCallCache(args.cache or args.settings.cache_path)
     try:
-        tune = plan(dataset, choices, settings, cache)
+        tune = plan(dataset, choices, settings, cache, args.settings.pricing)
         err.print(f"tune: {tune.estimate.text()}", markup=False, highlight=False)
         progress = progress_bar("tune", err)
         state: dict[str, Any] = {"task": None, "total": 0, "done": 0, "phase": ""}

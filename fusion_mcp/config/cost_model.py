@@ -4,8 +4,8 @@ bound for a reference question, so the two always agree) and `tune`'s estimate (
 
 A prompt is counted at one token per CHARS_PER_TOKEN characters, on the high side, plus a few per
 message; a call's output at its limit when a bound is wanted (the cap), or at a typical length when an
-expected cost is (tune). Prices come from config/pricing.py; the local model is free; a web search
-adds its fixed fee.
+expected cost is (tune). Prices come from the `Pricing` each caller hands in (config/pricing.py, built
+from the settings); the local model is free; a web search adds its fixed fee.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from .ensembles import ModelRole
-from .pricing import Price, price_for
+from .pricing import Price, Pricing
 
 CHARS_PER_TOKEN = 3.0
 TOKENS_PER_MESSAGE = 8
@@ -42,17 +42,17 @@ def output_limit(role: ModelRole) -> int:
     return role.max_tokens or role.provider.default_max_tokens or DEFAULT_OUTPUT_LIMIT
 
 
-def role_price(role: ModelRole) -> Price | None:
+def role_price(pricing: Pricing, role: ModelRole) -> Price | None:
     """The price estimates use; the local model is free; None when no price is known."""
     if role.provider.kind == "local":
         return Price(input=0.0, output=0.0)
-    return price_for(role.ref)
+    return pricing.price_for(role.ref)
 
 
-def call_cost(role: ModelRole, input_tokens: int, output_tokens: int | None = None) -> float | None:
+def call_cost(pricing: Pricing, role: ModelRole, input_tokens: int, output_tokens: int | None = None) -> float | None:
     """One call of `role` reading `input_tokens` and writing `output_tokens` (None: up to its limit,
-    the most it can bill; never past the limit); None without a price."""
-    price = role_price(role)
+    the most it can bill; never past the limit), at `pricing`'s prices; None without a price."""
+    price = role_price(pricing, role)
     if price is None:
         return None
     limit = output_limit(role)

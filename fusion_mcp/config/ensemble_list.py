@@ -14,7 +14,7 @@ from .cost_model import DEFAULT_OUTPUT_LIMIT, REFERENCE_QUESTION_TOKENS
 from .ensemble_registry import EnsembleRegistry
 from .ensembles import Ensemble, RoleName
 from .model_catalog import unlisted_warning
-from .pricing import price_for
+from .pricing import Pricing
 
 # What the estimate is, stated in the result: the spending cap's own bound, for a reference question.
 COST_ASSUMPTION = (
@@ -24,7 +24,7 @@ COST_ASSUMPTION = (
 )
 # How an ensemble's estimate is made (fusion/estimate.py's reference_estimate, handed in by the caller:
 # the listing sits below the engine that builds the prompts it counts).
-CostEstimate = Callable[[Ensemble], float | None]
+CostEstimate = Callable[[Ensemble, Pricing], float | None]
 
 
 class ModelInfo(BaseModel):
@@ -58,13 +58,18 @@ class EnsembleList(BaseModel):
     broken_files: dict[str, str] = Field(default_factory=dict, description="Ensemble files that failed to load.")
 
 
-def model_warnings(ensemble: Ensemble) -> list[str]:
+def model_warnings(ensemble: Ensemble, pricing: Pricing) -> list[str]:
     """A warning, with the closest ids, for each model not in its provider's cached listing."""
+    folder = pricing.models_cache
+    if folder is None:
+        return []
     refs = dict.fromkeys((r.ref, r.provider.name, r.model_id) for _, r in ensemble.roles)
-    return [w for ref, provider, model_id in refs if (w := unlisted_warning(ref, provider, model_id))]
+    return [w for ref, provider, model_id in refs if (w := unlisted_warning(folder, ref, provider, model_id))]
 
 
-def ensemble_list_of(registry: EnsembleRegistry, estimate: CostEstimate) -> EnsembleList:
+def ensemble_list_of(registry: EnsembleRegistry, pricing: Pricing, estimate: CostEstimate) -> EnsembleList:
+    """Every ensemble, priced with `pricing` (the listing's and the engine's prices agree when both are
+    built from the same settings)."""
     try:
         default, why = registry.default()
     except UnknownEnsembleError as exc:
@@ -82,10 +87,11 @@ def ensemble_list_of(registry: EnsembleRegistry, estimate: CostEstimate) -> Ense
             missing_keys=e.missing_keys(),
             missing_local=e.missing_local(),
             deadline_s=e.deadline_s,
-            models=[ModelInfo(role=role, model=r.ref, priced=r.provider.kind == "local" or price_for(r.ref) is not None)
+            models=[ModelInfo(role=role, model=r.ref,
+                              priced=r.provider.kind == "local" or pricing.price_for(r.ref) is not None)
                     for role, r in e.roles],
-            estimated_cost_usd=estimate(e),
-            warnings=model_warnings(e),
+            estimated_cost_usd=estimate(e, pricing),
+            warnings=model_warnings(e, pricing),
         ))
     return EnsembleList(
         ensembles=infos, default=default, default_reason=why,

@@ -2,8 +2,9 @@
 prices) and the /v1/models of OpenAI-compatible servers and Ollama (ids).
 
 Each listing is cached on disk with the time it was fetched: it is fetched again once a day old,
-and a cached one is used, with its age, when the provider cannot be reached. Listed prices feed
-cost estimates (pricing.price_for); a model id missing from a listing gets a warning.
+and a cached one is used, with its age, when the provider cannot be reached. The cache folder
+(Settings.models_cache_dir) is handed in by the caller. Listed prices feed cost estimates
+(pricing.Pricing); a model id missing from a listing gets a warning.
 No `from __future__ import annotations`: ModelList is a tool's return type (see server/service.py).
 """
 
@@ -21,7 +22,6 @@ from pydantic import BaseModel, Field, ValidationError
 from ..providers.spec import ProviderSpec
 from ..redaction import carries_secret
 
-MODELS_CACHE_ENV = "FUSION_MCP_MODELS_CACHE"
 MAX_AGE_S = 24 * 3600.0
 FETCH_TIMEOUT_S = 15.0
 
@@ -47,26 +47,9 @@ class ModelListing(BaseModel):
         return {m.id for m in self.models}
 
 
-def cache_dir() -> Path:
-    """FUSION_MCP_MODELS_CACHE, else $XDG_CACHE_HOME/fusion-mcp/models, else ~/.cache/fusion-mcp/models."""
-    return _cache_dir(os.environ.get(MODELS_CACHE_ENV), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
-
-
-@lru_cache(maxsize=8)
-def _cache_dir(chosen: str | None, xdg: str | None, _home: str | None) -> Path:
-    """The folder for these variables' values (kept: a price lookup per model call built it each time)."""
-    if chosen:
-        return Path(chosen).expanduser()
-    base = xdg or str(Path.home() / ".cache")
-    return Path(base) / "fusion-mcp" / "models"
-
-
-def _cache_file(provider: str) -> Path:
-    return _file_in(cache_dir(), provider)
-
-
 @lru_cache(maxsize=64)
 def _file_in(folder: Path, provider: str) -> Path:
+    """The provider's listing file (kept: a price lookup per model call would build it each time)."""
     return folder / f"{provider}.json"
 
 
@@ -85,8 +68,8 @@ def _read(path: Path, _mtime: float) -> ModelListing | None:
         return None  # a broken cache file is as good as none
 
 
-def cached_listing(provider: str) -> ModelListing | None:
-    path = _cache_file(provider)
+def cached_listing(folder: Path, provider: str) -> ModelListing | None:
+    path = _file_in(folder, provider)
     try:
         mtime = path.stat().st_mtime
     except OSError:
@@ -94,8 +77,8 @@ def cached_listing(provider: str) -> ModelListing | None:
     return _read(path, mtime)
 
 
-def _write(listing: ModelListing) -> None:
-    path = _cache_file(listing.provider)
+def _write(folder: Path, listing: ModelListing) -> None:
+    path = _file_in(folder, listing.provider)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -137,8 +120,8 @@ def listable(spec: ProviderSpec) -> bool:
     return spec.kind == "openai" and bool(spec.base_url) and bool(spec.models_path)
 
 
-async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient) -> ModelListing:
-    """GET the provider's listing (with its key when set: OpenRouter's needs none) and cache it."""
+async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient, folder: Path) -> ModelListing:
+    """GET the provider's listing (with its key when set: OpenRouter's needs none) and cache it in `folder`."""
     url = spec.base_url.rstrip("/") + "/" + (spec.models_path or "").lstrip("/")
     headers = {}
     key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
@@ -148,7 +131,7 @@ async def fetch_listing(spec: ProviderSpec, client: httpx.AsyncClient) -> ModelL
     if response.status_code >= 400:
         raise ValueError(f"HTTP {response.status_code} from {spec.name}'s model listing")
     listing = parse_listing(spec.name, spec.base_url, response.json())
-    _write(listing)
+    _write(folder, listing)
     return listing
 
 
@@ -160,18 +143,18 @@ class ProviderListing(BaseModel):
     error: str | None = None
 
 
-async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, *, refresh: bool = False
+async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, folder: Path, *, refresh: bool = False
                       ) -> tuple[ModelListing | None, ProviderListing]:
-    """The provider's listing: the cache while under a day old (unless `refresh`), else fetched,
-    else the stale cache; with a line on where it came from."""
-    cached = cached_listing(spec.name)
+    """The provider's listing: the cache in `folder` while under a day old (unless `refresh`), else
+    fetched, else the stale cache; with a line on where it came from."""
+    cached = cached_listing(folder, spec.name)
     if cached and cached.base_url != spec.base_url:
         cached = None  # another server under the same provider name
     if cached and not refresh and cached.age_s < MAX_AGE_S:
         return cached, ProviderListing(provider=spec.name, source="cache", age_s=round(cached.age_s),
                                        models=len(cached.models))
     try:
-        listing = await fetch_listing(spec, client)
+        listing = await fetch_listing(spec, client, folder)
         return listing, ProviderListing(provider=spec.name, source="fetched", age_s=0, models=len(listing.models))
     except (httpx.HTTPError, ValueError, json.JSONDecodeError) as exc:
         why = str(exc) if isinstance(exc, ValueError) else f"cannot reach {spec.name}: {type(exc).__name__}"
@@ -181,10 +164,10 @@ async def listing_for(spec: ProviderSpec, client: httpx.AsyncClient, *, refresh:
         return None, ProviderListing(provider=spec.name, source="none", error=why)
 
 
-def listed_model(ref: str) -> ListedModel | None:
-    """The cached listing's entry for `provider:model-id`, if any."""
+def listed_model(folder: Path, ref: str) -> ListedModel | None:
+    """The entry for `provider:model-id` in the provider's listing cached in `folder`, if any."""
     provider, _, model_id = ref.partition(":")
-    listing = cached_listing(provider)
+    listing = cached_listing(folder, provider)
     if listing is None:
         return None
     return next((m for m in listing.models if m.id == model_id), None)
@@ -194,9 +177,9 @@ def closest_ids(model_id: str, listing: ModelListing, n: int = 3) -> list[str]:
     return difflib.get_close_matches(model_id, sorted(listing.ids()), n=n, cutoff=0.4)
 
 
-def unlisted_warning(ref: str, provider: str, model_id: str) -> str | None:
-    """A warning when a cached listing of `provider` exists and lacks `model_id`."""
-    listing = cached_listing(provider)
+def unlisted_warning(folder: Path, ref: str, provider: str, model_id: str) -> str | None:
+    """A warning when a listing of `provider` cached in `folder` exists and lacks `model_id`."""
+    listing = cached_listing(folder, provider)
     if listing is None or not listing.models or model_id in listing.ids():
         return None
     close = closest_ids(model_id, listing)

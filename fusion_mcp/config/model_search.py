@@ -1,6 +1,8 @@
 """`list_models` and `fusion-mcp models`: the providers' listings, searched, in one small result.
 No `from __future__ import annotations`: ModelList is a tool's return type (see server/service.py)."""
 
+from pathlib import Path
+
 import anyio
 import httpx2 as httpx
 from pydantic import BaseModel, Field
@@ -40,10 +42,12 @@ def _row(provider: str, m: ListedModel) -> ModelRow:
                     input_usd_per_mtok=m.input_usd_per_mtok, output_usd_per_mtok=m.output_usd_per_mtok)
 
 
-async def search_models(registry: EnsembleRegistry, client: httpx.AsyncClient, *, provider: str | None = None,
-                        search: str | None = None, refresh: bool = False, limit: int = DEFAULT_LIMIT) -> ModelList:
-    """Listings of every listable provider (or one), fetched side by side, filtered by `search`
-    (every word must appear in the reference), in the listings' order."""
+async def search_models(registry: EnsembleRegistry, client: httpx.AsyncClient, folder: Path, *,
+                        provider: str | None = None, search: str | None = None, refresh: bool = False,
+                        limit: int = DEFAULT_LIMIT) -> ModelList:
+    """Listings of every listable provider (or one), cached in `folder` (Settings.models_cache_dir),
+    fetched side by side, filtered by `search` (every word must appear in the reference), in the
+    listings' order."""
     specs = listable_providers(registry)
     if provider is not None:
         if provider not in specs:
@@ -52,7 +56,7 @@ async def search_models(registry: EnsembleRegistry, client: httpx.AsyncClient, *
     results: dict[str, tuple] = {}
 
     async def one(name: str, spec: ProviderSpec) -> None:
-        results[name] = await listing_for(spec, client, refresh=refresh)
+        results[name] = await listing_for(spec, client, folder, refresh=refresh)
 
     async with anyio.create_task_group() as tg:
         for name, spec in specs.items():

@@ -1,10 +1,15 @@
-"""Cost of a call: the upstream's own figure, else the price table, else unknown (never 0)."""
+"""Cost of a call: the upstream's own figure, else the price table, else unknown (never 0).
+
+Where prices come from is a value handed down (`Pricing`, built from the settings: `Settings.pricing`),
+never read from the environment here, so engines built with different settings in one process price
+differently. The tables themselves are read once per file (cached by path).
+"""
 
 from __future__ import annotations
 
 import math
-import os
 import tomllib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +19,6 @@ from ..errors import ConfigError
 from ..providers.base import Completion
 
 PRICES_FILE = Path(__file__).parent / "prices.toml"
-PRICES_ENV = "FUSION_MCP_PRICES"
 
 
 class Price(BaseModel):
@@ -43,50 +47,56 @@ def _load(path: Path) -> dict[str, Price]:
 
 
 @lru_cache(maxsize=4)
-def price_table(extra: str | None = None) -> dict[str, Price]:
+def price_table(extra: Path | None = None) -> dict[str, Price]:
+    """The shipped table, with your file's entries over it."""
     table = _load(PRICES_FILE)
-    if extra:
-        table.update(_load(Path(extra)))
+    if extra is not None:
+        table.update(_load(extra))
     return table
 
 
-def check_price_table() -> None:
-    """Load (and so validate) the price tables now; raises ConfigError naming the file and key."""
-    price_table(os.environ.get(PRICES_ENV))
-
-
 @lru_cache(maxsize=4)
-def _own_table(path: str) -> dict[str, Price]:
-    return _load(Path(path))
+def _own_table(path: Path) -> dict[str, Price]:
+    return _load(path)
 
 
-def price_for(ref: str) -> Price | None:
-    """Your price file (FUSION_MCP_PRICES) first, then the provider's cached model listing, then the
-    shipped table (the offline fallback)."""
-    extra = os.environ.get(PRICES_ENV)
-    if extra and ref in _own_table(extra):
-        return _own_table(extra)[ref]
-    from .model_catalog import listed_model  # it imports the provider specs, which need this module later
+@dataclass(frozen=True)
+class Pricing:
+    """Where a model's price comes from: your price file (`prices`, FUSION_MCP_PRICES) first, then the
+    provider's model listing cached in `models_cache` (FUSION_MCP_MODELS_CACHE; None: none consulted),
+    then the shipped table (the offline fallback). `Pricing()` is the shipped table alone."""
 
-    listed = listed_model(ref)
-    if listed and listed.input_usd_per_mtok is not None and listed.output_usd_per_mtok is not None:
-        return Price(input=listed.input_usd_per_mtok, output=listed.output_usd_per_mtok)
-    if ref.endswith(":online"):  # OpenRouter's web-search variant is priced as its model (plus the search)
-        return price_for(ref.removesuffix(":online"))
-    return price_table(None).get(ref)
+    prices: Path | None = None
+    models_cache: Path | None = None
 
+    def check(self) -> None:
+        """Load (and so validate) the price tables now; raises ConfigError naming the file and key."""
+        price_table(self.prices)
 
-def with_cost(completion: Completion) -> Completion:
-    """Fill in a completion's cost from the price table when the upstream gave none."""
-    if completion.cost_usd is not None or completion.cost_source == "local":
-        return completion
-    price = price_for(f"{completion.provider}:{completion.model}")
-    usage = completion.usage
-    if price is None or usage.input_tokens is None or usage.output_tokens is None:
-        return completion
-    return completion.model_copy(
-        update={"cost_usd": price.cost(usage.input_tokens, usage.output_tokens), "cost_source": "price_table"}
-    )
+    def price_for(self, ref: str) -> Price | None:
+        if self.prices is not None and ref in (own := _own_table(self.prices)):
+            return own[ref]
+        if self.models_cache is not None:
+            from .model_catalog import listed_model  # httpx and the provider specs: not for every importer
+
+            listed = listed_model(self.models_cache, ref)
+            if listed and listed.input_usd_per_mtok is not None and listed.output_usd_per_mtok is not None:
+                return Price(input=listed.input_usd_per_mtok, output=listed.output_usd_per_mtok)
+        if ref.endswith(":online"):  # OpenRouter's web-search variant is priced as its model (plus the search)
+            return self.price_for(ref.removesuffix(":online"))
+        return price_table(None).get(ref)
+
+    def with_cost(self, completion: Completion) -> Completion:
+        """Fill in a completion's cost from the price table when the upstream gave none."""
+        if completion.cost_usd is not None or completion.cost_source == "local":
+            return completion
+        price = self.price_for(f"{completion.provider}:{completion.model}")
+        usage = completion.usage
+        if price is None or usage.input_tokens is None or usage.output_tokens is None:
+            return completion
+        return completion.model_copy(
+            update={"cost_usd": price.cost(usage.input_tokens, usage.output_tokens), "cost_source": "price_table"}
+        )
 
 
 def format_cost(cost: float | None, complete: bool = True, unknown: int = 0) -> str:

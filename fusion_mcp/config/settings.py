@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from ..errors import ConfigError
 from ..providers.local_runtime import DEFAULT_N_CTX, DEFAULT_PARALLEL, DEFAULT_THREADS, RuntimeConfig
 from ..store import DEFAULT_LEASE_S, REDIS_SCHEMES
+from .pricing import Pricing
 
 DEFAULT_TOOL_TIMEOUT_S = 40.0  # Claude Desktop ends a tool call at ~60 s; calls under ~30 s always arrive
 DEFAULT_KEEPALIVE_S = 10.0  # proxies commonly cut a response that is silent for 30-100 s
@@ -147,6 +148,12 @@ class Settings(BaseModel):
     @property
     def models_cache_dir(self) -> Path:
         return self.models_cache or self.cache_home / "fusion-mcp" / "models"
+
+    @property
+    def pricing(self) -> Pricing:
+        """Where prices come from (your price file, the cached model listings, the shipped table), handed
+        down to the engine, the cost model and the listings."""
+        return Pricing(prices=self.prices, models_cache=self.models_cache_dir)
 
     @property
     def default_user_dir(self) -> Path:

@@ -21,7 +21,7 @@ class DraftReplay(ModelCaller):
     """A ModelCaller that records while `recording` and replays what it recorded."""
 
     def __init__(self, inner: ModelCaller) -> None:
-        super().__init__(inner.providers, inner.cache, inner.paces, inner.budget)
+        super().__init__(inner.providers, inner.cache, inner.paces, inner.budget, pricing=inner.pricing)
         self.recording = True
         self.kept: dict[str, Completion | ProviderError] = {}
 

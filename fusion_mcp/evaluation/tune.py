@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config.ensembles import DEFAULT_DEADLINE_S, Ensemble
+from ..config.pricing import Pricing
 from ..errors import ConfigError
 from ..fusion.engine import FusionEngine
 from ..store.call_cache import SQLiteCallCache
@@ -103,19 +104,21 @@ def split(items: list[Item], fraction: float, seed: int) -> tuple[list[Item], li
     return [it for i, it in enumerate(items) if i not in held], [it for i, it in enumerate(items) if i in held]
 
 
-def plan(dataset: Dataset, choices: Choices, settings: Settings, cache: SQLiteCallCache | None) -> Tune:
-    """The split and the cost estimate; raises CostCapError before any call when it passes the cap."""
+def plan(dataset: Dataset, choices: Choices, settings: Settings, cache: SQLiteCallCache | None,
+         pricing: Pricing) -> Tune:
+    """The split and the cost estimate at `pricing`'s prices (the engine's); raises CostCapError before
+    any call when it passes the cap."""
     if settings.panel_size < 2:
         raise ConfigError(f"--panel-size must be at least 2, not {settings.panel_size}")
     if settings.confirm < 0:
         raise ConfigError(f"--confirm must be 0 or more, not {settings.confirm}")
     tune_items, held_items = split(dataset.items, settings.holdout, settings.seed)
-    stand_in = dearest(choices.candidates)
+    stand_in = dearest(choices.candidates, pricing)
     reviewers = [c.role if c else None for c in choices.reviewers] or [stand_in]
     synthesizers = [c.role if c else None for c in choices.synthesizers] or [stand_in]
     panels = min(settings.confirm, count_panels(len(choices.candidates), settings.panel_size))
     est = estimate(dataset.items, choices.candidates, reviewers, synthesizers, panels,
-                   min(settings.panel_size, len(choices.candidates)), cache)
+                   min(settings.panel_size, len(choices.candidates)), cache, pricing)
     cap = settings.max_cost_usd
     if cap is not None and est.total_usd is None:
         raise CostCapError(f"cannot hold the tune to --max-cost-usd: no price for {', '.join(est.unpriced)}; add "

@@ -19,7 +19,7 @@ from ..config.cost_model import (
     tokens_in,
 )
 from ..config.ensembles import ModelRole
-from ..config.pricing import format_cost
+from ..config.pricing import Pricing, format_cost
 from ..fusion.completion_cache import call_key
 from ..fusion.estimate import prompt_tokens
 from ..fusion.requests import draft_request
@@ -58,8 +58,8 @@ class Estimate:
         return f"estimated cost: {format_cost(self.total_usd)} = {drafts} + {confirm}"
 
 
-def _add(est: Estimate, role: ModelRole, input_tokens: int, output_tokens: int) -> float:
-    cost = call_cost(role, input_tokens, output_tokens)
+def _add(est: Estimate, pricing: Pricing, role: ModelRole, input_tokens: int, output_tokens: int) -> float:
+    cost = call_cost(pricing, role, input_tokens, output_tokens)
     if cost is None:
         if role.ref not in est.unpriced:
             est.unpriced.append(role.ref)
@@ -69,9 +69,9 @@ def _add(est: Estimate, role: ModelRole, input_tokens: int, output_tokens: int) 
 
 def estimate(items: list[Item], candidates: list[Candidate], reviewers: list[ModelRole | None],
              synthesizers: list[ModelRole | None], panels: int, panel_size: int,
-             cache: SQLiteCallCache | None) -> Estimate:
+             cache: SQLiteCallCache | None, pricing: Pricing) -> Estimate:
     """Every draft not yet in the cache, and `panels` × reviewers × synthesizers confirmations on
-    every item (None: no such call)."""
+    every item (None: no such call), at `pricing`'s prices."""
     est = Estimate()
     for item in items:
         prompt = item.prompt()
@@ -82,25 +82,25 @@ def estimate(items: list[Item], candidates: list[Candidate], reviewers: list[Mod
                 est.cached_drafts += 1
                 continue
             out = min(c.role.max_tokens or TYPICAL_DRAFT_TOKENS, TYPICAL_DRAFT_TOKENS)
-            est.draft_usd += _add(est, c.role, prompt_tokens(request), out)
+            est.draft_usd += _add(est, pricing, c.role, prompt_tokens(request), out)
         read = tokens_in(prompt) + REVIEW_OVERHEAD_TOKENS + panel_size * TYPICAL_DRAFT_TOKENS
         for r in reviewers:
             if r is not None:
                 est.confirm_usd += panels * len(synthesizers) * _add(
-                    est, r, read, panel_size * TYPICAL_REVIEW_TOKENS_PER_DRAFT)
+                    est, pricing, r, read, panel_size * TYPICAL_REVIEW_TOKENS_PER_DRAFT)
                 est.confirm_calls += panels * len(synthesizers)
         for s in synthesizers:
             if s is not None:
-                est.confirm_usd += panels * len(reviewers) * _add(est, s, read, TYPICAL_ANSWER_TOKENS)
+                est.confirm_usd += panels * len(reviewers) * _add(est, pricing, s, read, TYPICAL_ANSWER_TOKENS)
                 est.confirm_calls += panels * len(reviewers)
     est.draft_usd = round(est.draft_usd, 8)
     est.confirm_usd = round(est.confirm_usd, 8)
     return est
 
 
-def dearest(candidates: list[Candidate]) -> ModelRole:
+def dearest(candidates: list[Candidate], pricing: Pricing) -> ModelRole:
     """The candidate whose call costs most: the stand-in for a reviewer or synthesizer not yet chosen."""
     def cost(c: Candidate) -> float:
-        found = call_cost(c.role, 1000, 1000)
+        found = call_cost(pricing, c.role, 1000, 1000)
         return float("inf") if found is None else found
     return max(candidates, key=cost).role

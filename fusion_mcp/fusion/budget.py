@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config.ensembles import ModelRole
-from ..config.pricing import format_cost
+from ..config.pricing import Pricing, format_cost
 from ..errors import FailureKind, FusionError, ProviderError
 from ..providers import ChatRequest
 from .estimate import Estimate, call_cost, output_limit, prompt_tokens
@@ -40,9 +40,11 @@ def check_estimate(estimate: Estimate, cap_usd: float) -> None:
 
 @dataclass
 class Budget:
-    """Spend so far against a cap, with the most each call in flight may still cost reserved."""
+    """Spend so far against a cap, with the most each call in flight may still cost reserved (at
+    `pricing`'s prices: the engine's)."""
 
     cap_usd: float
+    pricing: Pricing
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
 
@@ -54,7 +56,7 @@ class Budget:
 
     def reserve(self, role: ModelRole, request: ChatRequest) -> float:
         """Reserve the call's most; CallOverBudgetError when it would pass the cap."""
-        most = call_cost(role, prompt_tokens(request))
+        most = call_cost(self.pricing, role, prompt_tokens(request))
         if most is None:
             raise CallOverBudgetError(role.provider.name, role.model_id, "no known price under max_cost_usd")
         if self.spent_usd + self.reserved_usd + most > self.cap_usd:

@@ -11,7 +11,7 @@ import logging
 import anyio
 
 from ..config.ensembles import ModelRole
-from ..config.pricing import with_cost
+from ..config.pricing import Pricing
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError
 from ..providers import ChatRequest, Completion, ProviderPool
 from ..providers.base import TextSink
@@ -28,19 +28,22 @@ log = logging.getLogger("fusion_mcp")
 
 class ModelCaller:
     """Calls a role's model through the shared provider pool and the optional call cache, and teaches
-    the pace book how fast the model was."""
+    the pace book how fast the model was. A call the upstream does not bill is priced with `pricing`
+    (the engine's; default: the shipped table alone)."""
 
     def __init__(self, providers: ProviderPool, cache: CallCache | None = None, paces: PaceBook | None = None,
-                 budget: Budget | None = None, watcher: CallWatcher | None = None) -> None:
+                 budget: Budget | None = None, watcher: CallWatcher | None = None,
+                 pricing: Pricing | None = None) -> None:
         self.providers = providers
         self.cache = cache
         self.paces = paces if paces is not None else PaceBook(priors={})
         self.budget = budget
         self.watcher = watcher  # metrics, traces, usage (fusion_mcp/team), when a server watches
+        self.pricing = pricing if pricing is not None else Pricing()
 
     def with_budget(self, budget: Budget | None) -> ModelCaller:
-        """The same caller (cache, pace book, watcher), checking each call against one run's spending cap."""
-        return ModelCaller(self.providers, self.cache, self.paces, budget, self.watcher)
+        """The same caller (cache, pace book, watcher, prices), checking each call against one run's spending cap."""
+        return ModelCaller(self.providers, self.cache, self.paces, budget, self.watcher, self.pricing)
 
     async def __call__(self, role: ModelRole, request: ChatRequest, *, timeout_s: float, sample: int = 0,
                        stage: str = "call", sink: TextSink | None = None) -> Completion:
@@ -97,7 +100,7 @@ class ModelCaller:
             raise UpstreamError(role.provider.name, role.model_id, f"unexpected {type(exc).__name__}: {exc}") from None
         over = len(completion.text) > cap  # whatever the provider: no reply past its cap goes further
         text = await _redacted(completion.text[:cap + MARGIN_CHARS])
-        completion = with_cost(completion.model_copy(update={
+        completion = self.pricing.with_cost(completion.model_copy(update={
             "text": text[:cap] if over else text,
             "truncated": completion.truncated or over,
             "citations": [c.model_copy(update={"url": redact(c.url), "title": c.title and redact(c.title)})

@@ -6,7 +6,8 @@ A plain library: no MCP, no HTTP server, no CLI in here.
         result = await engine.fuse("Why is the sky blue?", ensemble="budget-trio")
 
 `FusionEngine(registry)` itself reads no environment variable and no file of the user's: what it
-needs (the ensembles, a pace book, a cache) is handed in; `from_settings` builds those from `Settings`.
+needs (the ensembles, a pace book, a cache, where prices come from) is handed in; `from_settings` builds
+those from `Settings`. Without `pricing`, calls are priced from the shipped table alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..clock import REAL_CLOCK, Clock
 from ..config.criteria import check_call_criteria
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
-from ..config.pricing import check_price_table
+from ..config.pricing import Pricing
 from ..config.settings import Settings
 from ..providers import Provider, ProviderPool
 from ..providers.local_runtime import configure as configure_local_runtime
@@ -45,7 +46,8 @@ HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=
 class FusionEngine:
     """Runs ensembles. `providers` hands in ready-made providers by name (tests, embedding); `limits`
     builds each provider's limit on calls in flight (shared ones: fusion_mcp/store); `watcher` sees every
-    model call (metrics, traces: fusion_mcp/team)."""
+    model call (metrics, traces: fusion_mcp/team); `pricing` prices the calls and the spending cap's
+    estimates (`Settings.pricing`: your price file, the cached model listings, the shipped table)."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class FusionEngine:
         limits: LimitFactory = local_limit,
         watcher: CallWatcher | None = None,
         clock: Clock = REAL_CLOCK,
+        pricing: Pricing | None = None,
     ) -> None:
         self.registry = registry
         self.cache = cache
@@ -66,23 +69,26 @@ class FusionEngine:
         self.providers = ProviderPool(self._client, providers, limits,
                                       pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook()
-        self.call = ModelCaller(self.providers, cache, self.paces, watcher=watcher)
+        self.pricing = pricing if pricing is not None else Pricing()
+        self.call = ModelCaller(self.providers, cache, self.paces, watcher=watcher, pricing=self.pricing)
         self.clock = clock  # what runs' time plans read (a fake one in tests)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, registry: EnsembleRegistry | None = None,
-                      paces: PaceBook | None = None, **kwargs: Any) -> FusionEngine:
-        """The engine as the command line and the server build it: the price tables checked now (a broken
-        file is a configuration error before any call), the ensembles loaded, and the pace book kept
-        beside the call cache (with FUSION_MCP_PACES). `settings` default to the environment's."""
+                      paces: PaceBook | None = None, pricing: Pricing | None = None, **kwargs: Any) -> FusionEngine:
+        """The engine as the command line and the server build it: the settings' price sources, their
+        tables checked now (a broken file is a configuration error before any call), the ensembles loaded,
+        and the pace book kept beside the call cache (with FUSION_MCP_PACES). `settings` default to the
+        environment's, read here once."""
         settings = settings or Settings.from_env()
-        check_price_table()
+        pricing = pricing if pricing is not None else settings.pricing
+        pricing.check()
         configure_local_runtime(settings.local_runtime)  # the embedded model, if it loads in this process
         if registry is None:
             registry = EnsembleRegistry.load(settings=settings)
         if paces is None:
             paces = PaceBook.beside_cache(settings.cache_path, settings.paces)
-        return cls(registry, paces=paces, **kwargs)
+        return cls(registry, paces=paces, pricing=pricing, **kwargs)
 
     async def __aenter__(self) -> FusionEngine:
         return self
@@ -136,9 +142,9 @@ class FusionEngine:
         spec = RunInput(ens, question, context, deadline_s or ens.deadline_s, max_cost_usd=max_cost_usd,
                         criteria=criteria)
         if max_cost_usd is not None:
-            estimate = estimate_run(ens, question, context, synthesize=synthesize)
+            estimate = estimate_run(ens, question, context, self.pricing, synthesize=synthesize)
             for later in self._cascade(ens) if synthesize else []:  # the worst case: every panel runs
-                estimate.calls += estimate_run(later, question, context, synthesize=True).calls
+                estimate.calls += estimate_run(later, question, context, self.pricing, synthesize=True).calls
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:
@@ -167,7 +173,8 @@ class FusionEngine:
         spec = RunInput(ens, previous.question, previous.context, deadline_s or ens.deadline_s,
                         max_cost_usd=max_cost_usd, criteria=criteria or previous.criteria)
         if max_cost_usd is not None:
-            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
+            estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis,
+                                          self.pricing)
             check_estimate(estimate, max_cost_usd)
             spec.estimated_cost_usd = round(estimate.total_usd, 6)
         if run_id:

@@ -5,7 +5,8 @@ check each call against what is left of the cap.
 Tokens and prices come from the one cost model (config/cost_model.py): the prompt is counted on the
 high side; a role with no `max_tokens` is counted at DEFAULT_OUTPUT_LIMIT and, under a cap, sent with
 that limit, so the estimate bounds what the call can bill. `list_ensembles` shows `reference_estimate`:
-this same bound for a reference question, so the listing and the cap agree.
+this same bound for a reference question, so the listing and the cap agree. Prices come from the
+`Pricing` the caller hands in (the engine's, built from the settings).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..config.cost_model import (
     tokens_in,
 )
 from ..config.ensembles import Ensemble, ModelRole
+from ..config.pricing import Pricing
 from ..providers import ChatRequest
 from ..web.config import WebConfig
 from .requests import draft_request, review_request, synthesis_request
@@ -36,13 +38,13 @@ def prompt_tokens(request: ChatRequest) -> int:
     return sum(tokens_in(m.content) + TOKENS_PER_MESSAGE for m in request.messages)
 
 
-def tool_loop_cost(role: ModelRole, input_tokens: int, web: WebConfig) -> float | None:
+def tool_loop_cost(pricing: Pricing, role: ModelRole, input_tokens: int, web: WebConfig) -> float | None:
     """The most a role with web tools can cost: `max_tool_calls` turns that each add a tool result (a page
     cut at fetch_max_chars) and the turn's output to the prompt, the final turn, and a search per call."""
     per_turn = math.ceil(web.fetch_max_chars / CHARS_PER_TOKEN) + 2 * TOKENS_PER_MESSAGE + output_limit(role)
     total = 0.0
     for turn in range(web.max_tool_calls + 1):
-        cost = call_cost(role, input_tokens + turn * per_turn)
+        cost = call_cost(pricing, role, input_tokens + turn * per_turn)
         if cost is None:
             return None
         total += cost
@@ -51,8 +53,9 @@ def tool_loop_cost(role: ModelRole, input_tokens: int, web: WebConfig) -> float 
 
 @dataclass
 class Estimate:
-    """The estimate of a run, call by call, and the models without a known price."""
+    """The estimate of a run at `pricing`'s prices, call by call, and the models without a known price."""
 
+    pricing: Pricing
     calls: list[tuple[str, str, float | None]] = field(default_factory=list)  # (stage, model, USD)
 
     @property
@@ -64,8 +67,8 @@ class Estimate:
         return sum(usd for _, _, usd in self.calls if usd is not None)
 
     def add(self, stage: str, role: ModelRole, input_tokens: int, web: WebConfig | None = None) -> None:
-        cost = tool_loop_cost(role, input_tokens, web) if role.tools and web and web.max_tool_calls else \
-            call_cost(role, input_tokens)
+        cost = tool_loop_cost(self.pricing, role, input_tokens, web) if role.tools and web and web.max_tool_calls \
+            else call_cost(self.pricing, role, input_tokens)
         self.calls.append((stage, role.ref, cost))
 
     def breakdown(self) -> str:
@@ -79,9 +82,10 @@ def _placeholders(ensemble: Ensemble) -> list[Draft]:
                   text="x" * int(output_limit(d) * CHARS_PER_TOKEN)) for i, d in enumerate(ensemble.drafters)]
 
 
-def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synthesize: bool = True) -> Estimate:
+def estimate_run(ensemble: Ensemble, question: str, context: str | None, pricing: Pricing, *,
+                 synthesize: bool = True) -> Estimate:
     """Every call a fresh run may make: each draft, the review, and (unless compare-only) the synthesis."""
-    est = Estimate()
+    est = Estimate(pricing)
     for d in ensemble.drafters:
         est.add("draft", d, prompt_tokens(draft_request(d, question, context)), ensemble.web)
     drafts = _placeholders(ensemble)
@@ -96,9 +100,9 @@ def estimate_run(ensemble: Ensemble, question: str, context: str | None, *, synt
 
 
 def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, drafts: list[Draft],
-                       analysis: Analysis | None) -> Estimate:
+                       analysis: Analysis | None, pricing: Pricing) -> Estimate:
     """The one call a run resumed from earlier drafts (and their analysis) makes."""
-    est = Estimate()
+    est = Estimate(pricing)
     ok = [d for d in drafts if d.status == "ok"]
     if ensemble.synthesizer and len(ok) > 1:
         est.add("synthesis", ensemble.synthesizer,
@@ -106,8 +110,8 @@ def estimate_synthesis(ensemble: Ensemble, question: str, context: str | None, d
     return est
 
 
-def reference_estimate(ensemble: Ensemble) -> float | None:
+def reference_estimate(ensemble: Ensemble, pricing: Pricing) -> float | None:
     """What `list_ensembles` shows: the most one fused answer can cost for the cost model's reference
     question (no context), exactly as the spending cap counts it; None when a price is unknown."""
-    est = estimate_run(ensemble, reference_question(), None)
+    est = estimate_run(ensemble, reference_question(), None, pricing)
     return None if est.unpriced else round(est.total_usd, 6)

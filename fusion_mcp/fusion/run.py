@@ -57,7 +57,7 @@ class Run:
     def __init__(self, call: ModelCaller, spec: RunInput, on_event: ProgressCallback | None,
                  on_text: Callable[[str], None] | None = None,
                  resolve: Callable[[str], Ensemble] | None = None, *, clock: Clock = REAL_CLOCK) -> None:
-        self.call = call.with_budget(Budget(spec.max_cost_usd)) if spec.max_cost_usd is not None else call
+        self.call = call.with_budget(Budget(spec.max_cost_usd, call.pricing)) if spec.max_cost_usd is not None else call
         self.spec = spec
         self.on_event = on_event
         self.on_text = on_text

@@ -71,8 +71,8 @@ def create_server(
     server.task_tools = TASK_TOOLS
     install_tasks(server._lowlevel_server)  # the SDK has task types but no task handlers: tasks.py adds them
     for fn, title, annotations in TOOLS:
-        server.add_tool(fn, title=title, annotations=annotations, description=describe(fn.__name__, registry),
-                        meta=tool_meta(fn.__name__))
+        server.add_tool(fn, title=title, annotations=annotations,
+                        description=describe(fn.__name__, registry, service.pricing), meta=tool_meta(fn.__name__))
     server.resource("ensemble://{name}", name="ensemble", title="Ensemble definition",
                     description="An ensemble's TOML definition.", mime_type="application/toml")(ensemble_resource)
     server.resource("run://{run_id}", name="run", title="Fusion run",

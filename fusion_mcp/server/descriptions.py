@@ -3,6 +3,7 @@ they name the ensembles that exist and whether each is ready."""
 
 from ..config.ensemble_list import ensemble_list_of
 from ..config.ensemble_registry import EnsembleRegistry
+from ..config.pricing import Pricing
 from ..fusion.estimate import reference_estimate
 
 _ISOLATED = ("The models do not see this conversation: put everything they need in question and context.")
@@ -11,9 +12,9 @@ _MODELS = ("Optional per call: drafters (up to 8), reviewer, synthesizer as 'pro
            "max_cost_usd refuses a run whose estimate could pass it.")
 
 
-def ensembles_line(registry: EnsembleRegistry) -> str:
+def ensembles_line(registry: EnsembleRegistry, pricing: Pricing) -> str:
     """`Ensembles: lab (default, ready, ~$0.01), budget-trio (needs OPENROUTER_API_KEY)`."""
-    listing = ensemble_list_of(registry, reference_estimate)
+    listing = ensemble_list_of(registry, pricing, reference_estimate)
     parts = []
     for e in listing.ensembles:
         notes = ["default"] if e.default else []
@@ -24,7 +25,7 @@ def ensembles_line(registry: EnsembleRegistry) -> str:
     return "Ensembles: " + "; ".join(parts) + "." if parts else "No ensembles are configured."
 
 
-def describe(tool: str, registry: EnsembleRegistry) -> str | None:
+def describe(tool: str, registry: EnsembleRegistry, pricing: Pricing) -> str | None:
     """The description of `tool`, or None to keep its docstring."""
     if tool == "fused_answer":
         return (
@@ -33,7 +34,7 @@ def describe(tool: str, registry: EnsembleRegistry) -> str | None:
             "contested questions where independent opinions pay off; not for quick lookups or chit-chat. Takes "
             "about 10-60 s and cents per call. " + _ISOLATED + " With from_run (a compare_drafts run_id), fuses "
             "those drafts without drafting again; question is then not needed. " + _MODELS + " " + _POLL + " "
-            + ensembles_line(registry)
+            + ensembles_line(registry, pricing)
         )
     if tool == "compare_drafts":
         return (

@@ -25,11 +25,11 @@ async def list_models(
     """Model ids with context length and price, from the providers' listings."""
     from .tools import tool_result  # tools.py lists this tool
 
-    registry = service_of(ctx).registry
+    service = service_of(ctx)
     try:
         async with httpx.AsyncClient() as client:
-            listing = await search_models(registry, client, provider=provider, search=search, refresh=refresh,
-                                          limit=limit)
+            listing = await search_models(service.registry, client, service.settings.models_cache_dir,
+                                          provider=provider, search=search, refresh=refresh, limit=limit)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
     return tool_result(listing)

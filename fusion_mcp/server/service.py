@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config.ensemble_registry import EnsembleRegistry
 from ..config.ensembles import Ensemble
+from ..config.pricing import Pricing
 from ..config.settings import Settings
 from ..errors import ConfigError, FusionError, NoReadyEnsembleError, UnknownEnsembleError
 from ..fusion.engine import FusionEngine
@@ -44,6 +45,8 @@ class FusionService:
                  confirm_over_usd: float | None = None) -> None:
         self.registry = registry
         self.settings = settings or Settings.from_env()
+        # what estimates and listings price with: the engine's own, so a cap and the calls under it agree
+        self.pricing: Pricing = engine.pricing if engine is not None else self.settings.pricing
         self.team = team if team is not None else TeamState()  # users, telemetry, usage, budgets (docs/team.md)
         self.confirm_over_usd = confirm_over_usd  # ask the user (elicitation) above this estimate (confirm.py)
         self.store_url = store_url  # None: the embedded store (this process); else Redis (store/)
@@ -94,7 +97,8 @@ class FusionService:
         watcher = self.team.telemetry
         if self.store_url is None:
             self.team.open(self.settings.cache_path)
-            return FusionEngine.from_settings(self.settings, registry=self.registry, watcher=watcher)
+            return FusionEngine.from_settings(self.settings, registry=self.registry, watcher=watcher,
+                                              pricing=self.pricing)
         self.store = await open_store(self.store_url, Record, lease_s=self.settings.lease_s, max_runs=self.max_runs)
         self.background.store = self.store.runs
         self.team.open(self.settings.cache_path, getattr(self.store, "client", None),
@@ -102,7 +106,7 @@ class FusionService:
         paces = PaceBook(priors=load_priors(str(self.settings.paces) if self.settings.paces else None),
                          store=self.store.paces)
         return FusionEngine.from_settings(self.settings, registry=self.registry, cache=self.store.cache,
-                                          paces=paces, limits=self.store.limit, watcher=watcher)
+                                          paces=paces, limits=self.store.limit, watcher=watcher, pricing=self.pricing)
 
     def spawn(self, fn: Any, *args: Any) -> None:
         """Run `fn(*args)` in the server's task group (it ends with the server)."""

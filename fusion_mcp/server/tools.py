@@ -152,7 +152,8 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
                               roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
-        estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis)
+        estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis,
+                                      service.pricing)
         if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
             return ask  # type: ignore[return-value]  # the client asks the user, then calls again
         cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
@@ -168,7 +169,7 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
         asked = question
-        estimate = estimate_run(ens, asked, context)
+        estimate = estimate_run(ens, asked, context, service.pricing)
         if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
             return ask  # type: ignore[return-value]
         cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
@@ -197,7 +198,7 @@ async def compare_drafts(
     service = service_of(ctx)
     ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
     deadline = deadline_s or ens.deadline_s
-    estimate = estimate_run(ens, question, context, synthesize=False)
+    estimate = estimate_run(ens, question, context, service.pricing, synthesize=False)
     if ask := await confirm_spend(ctx, "compare_drafts", ens.name, estimate, service.confirm_over_usd):
         return ask  # type: ignore[return-value]
     run_id = _new_run_id()
@@ -234,7 +235,8 @@ async def get_run(
 
 async def list_ensembles(ctx: Context) -> Annotated[CallToolResult, EnsembleList]:
     """Ensembles: their models and roles, whether their API keys are set, deadline and estimated cost."""
-    return tool_result(ensemble_list_of(service_of(ctx).registry, reference_estimate))
+    service = service_of(ctx)
+    return tool_result(ensemble_list_of(service.registry, service.pricing, reference_estimate))
 
 
 TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], str, ToolAnnotations]] = [

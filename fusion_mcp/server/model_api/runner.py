@@ -67,7 +67,7 @@ class ApiRun:
         try:
             check_input(ask.question, ask.context, self.deadline_s)
             check_call_criteria(opts.criteria)
-            self.estimate = estimate_run(ens, ask.question, ask.context, synthesize=True)
+            self.estimate = estimate_run(ens, ask.question, ask.context, self.service.pricing, synthesize=True)
             if opts.max_cost_usd is not None:
                 check_estimate(self.estimate, opts.max_cost_usd)
         except InputError as exc:
@@ -97,7 +97,7 @@ class ApiRun:
         the tool-time limit, then gets a 429 (worth retrying)."""
         ens = self.ensemble if self.ensemble is not None else self.prepare()
         estimate = self.estimate if self.estimate is not None else estimate_run(ens, self.ask.question,
-                                                                                 self.ask.context)
+                                                                                 self.ask.context, self.service.pricing)
         try:  # the user's daily budget (with OAuth and --user-budget-usd): over it, nothing is sent
             self.cap = await self.service.admit(self.owner, self.run_id, lambda: estimate, self.deadline_s,
                                                 self.ask.options.max_cost_usd)
