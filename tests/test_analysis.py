@@ -1,7 +1,8 @@
-"""The review's structured analysis end to end over loopback HTTP: the reviewer returns it in the
-same one call, its labels come back as models, the synthesis builds on it, compare_drafts returns
-it, fused_answer gives its confidence picture, and a reply cut off by max_tokens keeps what it
-completed."""
+"""The review's structured analysis end to end: the reviewer returns it in the same one call, its labels
+come back as models, the synthesis builds on it, compare_drafts returns it, fused_answer gives its
+confidence picture, and a reply cut off by max_tokens keeps what it completed. The schema sent over the
+wire (`response_format`) is checked over the loopback upstream; the rest goes through the test
+provider (`lab`: no sockets)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,26 @@ import pytest
 from mcp import Client
 
 from fusion_mcp import FusionEngine
+from fusion_mcp.errors import UpstreamError
 from fusion_mcp.fusion.review_parser import read_review
+from fusion_mcp.fusion.test_provider import TestProvider
 from fusion_mcp.server.app import create_server
-from tests.conftest import analysis_review, drafts_in_prompt, lab_toml, scoring_reviewer, write_registry
+from tests.conftest import (
+    analysis_review,
+    drafts_in_prompt,
+    lab_toml,
+    offline_engine,
+    scoring_reviewer,
+    write_registry,
+)
 from tests.upstream import Behaviour, Upstream
 
 PARIS, LYON, MARSEILLE = "Paris is the capital of France.", "It is Lyon.", "Paris; Marseille is the largest port."
 
 
-def judging(body: dict[str, Any]) -> str:
-    """A reviewer that finds the labels of the drafts it was shown, and compares them."""
-    user = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
-    label = {text: lab for lab, text in drafts_in_prompt(user).items()}
+def judging(drafts: dict[str, str]) -> str:
+    """A reviewer that finds the labels of the drafts it was shown (label -> text), and compares them."""
+    label = {text: lab for lab, text in drafts.items()}
     p, ly, m = label[PARIS], label[LYON], label[MARSEILLE]
     return analysis_review(
         {p: 9, ly: 2, m: 8},
@@ -42,8 +51,14 @@ def script(upstream: Upstream) -> None:
     upstream.script("alpha", text=PARIS)
     upstream.script("beta", text=LYON)
     upstream.script("gamma", text=MARSEILLE)
-    upstream.script("judge", Behaviour(text=judging))
+    upstream.script("judge", Behaviour(text=lambda body: judging(drafts_in_prompt(
+        "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")))))
     upstream.script("fuser", text="Paris.")
+
+
+def script_lab(lab: TestProvider) -> None:
+    lab.script("alpha", text=PARIS).script("beta", text=LYON).script("gamma", text=MARSEILLE)
+    lab.script("judge", text=lambda asked: judging(asked.drafts)).script("fuser", text="Paris.")
 
 
 @pytest.mark.anyio
@@ -77,30 +92,30 @@ async def test_one_review_call_gives_scores_and_an_analysis_mapped_to_models(ups
     assert "<analysis-" in user and "lab:alpha" not in user  # labels only: no model names
 
 
-async def _tool(upstream: Upstream, folder: Path, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    server = create_server(write_registry(folder, lab=lab_toml(upstream.url, ["alpha", "beta", "gamma"])))
-    async with Client(server) as client:
+async def _tool(lab: TestProvider, folder: Path, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    reg = write_registry(folder, lab=lab_toml(None, ["alpha", "beta", "gamma"]))
+    async with FusionEngine(reg, providers={"lab": lab}) as engine, Client(create_server(reg, engine=engine)) as client:
         result = await client.call_tool(name, {"ensemble": "lab", **args})
     assert not result.is_error, result.content
     return result.structured_content
 
 
 @pytest.mark.anyio
-async def test_compare_drafts_returns_the_analysis_for_a_host_to_write_from(upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-    out = await _tool(upstream, ensemble_dir, "compare_drafts", {"question": "Capital of France?"})
+async def test_compare_drafts_returns_the_analysis_for_a_host_to_write_from(lab: TestProvider, ensemble_dir: Path):
+    script_lab(lab)
+    out = await _tool(lab, ensemble_dir, "compare_drafts", {"question": "Capital of France?"})
     stances = {s["model"]: s["stance"] for s in out["analysis"]["contradictions"][0]["stances"]}
     assert stances["lab:beta"] == "Lyon"
     assert out["analysis"]["unique_insights"] == [
         {"label": next(d["label"] for d in out["drafts"] if d["model"] == "lab:gamma"), "model": "lab:gamma",
          "insight": "Marseille is the largest port."}]
-    assert upstream.calls("fuser") == []
+    assert lab.calls_to("fuser") == []
 
 
 @pytest.mark.anyio
-async def test_fused_answer_gives_a_confidence_picture(upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+async def test_fused_answer_gives_a_confidence_picture(lab: TestProvider, ensemble_dir: Path):
+    script_lab(lab)
+    out = await _tool(lab, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
     conf = out["confidence"]
     assert out["answer"] == "Paris."
     assert conf["level"] == "medium" and conf["contradictions"] == ["which city is the capital"]
@@ -109,25 +124,20 @@ async def test_fused_answer_gives_a_confidence_picture(upstream: Upstream, ensem
 
 
 @pytest.mark.anyio
-async def test_a_unanimous_run_reads_high_confidence(upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-    upstream.script("judge", Behaviour(text=lambda body: analysis_review(
-        dict.fromkeys(drafts_in_prompt("\n".join(m["content"] for m in body["messages"])), 9),
-        consensus=["Paris is the capital."])))
-    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+async def test_a_unanimous_run_reads_high_confidence(lab: TestProvider, ensemble_dir: Path):
+    script_lab(lab)
+    lab.script("judge", text=lambda asked: analysis_review(dict.fromkeys(asked.drafts, 9),
+                                                           consensus=["Paris is the capital."]))
+    out = await _tool(lab, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
     assert out["confidence"]["level"] == "high" and out["confidence"]["contradictions"] == []
 
 
 @pytest.mark.anyio
-async def test_a_review_cut_off_by_max_tokens_keeps_its_complete_entries(upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-
-    def cut(body: dict[str, Any]) -> str:
-        return judging(body)[:-60]  # ends inside the blind spots... and the insight before them
-
-    upstream.script("judge", Behaviour(text=cut, finish_reason="length"))
-    reg = write_registry(ensemble_dir, lab=lab_toml(upstream.url, ["alpha", "beta", "gamma"]))
-    async with FusionEngine(reg) as engine:
+async def test_a_review_cut_off_by_max_tokens_keeps_its_complete_entries(lab: TestProvider, ensemble_dir: Path):
+    script_lab(lab)
+    # ends inside the blind spots... and the insight before them
+    lab.script("judge", text=lambda asked: judging(asked.drafts)[:-60], truncated=True)
+    async with offline_engine(ensemble_dir, lab, lab=lab_toml(None, ["alpha", "beta", "gamma"])) as engine:
         result = await engine.fuse("Capital of France?", ensemble="lab")
     assert all(d.scores is not None for d in result.drafts)  # every score was complete
     assert result.review.truncated and result.review.status == "ok"
@@ -196,19 +206,18 @@ async def test_an_ensemble_can_keep_its_reviewer_to_scores(upstream: Upstream, e
 
 
 @pytest.mark.anyio
-async def test_drafts_giving_one_final_answer_read_high_confidence(upstream: Upstream, ensemble_dir: Path):
+async def test_drafts_giving_one_final_answer_read_high_confidence(lab: TestProvider, ensemble_dir: Path):
     for model, text in (("alpha", "Paris."), ("beta", "paris"), ("gamma", "Paris")):
-        upstream.script(model, text=text)
-    upstream.script("fuser", text="Paris.")
-    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
-    assert upstream.calls("judge") == []  # nothing for a review to weigh
+        lab.script(model, text=text)
+    lab.script("fuser", text="Paris.")
+    out = await _tool(lab, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+    assert lab.calls_to("judge") == []  # nothing for a review to weigh
     assert out["confidence"]["level"] == "high" and out["confidence"]["unanimous"] is True
 
 
 @pytest.mark.anyio
-async def test_most_drafts_failing_reads_low_confidence(upstream: Upstream, ensemble_dir: Path):
-    script(upstream)
-    upstream.script("beta", status=500)
-    upstream.script("gamma", status=500)
-    out = await _tool(upstream, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
+async def test_most_drafts_failing_reads_low_confidence(lab: TestProvider, ensemble_dir: Path):
+    script_lab(lab)
+    lab.script("beta", fail=UpstreamError).script("gamma", fail=UpstreamError)
+    out = await _tool(lab, ensemble_dir, "fused_answer", {"question": "Capital of France?"})
     assert out["confidence"]["level"] == "low" and out["confidence"]["drafts_ok"] == 1
