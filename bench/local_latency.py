@@ -15,6 +15,8 @@ import time
 
 import anyio
 
+from _short_runs import capped
+
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.config.settings import Settings
@@ -30,7 +32,7 @@ QUESTIONS = [
 ]
 
 
-async def main(runs: int, ensemble: str, question: str | None) -> None:
+async def main(runs: int, ensemble: str, question: str | None, quick: bool) -> None:
     configure(Settings.from_env().local_runtime)  # FUSION_MCP_LOCAL_*, as FusionEngine.from_settings does
     print(f"cpus: {os.cpu_count()}  model: {resolve_model_path('local', 'smollm2')}")
     provider = LocalProvider(BUILTIN_PROVIDERS["local"])
@@ -46,7 +48,8 @@ async def main(runs: int, ensemble: str, question: str | None) -> None:
     async with FusionEngine(EnsembleRegistry.load()) as engine:
         for i in range(runs):
             q = question or QUESTIONS[i % len(QUESTIONS)]
-            r = await engine.fuse(q, ensemble=ensemble)
+            ens = engine.registry.get(ensemble)
+            r = await engine.fuse(q, ensemble=capped(ens) if quick else ens)
             row = {
                 "wall": r.totals.wall_s, "drafts": r.totals.draft_s, "review": r.totals.review_s,
                 "synthesis": r.totals.synthesis_s, "in": r.totals.input_tokens, "out": r.totals.output_tokens,
@@ -66,6 +69,6 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ensemble", default="local")
     ap.add_argument("--question")
-    ap.add_argument("--quick", action="store_true", help="one run, to check the benchmark still runs (CI)")
+    ap.add_argument("--quick", action="store_true", help="one run of a few tokens a role, to check the benchmark still runs (CI)")
     args = ap.parse_args()
-    anyio.run(main, 1 if args.quick else args.runs, args.ensemble, args.question)
+    anyio.run(main, 1 if args.quick else args.runs, args.ensemble, args.question, args.quick)

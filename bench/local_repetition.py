@@ -24,6 +24,8 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _short_runs import capped
+
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
 from fusion_mcp.providers import local
@@ -58,14 +60,15 @@ def repeats(text: str) -> tuple[int, int]:
     return repeated, len(found)
 
 
-async def measure(mode: str, runs: int) -> dict[str, tuple[int, int]]:
+async def measure(mode: str, runs: int, quick: bool) -> dict[str, tuple[int, int]]:
     local.REPETITION = dict(AFTER) if mode == "after" else {}
     totals = {"drafts": (0, 0), "answers": (0, 0)}
     async with FusionEngine(EnsembleRegistry.load()) as engine:
         for i in range(runs):
             question = QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else " Answer briefly.")
             t = time.perf_counter()
-            r = await engine.fuse(question, ensemble="local", deadline_s=300)
+            ens = engine.registry.get("local")
+            r = await engine.fuse(question, ensemble=capped(ens) if quick else ens, deadline_s=300)
             texts = {"drafts": [d.text or "" for d in r.ok_drafts()], "answers": [r.answer or ""]}
             line = []
             for kind, items in texts.items():
@@ -84,8 +87,8 @@ def rate(pair: tuple[int, int]) -> str:
 AFTER = dict(local.REPETITION)
 
 
-async def main(runs: int) -> None:
-    results = {mode: await measure(mode, runs) for mode in ("before", "after")}
+async def main(runs: int, quick: bool) -> None:
+    results = {mode: await measure(mode, runs, quick) for mode in ("before", "after")}
     print(f"\nrepeated-sentence rate over {runs} local runs (settings after: {AFTER})")
     for mode, totals in results.items():
         both = (totals["drafts"][0] + totals["answers"][0], totals["drafts"][1] + totals["answers"][1])
@@ -95,9 +98,9 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="runs per mode (default 20)")
-    parser.add_argument("--quick", action="store_true", help="one run per mode, to check the script works")
+    parser.add_argument("--quick", action="store_true", help="one run per mode of a few tokens a role, to check the script works")
     args = parser.parse_args()
     if local.missing_parts("smollm2"):
         print("the local model is not installed (make install-local): nothing to measure")
         sys.exit(0)
-    anyio.run(main, 1 if args.quick else args.runs)
+    anyio.run(main, 1 if args.quick else args.runs, args.quick)
