@@ -388,8 +388,10 @@ async def test_an_agent_framework_uses_a_fusion_model(base_url):
     from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
 
     set_tracing_disabled(True)  # no traces sent to OpenAI from a test
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=TOKEN, max_retries=0)
-    agent = Agent(name="geographer", instructions="You answer geography questions.",
-                  model=OpenAIChatCompletionsModel(model="fusion/probe", openai_client=client))
-    result = await Runner.run(agent, "What is the capital of France?")
+    # Closed in this test: left to the garbage collector, the client's __del__ schedules its close on
+    # whichever test's event loop is running then, over connections of this (closed) one.
+    async with openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=TOKEN, max_retries=0) as client:
+        agent = Agent(name="geographer", instructions="You answer geography questions.",
+                      model=OpenAIChatCompletionsModel(model="fusion/probe", openai_client=client))
+        result = await Runner.run(agent, "What is the capital of France?")
     assert result.final_output == ANSWER
