@@ -14,7 +14,6 @@ import statistics
 import time
 
 import anyio
-
 from _short_runs import capped
 
 from fusion_mcp import FusionEngine
