@@ -1,6 +1,8 @@
-"""`--quick` for the local-model benchmarks: the same runs with every role's output capped at a few
-tokens. The script's every step still runs (load, drafts, review, synthesis, its own counting); the
-embedded model just writes less, so the test suite's smoke run costs seconds of CPU, not tens."""
+"""`--quick` for the local-model benchmarks: the same runs, drafts only, each capped at a few tokens.
+The script's every step still runs (load, the drafts at once, its own counting and printing); the
+embedded model just reads and writes less. A review or synthesis prompt alone is about a thousand
+tokens, seconds of CPU on two cores, so the test suite's smoke run leaves them out (the local
+ensemble's every stage is tested once, through `fusion-mcp ask`, in tests/test_local_model.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,12 @@ from fusion_mcp.config.ensembles import Ensemble, ModelRole
 QUICK_MAX_TOKENS = 12
 
 
-def capped(ensemble: Ensemble, max_tokens: int = QUICK_MAX_TOKENS) -> Ensemble:
-    """`ensemble` with each role writing at most `max_tokens` tokens."""
+def drafts_only(ensemble: Ensemble, max_tokens: int = QUICK_MAX_TOKENS) -> Ensemble:
+    """`ensemble` without its reviewer and synthesizer (the answer is then the best draft), each
+    drafter writing at most `max_tokens` tokens."""
 
     def cap(role: ModelRole) -> ModelRole:
         return dataclasses.replace(role, max_tokens=min(role.max_tokens or max_tokens, max_tokens))
 
-    return dataclasses.replace(
-        ensemble,
-        drafters=tuple(cap(d) for d in ensemble.drafters),
-        reviewer=cap(ensemble.reviewer) if ensemble.reviewer else None,
-        synthesizer=cap(ensemble.synthesizer) if ensemble.synthesizer else None,
-    )
+    return dataclasses.replace(ensemble, drafters=tuple(cap(d) for d in ensemble.drafters), reviewer=None,
+                               synthesizer=None)

@@ -14,7 +14,7 @@ import statistics
 import time
 
 import anyio
-from _short_runs import capped
+from _short_runs import drafts_only
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
@@ -48,7 +48,7 @@ async def main(runs: int, ensemble: str, question: str | None, quick: bool) -> N
         for i in range(runs):
             q = question or QUESTIONS[i % len(QUESTIONS)]
             ens = engine.registry.get(ensemble)
-            r = await engine.fuse(q, ensemble=capped(ens) if quick else ens)
+            r = await engine.fuse(q, ensemble=drafts_only(ens) if quick else ens)
             row = {
                 "wall": r.totals.wall_s, "drafts": r.totals.draft_s, "review": r.totals.review_s,
                 "synthesis": r.totals.synthesis_s, "in": r.totals.input_tokens, "out": r.totals.output_tokens,
@@ -68,6 +68,6 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ensemble", default="local")
     ap.add_argument("--question")
-    ap.add_argument("--quick", action="store_true", help="one run of a few tokens a role, to check the benchmark still runs (CI)")
+    ap.add_argument("--quick", action="store_true", help="one run, drafts only, of a few tokens each, to check the benchmark still runs (CI)")
     args = ap.parse_args()
     anyio.run(main, 1 if args.quick else args.runs, args.ensemble, args.question, args.quick)

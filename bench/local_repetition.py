@@ -24,7 +24,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _short_runs import capped
+from _short_runs import drafts_only
 
 from fusion_mcp import FusionEngine
 from fusion_mcp.config.ensemble_registry import EnsembleRegistry
@@ -68,7 +68,7 @@ async def measure(mode: str, runs: int, quick: bool) -> dict[str, tuple[int, int
             question = QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else " Answer briefly.")
             t = time.perf_counter()
             ens = engine.registry.get("local")
-            r = await engine.fuse(question, ensemble=capped(ens) if quick else ens, deadline_s=300)
+            r = await engine.fuse(question, ensemble=drafts_only(ens) if quick else ens, deadline_s=300)
             texts = {"drafts": [d.text or "" for d in r.ok_drafts()], "answers": [r.answer or ""]}
             line = []
             for kind, items in texts.items():
@@ -98,7 +98,7 @@ async def main(runs: int, quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="runs per mode (default 20)")
-    parser.add_argument("--quick", action="store_true", help="one run per mode of a few tokens a role, to check the script works")
+    parser.add_argument("--quick", action="store_true", help="one run per mode, drafts only, of a few tokens each, to check the script works")
     args = parser.parse_args()
     if local.missing_parts("smollm2"):
         print("the local model is not installed (make install-local): nothing to measure")
