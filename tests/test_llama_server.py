@@ -68,7 +68,9 @@ def _ensemble_toml(base: str) -> str:
     drafter = '[[drafters]]\nmodel = "llamacpp:smollm2"\ntemperature = {t}\nseed = {s}\nmax_tokens = 64\n'
     return (
         'description = "SmolLM2 behind llama.cpp\'s own OpenAI-compatible server"\n'
-        "deadline_s = 120\nmin_drafts = 2\n\n"
+        # The scores only, as the shipped local ensemble (a shorter review prompt and reply: a run is
+        # CPU-bound on two cores, and what is under test is the wire).
+        "deadline_s = 120\nmin_drafts = 2\nreview_analysis = false\n\n"
         f'[providers.llamacpp]\nkind = "openai"\nbase_url = "{base}"\nmax_retries = 0\nstructured_output = true\n\n'
         + "\n".join(drafter.format(t=t, s=s) for t, s in ((0.2, 1), (0.7, 2), (1.0, 3)))
         + '\n[reviewer]\nmodel = "llamacpp:smollm2"\ntemperature = 0\nmax_tokens = 200\n'
