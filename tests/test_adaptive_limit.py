@@ -173,6 +173,26 @@ async def test_in_slow_start_each_busy_answer_adds_a_slot_up_to_the_ceiling() ->
     assert limit.current == 6 and limit.peak == 6  # never past the ceiling
 
 
+async def test_in_slow_start_a_burst_leaves_room_for_the_next_as_large() -> None:
+    """Grown only while calls waited, the limit would end a burst of 40 at 32, and every later burst as
+    large would pay a second round for the 8 over it. In slow start it grows up to twice the most calls
+    it has seen in flight, so the second burst runs in one round."""
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=256, initial=16, clock=clock)
+    async with anyio.create_task_group() as tg:
+        for _ in range(40):
+            tg.start_soon(_hold, limit, clock, 1.0)
+        await clock.run_until(clock.now() + 5)
+    assert limit.current >= 40
+    async with anyio.create_task_group() as tg:
+        for _ in range(40):
+            tg.start_soon(_hold, limit, clock, 1.0)
+        await clock.settle()
+        assert limit.in_flight == 40 and limit.waiting == 0
+        await clock.run_until(clock.now() + 5)
+    assert limit.current <= 2 * limit.peak  # no further than twice what it has seen
+
+
 async def test_a_burst_of_429s_is_one_cut_per_round_trip_and_marks_the_model_rate_limiting() -> None:
     clock = FakeClock()
     limit = AdaptiveLimit(ceiling=64, initial=16, clock=clock)

@@ -24,6 +24,7 @@ from ..config.ensembles import Ensemble
 from ..config.pricing import Pricing
 from ..config.settings import Settings
 from ..providers import Provider, ProviderPool
+from ..providers.http_client import ensure_open_files
 from ..providers.local_runtime import configure as configure_local_runtime
 from ..store.call_cache import CallCache
 from ..store.limits import LimitFactory, local_limit
@@ -39,7 +40,8 @@ from .run import Run, RunInput
 
 # One pool for every provider, as large as the calls let in flight (ProviderPool's pool slots): each
 # provider limits its own calls adaptively, and no call ever waits inside the pool.
-POOL_SIZE = 256
+POOL_SIZE = 512
+OTHER_FILES = 256  # besides the pool: the server's own clients, the cache, logs, the local model
 HTTP_LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
 
 
@@ -65,6 +67,8 @@ class FusionEngine:
         self.registry = registry
         self.cache = cache
         self._own_client = client is None
+        if self._own_client:
+            ensure_open_files(POOL_SIZE + OTHER_FILES)
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
         self.providers = ProviderPool(self._client, providers, limits,
                                       pool_size=POOL_SIZE if self._own_client else None)

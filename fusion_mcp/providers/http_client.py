@@ -154,3 +154,21 @@ def json_body(provider: str, model: str, response: httpx.Response) -> dict[str, 
 
 def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def ensure_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards `wanted` (never past the hard limit): a
+    full connection pool is one file per connection, and macOS starts a program at 256."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # not allowed here: the pool then fails calls it cannot open
+            pass

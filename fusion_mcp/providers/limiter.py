@@ -1,7 +1,8 @@
 """How many calls a provider gets at once: a limit that finds what the upstream can take.
 
 Additive increase, multiplicative decrease (AIMD, as TCP does): the limit starts at INITIAL and
-doubles each round trip while the upstream keeps up (slow start), then grows by one per round trip;
+doubles each round trip while the upstream keeps up (slow start: up to twice the most calls seen in
+flight, so that the next burst as large runs at once), then grows by one per round trip;
 a 429, or a model's recent answer time rising past LATENCY_TOLERANCE times its best, halves it, at most
 once per round trip. It never passes the configured ceiling (`max_concurrency`) nor falls under one.
 
@@ -107,12 +108,22 @@ class AdaptiveLimit:
             self._cut()
             raise
         else:
-            busy = self.in_flight >= self.current or bool(self._waiters)  # was the limit what held calls back?
+            busy = self._limited()
             if use.latency_s is not None:
                 self._answered(model, use.latency_s, busy)
         finally:
             self.in_flight -= 1
             self._grant()
+
+    def _limited(self) -> bool:
+        """Whether the limit is what holds calls back, so that an answer may raise it: calls are waiting,
+        or every slot is taken. In slow start also while the limit is under twice the most calls ever in
+        flight (as Linux's TCP grows its window in slow start: tcp_is_cwnd_limited): otherwise the limit
+        creeps up to a burst's size from below, and every burst as large as the last pays a second round
+        for the few calls over it."""
+        if self.in_flight >= self.current or self._waiters:
+            return True
+        return self.slow_start and self.current < 2 * self.peak
 
     def rate_limiting(self) -> bool:
         """Whether the upstream answered 429 within RATE_LIMITED_MEMORY_S: a call waiting here then

@@ -16,7 +16,7 @@ class ProviderSpec(BaseModel):
     api_key_env: str | None = None
     key_required: bool = True
     max_concurrency: int = Field(
-        default=128, ge=1, le=256,
+        default=256, ge=1, le=1024,
         description="The ceiling of the calls in flight; below it the limit adapts to what the upstream keeps up with.",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
