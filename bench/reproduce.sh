@@ -102,10 +102,14 @@ step model-api "model-api.md (Measured)" \
   "for i in \$(seq $MODEL_API_REPEAT); do $PY bench/model_api.py $Q; done"
 step load "security.md (Load)" \
   "$PY bench/load.py $Q"
-step load-ceiling256 "security.md (Load: --ceiling 256 --pool 512)" \
-  "$PY bench/load.py $Q --ceiling 256 --pool 512"
+step load-ceiling128 "security.md (Load: --ceiling 128 --pool 256)" \
+  "$PY bench/load.py $Q --ceiling 128 --pool 256"
 step load-ceiling64 "security.md (Load: --ceiling 64 --pool 128)" \
   "$PY bench/load.py $Q --ceiling 64 --pool 128"
+step load-http "security.md (Through fusion-mcp serve)" \
+  "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 10 --no-startup $([ "$MODE" = quick ] && echo --delay 0.2); done"
+step waiting "time.md (bench/waiting.py table), README" \
+  "$PY bench/waiting.py $Q"
 step replica-throughput "deploy.md (How it scales)" \
   "for i in \$(seq $REPLICA_REPEAT); do $PY bench/replica_throughput.py $([ "$MODE" = quick ] && echo --quick || echo --calls "$REPLICA_CALLS"); done"
 step eval-throughput "eval.md (last paragraph)" \
