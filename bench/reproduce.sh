@@ -115,7 +115,7 @@ step replica-throughput "deploy.md (How it scales)" \
 step eval-throughput "eval.md (last paragraph)" \
   "$PY bench/eval_throughput.py $Q"
 step tune-throughput "tune.md (Measured)" \
-  "for i in \$(seq $TUNE_BENCH_REPEAT); do $PY bench/tune_throughput.py --quick; done"
+  "for i in \$(seq $TUNE_BENCH_REPEAT); do $PY bench/tune_throughput.py $([ "$MODE" = quick ] && echo --quick || echo --delay 0); done"
 
 # 3. The embedded model (a few minutes).
 step local-latency "local-model.md (How long a run takes)" \

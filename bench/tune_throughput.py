@@ -4,7 +4,10 @@ then the same tune again, answered by the call cache.
 
 Runs the tune CLI against the loopback upstream the tests use (real HTTP on 127.0.0.1).
 
-    .venv/bin/python bench/tune_throughput.py [--quick] [--items 100] [--candidates 6] [--delay 0]
+    .venv/bin/python bench/tune_throughput.py [--quick] [--items 100] [--candidates 6] [--delay 0.05]
+
+`--delay 0` is the issue's measurement (models that answer at once); `--quick`, 20 items answered at
+once, checks that the benchmark runs (the test suite's smoke run).
 """
 
 from __future__ import annotations
@@ -94,12 +97,12 @@ def bench(items: int, candidates: int, delay: float, concurrency: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="the issue's size with instant models (the default sizes)")
+    parser.add_argument("--quick", action="store_true", help="20 items, models that answer at once")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--candidates", type=int, default=6)
-    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds each model call takes (0: at once)")
     parser.add_argument("--concurrency", type=int, default=16)
     ns = parser.parse_args()
-    if not ns.quick and ns.delay == 0.0:
-        ns.delay = 0.05
+    if ns.quick:
+        ns.items, ns.delay = 20, 0.0
     bench(ns.items, ns.candidates, ns.delay, ns.concurrency)
