@@ -23,7 +23,7 @@ demo: install-local
 # The gate and the tests run side by side (the tests wait on sockets and timers much of the time);
 # their lines interleave, and either failing fails `make test`.
 test: install-test browser test-services
-	@$(MAKE) --no-print-directory -j2 --output-sync=line lint pytest
+	@$(MAKE) --no-print-directory -j2 lint pytest
 
 pytest: install-test
 	@echo "make test: tests/test_bundle.py fetches the official mcpb CLI with npx (npm's cache; nothing global) and lets uv install the bundle's dependencies into a temporary folder"

@@ -28,7 +28,9 @@ async def list_models(
     service = service_of(ctx)
     try:
         async with httpx.AsyncClient() as client:
-            listing = await search_models(service.registry, client, service.settings.models_cache_dir,
+            # The folder the service prices from (its engine's), so that a listing fetched here prices calls
+            folder = service.pricing.models_cache or service.settings.models_cache_dir
+            listing = await search_models(service.registry, client, folder,
                                           provider=provider, search=search, refresh=refresh, limit=limit)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
