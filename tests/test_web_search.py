@@ -38,20 +38,25 @@ async def search(tools: WebTools, query: str = "quillon bridge") -> Any:
     return await tools.run(ToolCall(id="1", name="web_search", arguments={"query": query}), ("web_search",), timeout_s=5)
 
 
-@pytest.mark.anyio
-async def test_brave(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BRAVE_API_KEY", "brave-key-0123456789abcdef")
+async def searched(kind: str, answer: dict[str, Any]) -> tuple[httpx.Request, Any]:
+    """One search through backend `kind` whose API answers `answer`: the request it sent, and the result."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json=BRAVE)
+        return httpx.Response(200, json=answer)
 
-    tools = tools_with("brave", handler)
+    tools = tools_with(kind, handler)
     result = await search(tools)
     await tools.client.aclose()
     await tools.aclose()
-    req = seen[0]
+    return seen[0], result
+
+
+@pytest.mark.anyio
+async def test_brave(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRAVE_API_KEY", "brave-key-0123456789abcdef")
+    req, result = await searched("brave", BRAVE)
     assert req.method == "GET" and str(req.url).startswith("https://api.search.brave.com/res/v1/web/search?")
     assert req.url.params["q"] == "quillon bridge" and req.url.params["count"] == "3"
     assert req.headers["x-subscription-token"] == "brave-key-0123456789abcdef"
@@ -64,15 +69,7 @@ async def test_brave(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.anyio
 async def test_tavily(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-key-0123456789abcdef")
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=TAVILY)
-
-    tools = tools_with("tavily", handler)
-    result = await search(tools)
-    req = seen[0]
+    req, result = await searched("tavily", TAVILY)
     assert req.method == "POST" and str(req.url) == "https://api.tavily.com/search"
     assert req.headers["authorization"] == "Bearer tvly-key-0123456789abcdef"
     assert json.loads(req.content) == {"query": "quillon bridge", "max_results": 3}
@@ -83,15 +80,7 @@ async def test_tavily(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.anyio
 async def test_exa(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXA_API_KEY", "exa-key-0123456789abcdef")
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=EXA)
-
-    tools = tools_with("exa", handler)
-    result = await search(tools)
-    req = seen[0]
+    req, result = await searched("exa", EXA)
     assert req.method == "POST" and str(req.url) == "https://api.exa.ai/search"
     assert req.headers["x-api-key"] == "exa-key-0123456789abcdef"
     body = json.loads(req.content)
