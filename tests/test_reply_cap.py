@@ -4,6 +4,7 @@ marked truncated, its stream closed, and never forwarded whole to the reviewer o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -28,6 +29,16 @@ async def _fuse(upstream: Upstream, ensemble_dir: Path, **extra: object) -> dict
     return result.structured_content
 
 
+async def _fuse_with_big(upstream: Upstream, ensemble_dir: Path, **big: Any) -> tuple[dict, dict]:
+    """A run whose drafter `big` behaves as `big` says and whose other models answer briefly: the
+    answer, and big's draft."""
+    upstream.script("big", **big)
+    upstream.script("small", text="A short draft.")
+    upstream.script("fuser", text="The answer.")
+    answer = await _fuse(upstream, ensemble_dir)
+    return answer, next(d for d in answer["drafts"] if d["model"] == "lab:big")
+
+
 @pytest.mark.anyio
 async def test_a_huge_draft_is_cut_marked_and_never_forwarded_whole(upstream: Upstream, ensemble_dir: Path) -> None:
     # 5.5 MB streamed in pieces of a few hundred KB
@@ -48,11 +59,7 @@ async def test_a_huge_draft_is_cut_marked_and_never_forwarded_whole(upstream: Up
 @pytest.mark.anyio
 async def test_a_reply_in_one_huge_piece_fails_that_draft_with_a_clear_error(upstream: Upstream,
                                                                               ensemble_dir: Path) -> None:
-    upstream.script("big", text=BIG, output_tokens=1)  # one 5.5 MB event: it is not read whole either
-    upstream.script("small", text="A short draft.")
-    upstream.script("fuser", text="The answer.")
-    answer = await _fuse(upstream, ensemble_dir)
-    big = next(d for d in answer["drafts"] if d["model"] == "lab:big")
+    answer, big = await _fuse_with_big(upstream, ensemble_dir, text=BIG, output_tokens=1)  # one 5.5 MB event
     assert big["status"] == "bad_response" and "longer than the reply cap" in big["error"]
     assert answer["answer"] and any("lab:big" in r for r in answer["degraded_reasons"])
 
@@ -74,20 +81,12 @@ HUGE_JSON = b'{"choices": [{"message": {"role": "assistant", "content": "' + b"x
 @pytest.mark.anyio
 async def test_a_huge_body_read_whole_is_not_read_past_its_cap(upstream: Upstream, ensemble_dir: Path) -> None:
     # A server that ignores `stream` and answers one 20 MiB JSON body: that draft fails, named; the run answers.
-    upstream.script("big", raw_body=HUGE_JSON)
-    upstream.script("small", text="A short draft.")
-    upstream.script("fuser", text="The answer.")
-    answer = await _fuse(upstream, ensemble_dir)
-    big = next(d for d in answer["drafts"] if d["model"] == "lab:big")
+    answer, big = await _fuse_with_big(upstream, ensemble_dir, raw_body=HUGE_JSON)
     assert big["status"] == "bad_response" and "a reply body over 8 MiB" in big["error"]
     assert answer["answer"] and any("lab:big" in r for r in answer["degraded_reasons"])
 
 
 @pytest.mark.anyio
 async def test_a_huge_error_page_is_not_read_past_its_cap(upstream: Upstream, ensemble_dir: Path) -> None:
-    upstream.script("big", status=500, error_message="e" * (20 * 2**20))
-    upstream.script("small", text="A short draft.")
-    upstream.script("fuser", text="The answer.")
-    answer = await _fuse(upstream, ensemble_dir)
-    big = next(d for d in answer["drafts"] if d["model"] == "lab:big")
+    _, big = await _fuse_with_big(upstream, ensemble_dir, status=500, error_message="e" * (20 * 2**20))
     assert big["status"] == "bad_response" and "(HTTP 500): not read" in big["error"]
