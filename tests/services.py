@@ -194,6 +194,17 @@ class LoggedReplica:
         return " ".join(self.log.read_text(errors="replace").split())
 
 
+def fast_models(up: Any, **pace: Any) -> None:
+    """The panel the replica and team tests ask (alpha and beta draft, judge reviews, fuser answers), on
+    the loopback upstream `up`: at once, or at `pace` (the upstream's ttft, tokens_per_s, ...)."""
+    from tests.conftest import review_json
+
+    up.script("alpha", text="Answer: Paris.", **pace)
+    up.script("beta", text="Answer: Lyon.", **pace)
+    up.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)
+    up.script("fuser", text="Paris is the capital.", **pace)
+
+
 async def settle(client: Any, first: Any) -> dict[str, Any]:
     """Poll get_run until the run is no longer running; its last answer."""
     out = first.structured_content

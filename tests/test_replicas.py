@@ -13,7 +13,15 @@ import pytest
 from mcp import Client
 
 from tests.conftest import LAB_KEY, lab_toml, review_json
-from tests.services import Service, haproxy_requests, settle, start_haproxy, start_redis, start_replica
+from tests.services import (
+    Service,
+    fast_models,
+    haproxy_requests,
+    settle,
+    start_haproxy,
+    start_redis,
+    start_replica,
+)
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -59,13 +67,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 service.stop()
 
 
-def fast_models(up: Upstream) -> None:
-    up.script("alpha", text="Answer: Paris.")
-    up.script("beta", text="Answer: Lyon.")
-    up.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}))
-    up.script("fuser", text="Paris is the capital.")
-
-
 
 
 async def read_run(client: Client, run_id: str) -> dict[str, Any]:
@@ -74,11 +75,7 @@ async def read_run(client: Client, run_id: str) -> dict[str, Any]:
 
 async def test_a_run_started_through_one_replica_is_read_and_polled_through_the_other(cluster):
     up = cluster.upstream
-    pace = dict(ttft=0.6, tokens_per_s=30.0, output_tokens=20)  # each call ~1.2 s: a run of ~3.6 s
-    up.script("alpha", text="Answer: Paris.", **pace)
-    up.script("beta", text="Answer: Lyon.", **pace)
-    up.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)
-    up.script("fuser", text="Paris is the capital.", **pace)
+    fast_models(up, ttft=0.6, tokens_per_s=30.0, output_tokens=20)  # each call ~1.2 s: a run of ~3.6 s
     async with Client(cluster.a.url + "/mcp") as on_a:
         first = await on_a.call_tool("fused_answer", {"question": "Capital of France, one?"})
     assert not first.is_error, first.content

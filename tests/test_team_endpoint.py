@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 
 from tests.authserver import AuthServer, new_key
-from tests.conftest import LAB_KEY, lab_toml, review_json
-from tests.services import Service, free_port, need, stop_process, wait_for_port
+from tests.conftest import LAB_KEY, lab_toml
+from tests.services import Service, fast_models, free_port, need, stop_process, wait_for_port
 from tests.upstream import Upstream
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -64,13 +64,6 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
             yield Endpoint(auth, up, server, metrics_port, folder)
         finally:
             server.stop()
-
-
-def fast_models(up: Upstream) -> None:
-    up.script("alpha", text="Answer: Paris.")
-    up.script("beta", text="Answer: Lyon.")
-    up.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}))
-    up.script("fuser", text="Paris is the capital.")
 
 
 class signed_in:

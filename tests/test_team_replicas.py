@@ -18,8 +18,8 @@ import pytest
 from mcp import Client
 
 from tests.authserver import AuthServer
-from tests.conftest import LAB_KEY, lab_toml, review_json
-from tests.services import Service, settle, start_redis, start_replica
+from tests.conftest import LAB_KEY, lab_toml
+from tests.services import Service, fast_models, settle, start_redis, start_replica
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
@@ -73,13 +73,6 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         finally:
             for service in reversed(services):
                 service.stop()
-
-
-def fast_models(up: Upstream, **pace: Any) -> None:
-    up.script("alpha", text="Answer: Paris.", **pace)
-    up.script("beta", text="Answer: Lyon.", **pace)
-    up.script("judge", text=review_json({"A": (9, 9, 9), "B": (3, 3, 3)}), **pace)
-    up.script("fuser", text="Paris is the capital.", **pace)
 
 
 class signed_in:
