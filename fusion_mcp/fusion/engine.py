@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx2 as httpx  # httpx's API; measured by bench/load.py: httpx's pool costs O(connections²) per event
+import httpx2 as httpx  # httpx's API; its pool walks every connection per event: see sharded_transport
 
 from ..clock import REAL_CLOCK, Clock
 from ..config.criteria import check_call_criteria
@@ -26,6 +26,7 @@ from ..config.settings import Settings
 from ..providers import Provider, ProviderPool
 from ..providers.http_client import ensure_open_files
 from ..providers.local_runtime import configure as configure_local_runtime
+from ..providers.sharded_transport import model_api_client
 from ..store.call_cache import CallCache
 from ..store.limits import LimitFactory, local_limit
 from .budget import check_estimate
@@ -69,7 +70,7 @@ class FusionEngine:
         self._own_client = client is None
         if self._own_client:
             ensure_open_files(POOL_SIZE + OTHER_FILES)
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0), limits=HTTP_LIMITS)
+        self._client = client or model_api_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
         self.providers = ProviderPool(self._client, providers, limits,
                                       pool_size=POOL_SIZE if self._own_client else None)
         self.paces = paces if paces is not None else PaceBook()
@@ -101,6 +102,7 @@ class FusionEngine:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self.paces.flush()
         if self._own_client:
             await self._client.aclose()
 

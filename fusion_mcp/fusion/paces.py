@@ -104,3 +104,7 @@ class PaceBook:
 
     async def save(self) -> None:
         await self.store.save()
+
+    async def flush(self) -> None:
+        """Write what `save` held back: when the engine closes."""
+        await self.store.flush()

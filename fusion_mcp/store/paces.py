@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import anyio.to_thread
 log = logging.getLogger("fusion_mcp")
 FILE_VERSION = 1
 FILE_NAME = "paces.json"
+SAVE_EVERY_S = 5.0  # a file is rewritten at most this often while runs go on; `flush` writes the rest
 
 
 @dataclass
@@ -48,6 +50,10 @@ class PaceStore(Protocol):
 
     async def save(self) -> None: ...
 
+    async def flush(self) -> None:
+        """Write what `save` may have held back (at shutdown)."""
+        ...
+
 
 class FilePaces:
     """Paces in this process, kept in `path` (a JSON file) when given; a bad file starts afresh."""
@@ -58,6 +64,7 @@ class FilePaces:
         self.outputs: dict[str, float] = {}
         self._dirty = False
         self._saving = False
+        self._saved_at = -SAVE_EVERY_S
 
     def set_pace(self, ref: str, pace: Pace) -> None:
         self.measured[ref] = pace
@@ -84,11 +91,18 @@ class FilePaces:
         return self
 
     async def save(self) -> None:
-        """Write the paces when they changed. Runs that end together share one write: while one is
-        under way, a save only leaves the paces dirty and that write goes round again with them."""
+        """Write the paces when they changed, at most every SAVE_EVERY_S (a server's calls end many a
+        second, and the file is a few KB: a write each was measurable CPU). Runs that end together share
+        one write: while one is under way, a save only leaves the paces dirty and that write goes round
+        again with them."""
+        if time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            await self.flush()
+
+    async def flush(self) -> None:
         if self.path is None or not self._dirty or self._saving:
             return
         self._saving = True
+        self._saved_at = time.monotonic()
         try:
             while self._dirty:
                 self._dirty = False

@@ -42,6 +42,9 @@ class RedisPaces:
         self.outputs[key] = tokens
         self._changed_outputs.add(key)
 
+    async def flush(self) -> None:
+        await self.save()
+
     async def save(self) -> None:
         """Write what this replica measured, then take everyone's (a store error costs only learning)."""
         if self.health.down:
