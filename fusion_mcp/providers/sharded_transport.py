@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-SHARD_SIZE = 64
+SHARD_SIZE = 16
 
 
 class _NoCookies(CookieJar):

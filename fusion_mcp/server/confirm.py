@@ -7,6 +7,8 @@ estimate; a decline (or cancel) ends the call before any model is called. Client
 elicitation run as before: the per-call `max_cost_usd` cap is the guard there.
 """
 
+from collections.abc import Callable
+
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -35,11 +37,15 @@ def can_ask(ctx: Context) -> bool:
     return session.check_client_capability(ClientCapabilities(elicitation=ElicitationCapability()))
 
 
-async def confirm_spend(ctx: Context, tool: str, ensemble: str, estimate: Estimate,
+async def confirm_spend(ctx: Context, tool: str, ensemble: str, estimated: Callable[[], Estimate],
                         threshold: float | None) -> InputRequiredResult | None:
     """None to go ahead; an InputRequiredResult to return (2026-07-28: ask, then the call comes back);
-    a ToolError when the user says no."""
-    if threshold is None or (estimate.total_usd <= threshold and not estimate.unpriced) or not can_ask(ctx):
+    a ToolError when the user says no. `estimated` is called only when there is a threshold: an
+    estimate renders every prompt of the run, a measurable part of a call's CPU."""
+    if threshold is None:
+        return None
+    estimate = estimated()
+    if (estimate.total_usd <= threshold and not estimate.unpriced) or not can_ask(ctx):
         return None
     if estimate.total_usd <= threshold:  # only unpriced models: the estimate is a floor, say so
         cost = f"at least ${estimate.total_usd:.4f} (no price known for {', '.join(estimate.unpriced)})"

@@ -3,6 +3,7 @@ lifespan context, waits for it up to the tool-time limit (background.py), and re
 (schemas.py) or a `running` view to poll with get_run. No `from __future__ import annotations`
 (see service.py)."""
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -152,11 +153,11 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble or previous.ensemble, synthesizer=synthesizer,
                               roles=("synthesizer",))  # the drafts are reused
         deadline = deadline_s or ens.deadline_s
-        estimate = estimate_synthesis(ens, previous.question, previous.context, previous.drafts, previous.analysis,
-                                      service.pricing)
+        estimate = functools.cache(lambda: estimate_synthesis(ens, previous.question, previous.context,
+                                                              previous.drafts, previous.analysis, service.pricing))
         if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
             return ask  # type: ignore[return-value]  # the client asks the user, then calls again
-        cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
+        cap = await service.admit(user_of(token), run_id, estimate, deadline, max_cost_usd)
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.synthesize_from(previous, ensemble=ens, deadline_s=deadline, on_event=on_event,
@@ -169,10 +170,10 @@ async def fused_answer(
         ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, synthesizer=synthesizer)
         deadline = deadline_s or ens.deadline_s
         asked = question
-        estimate = estimate_run(ens, asked, context, service.pricing)
+        estimate = functools.cache(lambda: estimate_run(ens, asked, context, service.pricing))
         if ask := await confirm_spend(ctx, "fused_answer", ens.name, estimate, service.confirm_over_usd):
             return ask  # type: ignore[return-value]
-        cap = await service.admit(user_of(token), run_id, lambda: estimate, deadline, max_cost_usd)
+        cap = await service.admit(user_of(token), run_id, estimate, deadline, max_cost_usd)
 
         def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
             return service.engine.fuse(asked, ensemble=ens, context=context, deadline_s=deadline,
@@ -198,12 +199,12 @@ async def compare_drafts(
     service = service_of(ctx)
     ens = chosen_ensemble(service, ensemble, drafters=drafters, reviewer=reviewer, roles=("drafter", "reviewer"))
     deadline = deadline_s or ens.deadline_s
-    estimate = estimate_run(ens, question, context, service.pricing, synthesize=False)
+    estimate = functools.cache(lambda: estimate_run(ens, question, context, service.pricing, synthesize=False))
     if ask := await confirm_spend(ctx, "compare_drafts", ens.name, estimate, service.confirm_over_usd):
         return ask  # type: ignore[return-value]
     run_id = _new_run_id()
     owner = user_of(token_of(ctx))
-    cap = await service.admit(owner, run_id, lambda: estimate, deadline, max_cost_usd)
+    cap = await service.admit(owner, run_id, estimate, deadline, max_cost_usd)
 
     def work(on_event: ProgressCallback) -> Awaitable[FusionResult]:
         return service.engine.fuse(question, ensemble=ens, context=context, deadline_s=deadline, on_event=on_event,
