@@ -34,7 +34,28 @@ from tests.services import free_port, wait_for_port
 REVIEW = json.dumps({label: {"score": 8, "reason": "ok"} for label in "ABC"})
 
 
-async def _serve(port: int, delay: float) -> None:
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _sse(payload: dict[str, object] | str) -> bytes:
+    return _chunk(b"data: " + (payload if isinstance(payload, str) else json.dumps(payload)).encode() + b"\n\n")
+
+
+async def _stream_reply(writer: asyncio.StreamWriter, text: str, ttft: float, delay: float) -> None:
+    """As a streaming API answers: headers at once, the first token after `ttft`, the rest at `delay`."""
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    first, _, rest = text.partition(" ")
+    await asyncio.sleep(ttft)
+    writer.write(_sse({"choices": [{"index": 0, "delta": {"role": "assistant", "content": first}}]}))
+    await asyncio.sleep(max(0.0, delay - ttft))
+    writer.write(_sse({"choices": [{"index": 0, "delta": {"content": " " + rest}, "finish_reason": "stop"}]})
+                 + _sse({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 8}})
+                 + _sse("[DONE]") + _chunk(b""))
+    await writer.drain()
+
+
+async def _serve(port: int, delay: float, ttft: float | None) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -44,8 +65,11 @@ async def _serve(port: int, delay: float) -> None:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
                 body = json.loads(await reader.readexactly(length))
-                await asyncio.sleep(delay)
                 text = REVIEW if body.get("model") == "judge" else "Paris is the capital of France."
+                if ttft is not None and body.get("stream"):
+                    await _stream_reply(writer, text, ttft, delay)
+                    continue
+                await asyncio.sleep(delay)
                 data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
                                    "usage": {"prompt_tokens": 20, "completion_tokens": 8}}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
@@ -184,6 +208,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="32 calls, 0.2 s upstream, 3 start-ups")
     parser.add_argument("--calls", type=int, default=128)
     parser.add_argument("--delay", type=float, default=0.5)
+    parser.add_argument("--ttft", type=float, default=None,
+                        help="stream the replies (SSE), the first token after this many seconds and the rest at "
+                             "--delay, as a streaming API does (default: whole JSON replies after --delay)")
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--pool", type=int, default=None, help="HTTP pool size (default: the engine's)")
     parser.add_argument("--ceiling", type=int, default=None, help="max_concurrency (default: the provider default)")
@@ -193,12 +220,13 @@ def main() -> None:
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)  # run as the upstream on this port
     args = parser.parse_args()
     if args.upstream:
-        asyncio.run(_serve(args.upstream, args.delay))
+        asyncio.run(_serve(args.upstream, args.delay, args.ttft))
         return
     if args.quick:
         args.calls, args.delay, args.sequential = 32, 0.2, 3
     port = free_port()
-    upstream = subprocess.Popen([sys.executable, __file__, "--upstream", str(port), "--delay", str(args.delay)])
+    upstream = subprocess.Popen([sys.executable, __file__, "--upstream", str(port), "--delay", str(args.delay),
+                                 *(["--ttft", str(args.ttft)] if args.ttft is not None else [])])
     try:
         wait_for_port(port, upstream, "the load upstream")  # type: ignore[arg-type]
         url = f"http://127.0.0.1:{port}"

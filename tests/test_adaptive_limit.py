@@ -173,6 +173,36 @@ async def test_in_slow_start_each_busy_answer_adds_a_slot_up_to_the_ceiling() ->
     assert limit.current == 6 and limit.peak == 6  # never past the ceiling
 
 
+async def test_in_slow_start_a_first_token_adds_the_slot_that_its_answer_would_add_later() -> None:
+    """A model writes for seconds after its first token. Grown only by answers, the limit would double
+    once per whole answer (tens of seconds at real pace): a first burst of calls would wait minutes.
+    Grown at the first token, the waiting calls go out then; the answer adds no second step."""
+    clock = FakeClock()
+    limit = AdaptiveLimit(ceiling=64, initial=2, clock=clock)
+    started: list[float] = []
+    t0 = clock.now()
+
+    async def streamed() -> None:
+        async with limit.slot("m") as use:
+            started.append(clock.now() - t0)
+            await clock.sleep(0.5)
+            use.working()  # the first token
+            use.working()  # later tokens change nothing
+            await clock.sleep(9.5)
+            use.latency_s = 10.0
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(streamed)
+        await clock.advance(0.5)  # two first tokens: 2 -> 4, and two more calls go out now
+        assert limit.current == 4 and limit.in_flight == 4
+        await clock.advance(0.5)  # their first tokens: 4 -> 6; the last two go out
+        assert limit.current == 6 and limit.in_flight == 6
+        await clock.run_until(clock.now() + 20)
+    assert started == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]  # not 10.0 and 20.0: one round trip is a first token
+    assert limit.current == 8  # the last two first tokens: 6 -> 8; the six answers added nothing more
+
+
 async def test_in_slow_start_a_burst_leaves_room_for_the_next_as_large() -> None:
     """Grown only while calls waited, the limit would end a burst of 40 at 32, and every later burst as
     large would pay a second round for the 8 over it. In slow start it grows up to twice the most calls

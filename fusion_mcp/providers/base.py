@@ -103,6 +103,7 @@ class TextSink:
         self._size = 0
         self._throttled = False  # a 429 on this call: it waits to retry
         self._limit_refusing: Callable[[], bool] | None = None  # whether the limit it queues on sees 429s
+        self.on_first: Callable[[], None] | None = None  # an attempt's first text: the upstream works on it
 
     def queued(self, limit_refusing: Callable[[], bool]) -> None:
         """The call waits for a slot on a limit; `limit_refusing()` says whether that limit's upstream
@@ -145,6 +146,8 @@ class TextSink:
                 return
         if self.first_at is None:
             self.first_at = time.perf_counter()
+            if self.on_first is not None:
+                self.on_first()
         self.parts.append(text)
         self._size += len(text)
         if self._on_text is not None:

@@ -2,7 +2,8 @@
 
 Additive increase, multiplicative decrease (AIMD, as TCP does): the limit starts at INITIAL and
 doubles each round trip while the upstream keeps up (slow start: up to twice the most calls seen in
-flight, so that the next burst as large runs at once), then grows by one per round trip;
+flight, so that the next burst as large runs at once; a streamed call counts at its first token, so the
+round trip is the time to first token, not the whole answer), then grows by one per round trip;
 a 429, or a model's recent answer time rising past LATENCY_TOLERANCE times its best, halves it, at most
 once per round trip. It never passes the configured ceiling (`max_concurrency`) nor falls under one.
 
@@ -33,9 +34,19 @@ RATE_LIMITED_MEMORY_S = 30.0  # a model that answered 429 this recently is "rate
 
 @dataclass
 class SlotUse:
-    """Filled in by the holder of a slot: how long the upstream itself took."""
+    """Filled in by the holder of a slot: how long the upstream itself took, and `working()` when the
+    call's first token came (the upstream took it on)."""
 
+    limit: AdaptiveLimit
     latency_s: float | None = None
+    grew: bool = False  # this call has raised the limit in slow start already
+
+    def working(self) -> None:
+        """The first token: in slow start the limit grows now, not when the answer ends. A model
+        writes for many seconds after its first token; an upstream without room says so with a 429 at
+        once, before any token."""
+        if not self.grew:
+            self.grew = self.limit.took_on()
 
 
 @dataclass
@@ -99,7 +110,7 @@ class AdaptiveLimit:
     async def slot(self, model: str = "") -> AsyncIterator[SlotUse]:
         """Hold one slot; the call's outcome (answer, 429, other failure) adjusts the limit."""
         await self._acquire()
-        use = SlotUse()
+        use = SlotUse(self)
         busy = False
         try:
             yield use
@@ -110,7 +121,7 @@ class AdaptiveLimit:
         else:
             busy = self._limited()
             if use.latency_s is not None:
-                self._answered(model, use.latency_s, busy)
+                self._answered(model, use.latency_s, busy, grown=use.grew)
         finally:
             self.in_flight -= 1
             self._grant()
@@ -130,7 +141,15 @@ class AdaptiveLimit:
         waits behind a rate limit, not for a slow model."""
         return self.clock.now() - self._last_429 < RATE_LIMITED_MEMORY_S
 
-    def _answered(self, model: str, latency_s: float, busy: bool) -> None:
+    def took_on(self) -> bool:
+        """A call's first token came: in slow start, and limited, the limit grows by one (whether it did)."""
+        if self.slow_start and self._limited():
+            self.limit = min(float(self.ceiling), self.limit + 1.0)
+            self._grant()  # the slot is free now: a waiting call goes out
+            return True
+        return False
+
+    def _answered(self, model: str, latency_s: float, busy: bool, *, grown: bool = False) -> None:
         now = self.clock.now()
         seen = self._latency.get(model)
         if seen is None:
@@ -143,7 +162,7 @@ class AdaptiveLimit:
         if seen.samples >= MIN_SAMPLES and seen.recent > LATENCY_TOLERANCE * seen.best:
             self._cut()
             return
-        if busy:
+        if busy and not (self.slow_start and grown):  # in slow start, one step per call: at its first token
             self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / self.limit))
 
     def round_trip_s(self) -> float:

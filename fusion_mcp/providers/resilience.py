@@ -48,20 +48,20 @@ class ResilientProvider:
 
     async def _attempt(self, model: str, request: ChatRequest, deadline: float, sink: TextSink | None) -> Completion:
         limit = self.limit(model)
-        if sink is not None:
-            sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
+        sink = sink if sink is not None else TextSink()
+        sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
         async with limit.slot(model) as use, self.ceiling.slot():
+            sink.on_first = use.working  # its first token, long before its answer: the limit's early sign
             if self.pool_slots is not None:
                 async with self.pool_slots:
                     return await self._timed(model, request, deadline, use, sink)
             return await self._timed(model, request, deadline, use, sink)
 
     async def _timed(self, model: str, request: ChatRequest, deadline: float, use: SlotUse,
-                     sink: TextSink | None) -> Completion:
+                     sink: TextSink) -> Completion:
         budget = min(deadline - anyio.current_time(), self.per_attempt_timeout_s)
         started = anyio.current_time()
-        if sink is not None:
-            sink.dispatched()
+        sink.dispatched()
         with anyio.fail_after(budget):
             result = await self.inner.complete(model, request, timeout_s=budget, sink=sink)
         use.latency_s = anyio.current_time() - started
