@@ -108,6 +108,8 @@ step load-ceiling64 "security.md (Load: --ceiling 64 --pool 128)" \
   "$PY bench/load.py $Q --ceiling 64 --pool 128"
 step load-http "security.md (Through fusion-mcp serve)" \
   "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 10 --no-startup $([ "$MODE" = quick ] && echo --delay 0.2); done"
+step load-http-stream "security.md (Through fusion-mcp serve: streamed replies)" \
+  "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 10 --no-startup --ttft 0.1 $([ "$MODE" = quick ] && echo --delay 0.2); done"
 step waiting "time.md (bench/waiting.py table), README" \
   "$PY bench/waiting.py $Q"
 step replica-throughput "deploy.md (How it scales)" \
