@@ -16,7 +16,9 @@ from mcp import Client
 from fusion_mcp import FusionEngine
 from fusion_mcp.clock import FakeClock
 from fusion_mcp.errors import ProviderError, RateLimitedError
+from fusion_mcp.fusion.test_provider import TestProvider
 from fusion_mcp.providers.limiter import INITIAL, AdaptiveLimit
+from fusion_mcp.providers.resilience import ResilientProvider
 from tests import test_server_transports
 from tests.conftest import lab_toml, write_registry
 from tests.test_providers import ASK
@@ -201,6 +203,26 @@ async def test_in_slow_start_a_first_token_adds_the_slot_that_its_answer_would_a
         await clock.run_until(clock.now() + 20)
     assert started == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]  # not 10.0 and 20.0: one round trip is a first token
     assert limit.current == 8  # the last two first tokens: 6 -> 8; the six answers added nothing more
+
+
+async def test_a_provider_streaming_its_answers_lets_the_waiting_calls_out_at_the_first_tokens() -> None:
+    """The same, through the provider wrapper the engine uses: twice INITIAL streamed calls at once, each
+    writing its first word after 0.1 s and its answer over 0.6 s. The first INITIAL go out, their first
+    words let the rest go out, so every call has started before any has answered; grown only by answers,
+    the second half would start as the first half ends."""
+    model = TestProvider("t").script("m", text="one two three four five six", words_per_s=10)
+    provider = ResilientProvider(model, max_retries=0, max_concurrency=256, timeout_s=30)
+    started_when_first_answered: list[int] = []
+
+    async def one() -> None:
+        await provider.complete("m", ASK, timeout_s=30)
+        started_when_first_answered.append(len(model.calls))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(2 * INITIAL):
+            tg.start_soon(one)
+    assert started_when_first_answered[0] == 2 * INITIAL
+    assert provider.limit("m").current == 3 * INITIAL  # a step at each call's first token, none at its answer
 
 
 async def test_in_slow_start_a_burst_leaves_room_for_the_next_as_large() -> None:

@@ -95,6 +95,24 @@ async def test_a_proxy_in_the_environment_still_carries_the_calls(recorder: str,
     assert _Recorder.seen[0][0] == "http://api.example.invalid/v1/models"  # the absolute form: via the proxy
 
 
+async def test_all_proxy_carries_the_calls_and_no_proxy_hosts_go_straight_out(
+        recorder: str, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ALL_PROXY, as a plain httpx client reads it; a host in NO_PROXY (a model server on this machine)
+    is reached directly, through the sharded pools."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", recorder)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    upstream.script("m", text="Paris.")
+    async with model_api_client(LIMITS, httpx.Timeout(10.0)) as client:
+        assert (await client.get("http://api.example.invalid/v1/models")).status_code == 200
+        assert await _post(client, upstream.url) == 200
+        shards = client._transport
+    assert [path for path, _cookie in _Recorder.seen] == ["http://api.example.invalid/v1/models"]  # via the proxy
+    assert len(upstream.calls("m")) == 1  # straight to the upstream
+    assert isinstance(shards, ShardedTransport) and shards.open_requests == [0]
+
+
 async def test_no_cookie_an_upstream_sets_is_kept_or_sent_back(recorder: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

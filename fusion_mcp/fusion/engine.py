@@ -102,9 +102,11 @@ class FusionEngine:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self.paces.flush()
-        if self._own_client:
-            await self._client.aclose()
+        try:
+            await self.paces.flush()
+        finally:
+            if self._own_client:
+                await self._client.aclose()
 
     def _ensemble(self, ensemble: str | Ensemble | None) -> Ensemble:
         """The ensemble, with every provider it names built now: a provider that cannot be built

@@ -3,21 +3,26 @@
 httpx's pool (httpcore) walks every connection it holds, and every queued request, each time a request
 starts or ends: with hundreds of calls in flight that walk was the largest single cost of a fused call
 (bench/load.py under py-spy). Split into shards of SHARD_SIZE connections, a walk covers one shard.
-A request goes to the shard with the fewest requests open, the lowest first on a tie, so that calls
-one at a time keep reusing the same warm connections and a shard is only opened once the ones before
-it are busy.
+A request goes to the first shard with room, so that calls one at a time keep reusing the same warm
+connections and a shard is only opened once the ones before it are full; when every shard is full, to
+the one with the fewest requests open.
+
+The sharded transport is the client's own transport, not a mount: httpx still builds its proxy mounts
+from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), and a host in NO_PROXY goes straight out
+through the shards.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from http.cookiejar import CookieJar
 from typing import Any
 
 import httpx2 as httpx
 
 SHARD_SIZE = 16
+_HTTPX_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 class _NoCookies(CookieJar):
@@ -31,25 +36,43 @@ class _NoCookies(CookieJar):
         return None
 
 
+class _ModelAPIClient(httpx.AsyncClient):
+    """An httpx client whose own transport is sharded. Passing `transport=` would turn the environment's
+    proxies off, and mounting the shards on "all://" would replace an ALL_PROXY mount: building the
+    default transport here keeps both as a plain client has them."""
+
+    def _init_transport(self, verify: ssl.SSLContext | str | bool = True, cert: Any = None,
+                        trust_env: bool = True, http1: bool = True, http2: bool = False,
+                        limits: httpx.Limits = _HTTPX_DEFAULT_LIMITS,
+                        transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        return ShardedTransport(limits, verify=verify)
+
+
 def model_api_client(limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The client every provider shares: sharded pools, one TLS context, no cookies. A proxy set in the
-    environment (HTTPS_PROXY, NO_PROXY) still applies: its mounts are more specific than "all://"."""
-    tls = httpx.create_ssl_context()
-    return httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, cookies=_NoCookies(),
-                             mounts={"all://": ShardedTransport(limits, verify=tls)})
+    """The client every provider shares: sharded pools, one TLS context, no cookies; proxies from the
+    environment apply as they do for any httpx client."""
+    return _ModelAPIClient(timeout=timeout, limits=limits, verify=httpx.create_ssl_context(),
+                           cookies=_NoCookies())
 
 
 class _Counted(httpx.AsyncByteStream):
     """A response body that gives its request's place in the shard back when it is closed."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, release: ShardedTransport, shard: int) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, owner: ShardedTransport, shard: int) -> None:
         self._stream = stream
-        self._owner = release
+        self._owner = owner
         self._shard: int | None = shard
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+        chunks = self._stream.__aiter__()
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:  # a body read only in part (a reply cap, a deadline): its generator closes now, not later
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
 
     async def aclose(self) -> None:
         try:
@@ -63,11 +86,11 @@ class _Counted(httpx.AsyncByteStream):
 class ShardedTransport(httpx.AsyncBaseTransport):
     """`max_connections` split over pools of at most SHARD_SIZE each, opened when first needed."""
 
-    def __init__(self, limits: httpx.Limits, *, verify: ssl.SSLContext | bool = True,
+    def __init__(self, limits: httpx.Limits, *, verify: ssl.SSLContext | str | bool = True,
                  shard_size: int = SHARD_SIZE) -> None:
         total = limits.max_connections or 1024
         self._count = max(1, -(-total // shard_size))  # ceiling division
-        per_shard = -(-total // self._count)
+        self._per_shard = per_shard = -(-total // self._count)
         keepalive = limits.max_keepalive_connections
         self._limits = httpx.Limits(max_connections=per_shard,
                                     max_keepalive_connections=None if keepalive is None else
@@ -84,10 +107,11 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     def _pick(self) -> int:
         loads = self.open_requests
-        if loads:
-            least = min(range(len(loads)), key=loads.__getitem__)
-            if loads[least] < self._limits.max_connections or len(loads) == self._count:  # type: ignore[operator]
-                return least
+        for shard, load in enumerate(loads):
+            if load < self._per_shard:
+                return shard
+        if len(loads) == self._count:  # every shard open and full: the request queues in the least busy
+            return min(range(len(loads)), key=loads.__getitem__)
         if self._verify is True:  # one TLS context for every shard: each costs a read of the CA bundle
             self._verify = httpx.create_ssl_context()
         self._shards.append(httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits))

@@ -86,6 +86,7 @@ class FusionService:
                 engine, self._engine = self._engine, None
                 with anyio.CancelScope(shield=True):
                     await engine.aclose()
+                    await self.team.aclose()
                     if self.store.shared:
                         store, self.store = self.store, self._embedded
                         self.background.store = self.store.runs

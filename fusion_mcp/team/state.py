@@ -37,6 +37,11 @@ class TeamState:
             self.budgets = UserBudgets(self.budget_limits, self.usage, client, prefix)
         self.telemetry.sinks = [s for s in (self.usage, self.budgets) if s is not None]  # ledger first: then release
 
+    async def aclose(self) -> None:
+        """The ledger's connection, when the server stops or drops its store."""
+        if self.usage is not None:
+            await self.usage.aclose()
+
     def may_see(self, owner: str | None, token: Any) -> bool:
         """Whether the caller (its verified token, or None) may see a run `owner` started."""
         if self.signs_in and token is None:

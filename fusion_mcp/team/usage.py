@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 from collections import defaultdict
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +55,8 @@ class UsageLedger(Protocol):
 
     async def rows(self, user: str | None, since: str) -> list[UsageRow]: ...
 
+    async def aclose(self) -> None: ...
+
 
 class SQLiteUsage:
     """The embedded ledger: one small table, written off the event loop."""
@@ -67,13 +70,26 @@ class SQLiteUsage:
         # synced at checkpoints rather than at every commit: a write per burst of runs was a sync to
         # disk each, and most of a run's CPU on a VM. A crash of the process loses nothing; a crash of
         # the machine may lose the last moments' rows.
-        self._writer = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        self._writer.execute("PRAGMA journal_mode=WAL")
-        self._writer.execute("PRAGMA synchronous=NORMAL")
-        with self._writer as db:
+        # Opened at the first write, so that reading the ledger (`fusion-mcp usage`) writes nothing.
+        self._writer: sqlite3.Connection | None = None
+        with closing(self._connect()) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS usage (day TEXT, user TEXT, ensemble TEXT, runs INTEGER, "
                        "calls INTEGER, input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL, "
                        "PRIMARY KEY (day, user, ensemble))")
+
+    def _writing(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._writer.execute("PRAGMA journal_mode=WAL")
+            self._writer.execute("PRAGMA synchronous=NORMAL")
+        return self._writer
+
+    async def aclose(self) -> None:
+        """The writer connection, closed when the server stops (after the write under way, if any)."""
+        async with self._flushing:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -94,7 +110,7 @@ class SQLiteUsage:
             await asyncio.to_thread(self._write, batch)
 
     def _write(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
-        with self._writer as db:  # one transaction: committed on leaving
+        with self._writing() as db:  # one transaction: committed on leaving
             db.executemany("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, user, ensemble) DO "
                            "UPDATE SET runs = runs + excluded.runs, calls = calls + excluded.calls, "
                            "input_tokens = input_tokens + excluded.input_tokens, "
@@ -102,7 +118,7 @@ class SQLiteUsage:
                            "cost_usd = cost_usd + excluded.cost_usd", [(*key, *row) for key, row in batch.items()])
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._connect() as db:
+        with closing(self._connect()) as db, db:
             return db.execute(sql, args).fetchall()
 
     async def spent(self, user: str, day: str) -> float:
@@ -126,6 +142,9 @@ class RedisUsage:
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
+
+    async def aclose(self) -> None:
+        return None  # the client is the store's, which closes it
 
     def key(self, day: str, user: str) -> str:
         return f"{self.prefix}:usage:{day}:{user}"
