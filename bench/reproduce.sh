@@ -110,6 +110,8 @@ step load-http "security.md (Through fusion-mcp serve)" \
   "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 10 --no-startup $([ "$MODE" = quick ] && echo --delay 0.2); done"
 step load-http-stream "security.md (Through fusion-mcp serve: streamed replies)" \
   "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 10 --no-startup --ttft 0.1 $([ "$MODE" = quick ] && echo --delay 0.2); done"
+step load-http-real-pace "security.md (Through fusion-mcp serve: at a real model's pace)" \
+  "for n in 128 64; do $PY bench/load.py --http --calls \$n --sequential 3 --no-startup $([ "$MODE" = quick ] && echo --ttft 0.2 --delay 0.4 || echo --ttft 2 --delay 6); done"
 step waiting "time.md (bench/waiting.py table), README" \
   "$PY bench/waiting.py $Q"
 step replica-throughput "deploy.md (How it scales)" \

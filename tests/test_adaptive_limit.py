@@ -27,8 +27,9 @@ from tests.upstream import Upstream
 pytestmark = pytest.mark.anyio
 
 
-async def _burst(upstream: Upstream, folder: Path, n: int, extra: str = "") -> tuple[list[Any], FusionEngine]:
-    reg = write_registry(folder, lab=lab_toml(upstream.url, ["m"], None, None, provider_extra=extra))
+async def _burst(upstream: Upstream, folder: Path, n: int, extra: str = "",
+                 kind: str = "openai") -> tuple[list[Any], FusionEngine]:
+    reg = write_registry(folder, lab=lab_toml(upstream.url, ["m"], None, None, provider_extra=extra, kind=kind))
     role = reg.get("lab").drafters[0]
     results: list[Any] = [None] * n
     async with FusionEngine(reg) as engine:
@@ -71,6 +72,20 @@ async def test_it_backs_off_when_the_upstream_rate_limits(upstream: Upstream, en
     assert failed == []
     assert upstream.max_in_flight > 4  # more than the old fixed slots: it found room
     assert 0 < upstream.rate_limited <= n // 4  # probed, then backed off rather than hammering
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_streamed_reply_s_headers_let_the_waiting_calls_out_before_its_first_token(
+        upstream: Upstream, ensemble_dir: Path, kind: str) -> None:
+    """A reasoning model: the upstream answers 200 at once, then thinks 2 s before its first token. Twice
+    INITIAL calls at once: the first INITIAL's headers let the rest out, so all go out within moments,
+    not a whole answer (2 s) later. Both wire formats."""
+    upstream.script("m", text="Paris.", ttft=2.0)
+    results, _ = await _burst(upstream, ensemble_dir, 2 * INITIAL, kind=kind)
+    assert [r for r in results if isinstance(r, ProviderError)] == []
+    arrivals = sorted(r.at for r in upstream.calls("m"))
+    assert len(arrivals) == 2 * INITIAL
+    assert arrivals[-1] - arrivals[0] < 1.0  # the second half went out at the headers, not at the answers
 
 
 async def test_it_backs_off_when_answers_slow_down(upstream: Upstream, ensemble_dir: Path) -> None:

@@ -113,6 +113,7 @@ class AnthropicProvider:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 response = await read_capped(self.name, model, response)  # a server that ignores `stream`
                 return self._message(model, response, started, sink)
+            sink.admitted()
             async for event, data in events(response, event_cap(sink)):
                 if event == OVERFLOW or sink.cut:
                     sink.cut = True

@@ -103,7 +103,8 @@ class TextSink:
         self._size = 0
         self._throttled = False  # a 429 on this call: it waits to retry
         self._limit_refusing: Callable[[], bool] | None = None  # whether the limit it queues on sees 429s
-        self.on_first: Callable[[], None] | None = None  # an attempt's first text: the upstream works on it
+        self.on_admitted: Callable[[], None] | None = None  # the upstream took the attempt on (`admitted`)
+        self._admitted = False
 
     def queued(self, limit_refusing: Callable[[], bool]) -> None:
         """The call waits for a slot on a limit; `limit_refusing()` says whether that limit's upstream
@@ -132,9 +133,18 @@ class TextSink:
         """A new attempt has been sent (it got its slot under every limit)."""
         self.parts.clear()
         self.first_at = None
+        self._admitted = False
         self.sent = True
         self.cut = False
         self._size = 0
+
+    def admitted(self) -> None:
+        """The upstream took this attempt on: a streamed reply's success headers (an upstream without
+        room answers 429 instead, at once), or else its first text. Once per attempt."""
+        if not self._admitted:
+            self._admitted = True
+            if self.on_admitted is not None:
+                self.on_admitted()
 
     def write(self, text: str) -> None:
         if not text or self.cut:
@@ -146,8 +156,7 @@ class TextSink:
                 return
         if self.first_at is None:
             self.first_at = time.perf_counter()
-            if self.on_first is not None:
-                self.on_first()
+            self.admitted()
         self.parts.append(text)
         self._size += len(text)
         if self._on_text is not None:

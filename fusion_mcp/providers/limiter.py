@@ -2,8 +2,9 @@
 
 Additive increase, multiplicative decrease (AIMD, as TCP does): the limit starts at INITIAL and
 doubles each round trip while the upstream keeps up (slow start: up to twice the most calls seen in
-flight, so that the next burst as large runs at once; a streamed call counts at its first token, so the
-round trip is the time to first token, not the whole answer), then grows by one per round trip;
+flight, so that the next burst as large runs at once; a streamed call counts when the upstream takes it
+on, at its reply's headers, so the round trip is the time to admission, not the whole answer), then
+grows by one per round trip;
 a 429, or a model's recent answer time rising past LATENCY_TOLERANCE times its best, halves it, at most
 once per round trip. It never passes the configured ceiling (`max_concurrency`) nor falls under one.
 
@@ -35,16 +36,16 @@ RATE_LIMITED_MEMORY_S = 30.0  # a model that answered 429 this recently is "rate
 @dataclass
 class SlotUse:
     """Filled in by the holder of a slot: how long the upstream itself took, and `working()` when the
-    call's first token came (the upstream took it on)."""
+    upstream took the call on (a streamed reply's headers, or its first token)."""
 
     limit: AdaptiveLimit
     latency_s: float | None = None
     grew: bool = False  # this call has raised the limit in slow start already
 
     def working(self) -> None:
-        """The first token: in slow start the limit grows now, not when the answer ends. A model
-        writes for many seconds after its first token; an upstream without room says so with a 429 at
-        once, before any token."""
+        """The upstream took the call on: in slow start the limit grows now, not when the answer ends. A
+        model thinks and writes for many seconds after that; an upstream without room says so with a
+        429 at once, before its headers say 200."""
         if not self.grew:
             self.grew = self.limit.took_on()
 
@@ -142,7 +143,7 @@ class AdaptiveLimit:
         return self.clock.now() - self._last_429 < RATE_LIMITED_MEMORY_S
 
     def took_on(self) -> bool:
-        """A call's first token came: in slow start, and limited, the limit grows by one (whether it did)."""
+        """The upstream took a call on: in slow start, and limited, the limit grows by one (whether it did)."""
         if self.slow_start and self._limited():
             self.limit = min(float(self.ceiling), self.limit + 1.0)
             self._grant()  # the slot is free now: a waiting call goes out
@@ -162,7 +163,7 @@ class AdaptiveLimit:
         if seen.samples >= MIN_SAMPLES and seen.recent > LATENCY_TOLERANCE * seen.best:
             self._cut()
             return
-        if busy and not (self.slow_start and grown):  # in slow start, one step per call: at its first token
+        if busy and not (self.slow_start and grown):  # in slow start, one step per call: when taken on
             self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / self.limit))
 
     def round_trip_s(self) -> float:

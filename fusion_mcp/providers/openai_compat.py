@@ -156,6 +156,7 @@ class OpenAICompatProvider:
                 completion = self._parse(model, json_body(self.name, model, response), time.perf_counter() - started)
                 sink.write(completion.text)
                 return completion
+            sink.admitted()
             async for _event, data in events(response, event_cap(sink)):
                 if _event == OVERFLOW or sink.cut:
                     sink.cut = True

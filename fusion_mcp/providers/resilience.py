@@ -51,14 +51,14 @@ class ResilientProvider:
         sink = sink if sink is not None else TextSink()
         sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
         async with limit.slot(model) as use, self.ceiling.slot():
-            sink.on_first = use.working  # its first token, long before its answer: the limit's early sign
+            sink.on_admitted = use.working  # taken on (headers, a first token): the limit's early sign
             try:
                 if self.pool_slots is not None:
                     async with self.pool_slots:
                         return await self._timed(model, request, deadline, use, sink)
                 return await self._timed(model, request, deadline, use, sink)
             finally:  # a sink the caller uses again (a tool loop) must not grow a slot given back
-                sink.on_first = None
+                sink.on_admitted = None
 
     async def _timed(self, model: str, request: ChatRequest, deadline: float, use: SlotUse,
                      sink: TextSink) -> Completion:
