@@ -151,7 +151,8 @@ echo \"\$ \$cmd\"; /usr/bin/time -f 'whole command: %e s' \$cmd && echo '# again
 /usr/bin/time -f 'whole command: %e s' \$cmd && cp $WORK/eval-arc/results.md $OUT/eval-arc-easy-results.md && \
 $PY -c \"import json, collections; c = collections.Counter(); \
 [c.update({(s, o.get('prediction')) for s, o in json.loads(l)['outcomes'].items() if s.startswith('single')}) \
- for l in open('$WORK/eval-arc/items.jsonl')]; print('drafts answering A:', {s: n for (s, a), n in sorted(c.items()) if a == 'A'}); \
+ for l in open('$WORK/eval-arc/items.jsonl')]; print('drafts answering A:', {s: n for (s, a), n in sorted(c.items(), key=str) if a == 'A'}); \
+print('drafts naming no letter:', {s: n for (s, a), n in sorted(c.items(), key=str) if a is None}); \
 print('items whose gold answer is A:', sum(json.loads(l)['gold'] == 'A' for l in open('$WORK/eval-arc/items.jsonl')))\""
 step tune-arc-easy "tune.md (A real run)" \
   "if [ $TUNE_LIMIT = 0 ]; then echo 'TUNE_LIMIT=0: not run'; exit 0; fi; \

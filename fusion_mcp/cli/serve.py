@@ -131,7 +131,7 @@ def _settle_heap() -> None:
     """Before serving: what start-up built (modules, schemas, the registry) lives as long as the server,
     so it moves out of the collector's sight (gc.freeze), and the youngest generation collects less
     often: a fused call allocates many short-lived objects, and each full collection walked them all
-    (bench/load.py: the collector was a tenth of a call's CPU under load)."""
+    (a profile under bench/load.py --http showed the collector among a call's largest costs)."""
     import gc
 
     gc.collect()
