@@ -70,7 +70,7 @@ class SQLiteUsage:
         # synced at checkpoints rather than at every commit: a write per burst of runs was a sync to
         # disk each, and most of a run's CPU on a VM. A crash of the process loses nothing; a crash of
         # the machine may lose the last moments' rows.
-        # Opened at the first write, so that reading the ledger (`fusion-mcp usage`) writes nothing.
+        # Opened at the first write: reading the ledger (`fusion-mcp usage`) leaves its journal mode alone.
         self._writer: sqlite3.Connection | None = None
         with closing(self._connect()) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS usage (day TEXT, user TEXT, ensemble TEXT, runs INTEGER, "
