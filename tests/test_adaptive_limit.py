@@ -203,8 +203,8 @@ async def test_in_slow_start_a_first_token_adds_the_slot_that_its_answer_would_a
         async with limit.slot("m") as use:
             started.append(clock.now() - t0)
             await clock.sleep(0.5)
-            use.working()  # the first token
-            use.working()  # later tokens change nothing
+            use.admitted()  # the first token
+            use.admitted()  # later tokens change nothing
             await clock.sleep(9.5)
             use.latency_s = 10.0
 

@@ -35,19 +35,19 @@ RATE_LIMITED_MEMORY_S = 30.0  # a model that answered 429 this recently is "rate
 
 @dataclass
 class SlotUse:
-    """Filled in by the holder of a slot: how long the upstream itself took, and `working()` when the
+    """Filled in by the holder of a slot: how long the upstream itself took, and `admitted()` when the
     upstream took the call on (a streamed reply's headers, or its first token)."""
 
     limit: AdaptiveLimit
     latency_s: float | None = None
     grew: bool = False  # this call has raised the limit in slow start already
 
-    def working(self) -> None:
+    def admitted(self) -> None:
         """The upstream took the call on: in slow start the limit grows now, not when the answer ends. A
         model thinks and writes for many seconds after that; an upstream without room says so with a
         429 at once, before its headers say 200."""
         if not self.grew:
-            self.grew = self.limit.took_on()
+            self.grew = self.limit.admitted()
 
 
 @dataclass
@@ -142,7 +142,7 @@ class AdaptiveLimit:
         waits behind a rate limit, not for a slow model."""
         return self.clock.now() - self._last_429 < RATE_LIMITED_MEMORY_S
 
-    def took_on(self) -> bool:
+    def admitted(self) -> bool:
         """The upstream took a call on: in slow start, and limited, the limit grows by one (whether it did)."""
         if self.slow_start and self._limited():
             self.limit = min(float(self.ceiling), self.limit + 1.0)

@@ -51,7 +51,7 @@ class ResilientProvider:
         sink = sink if sink is not None else TextSink()
         sink.queued(limit.rate_limiting)  # queued behind a rate limit: the time plan's straggler
         async with limit.slot(model) as use, self.ceiling.slot():
-            sink.on_admitted = use.working  # taken on (headers, a first token): the limit's early sign
+            sink.on_admitted = use.admitted  # taken on (headers, a first token): the limit's early sign
             try:
                 if self.pool_slots is not None:
                     async with self.pool_slots:
